@@ -1,0 +1,12 @@
+"""Build the one Functions app and register every blueprint; nothing else happens here.
+
+Importing this module must not connect to anything: the Functions worker imports it to
+index the functions, and cold start eats into TradingView's 3-second budget.
+"""
+
+import azure.functions as func
+
+from functions import ops_http
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(ops_http.bp)

@@ -1,0 +1,193 @@
+"""Start and stop the real local services: ``redis-server`` and Azurite's Table service.
+
+Each service picks a free loopback port (unless one is given), waits until it answers,
+and stops cleanly. The pytest fixtures and ``python -m local.stack`` both use these, so
+a test run never depends on anything already running on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = REPO_ROOT / "local" / "node" / "node_modules" / ".bin"
+
+# Azurite's fixed development account (documented by Microsoft, not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started or did not answer in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"process exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"nothing answered on {host}:{port} within {timeout_s:.0f} s")
+
+
+class _Service:
+    """Own one child process and stop it on exit."""
+
+    name = "service"
+
+    def __init__(self, host: str, port: int | None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the service
+            prefix=f"tradebridge-{self.name}-", suffix=".log", delete=False
+        )
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _ready(self) -> None:
+        assert self._proc is not None
+        wait_for_port(self.host, self.port, 20.0, self._proc)
+
+    def start(self) -> None:
+        """Start the process and wait until it answers."""
+        self._proc = subprocess.Popen(
+            self._command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            self._ready()
+        except ServiceError as exc:
+            self.stop()
+            log = Path(self._log.name).read_text(errors="replace")[-2000:]
+            raise ServiceError(f"{self.name}: {exc}\n{log}") from None
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after 5 s)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> _Service:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(_Service):
+    """A throwaway ``redis-server`` with no persistence, on loopback."""
+
+    name = "redis"
+
+    def _command(self) -> list[str]:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceError("redis-server is not installed; run scripts/bootstrap")
+        self._dir = tempfile.mkdtemp(prefix="tradebridge-redis-")
+        return [
+            binary,
+            "--bind", self.host,
+            "--port", str(self.port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self._dir,
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """Return the ``redis://`` URL of database 0."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    def stop(self) -> None:
+        """Stop the server and remove its working directory."""
+        super().stop()
+        if getattr(self, "_dir", None):
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class AzuriteTables(_Service):
+    """Azurite's Table service, in memory, on loopback."""
+
+    name = "azurite"
+
+    def _command(self) -> list[str]:
+        binary = NODE_BIN / "azurite-table"
+        if not binary.exists():
+            raise ServiceError(f"{binary} is missing; run scripts/bootstrap")
+        return [
+            str(binary),
+            "--tableHost", self.host,
+            "--tablePort", str(self.port),
+            "--inMemoryPersistence",
+            "--loose",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+        ]  # fmt: skip
+
+    def _ready(self) -> None:
+        super()._ready()
+        # The port opens before the table service routes requests; an HTTP answer (403
+        # without a signature) means it is serving.
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/Tables", timeout=1)  # noqa: S310
+                return
+            except urllib.error.HTTPError:
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        raise ServiceError("Azurite did not answer HTTP in time")
+
+    @property
+    def endpoint(self) -> str:
+        """Return the path-style table endpoint of the development account."""
+        return f"http://{self.host}:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        """Return a connection string for ``azure-data-tables``."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_KEY};TableEndpoint={self.endpoint};"
+        )

@@ -1,0 +1,221 @@
+"""Read every setting once per process into one frozen, validated ``Settings`` object.
+
+In Azure the code reads only environment variables (app settings, Key Vault references
+resolved by the platform). Locally the dev host copies ``local.settings.json`` ``Values``
+into the environment first, exactly as the Functions host does. Tests build
+``Settings(...)`` directly with keyword arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.errors import ConfigError
+
+
+def _strict_bool(value: object) -> object:
+    """Accept only real booleans or the words true/false, so "yes" or "1" is an error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise ValueError("must be true or false")
+
+
+StrictFlag = Annotated[bool, BeforeValidator(_strict_bool)]
+
+
+def _env(*names: str) -> Any:
+    """Name the environment variable(s) a field is read from; the first is the documented one."""
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Hold every setting Tradebridge reads; see ``local.settings.json.example`` for each."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
+
+    # --- signals queue -------------------------------------------------------------------
+    queue_backend: Literal["servicebus", "local"] = Field(
+        "servicebus", validation_alias=_env("QUEUE_BACKEND", "queue_backend")
+    )
+    signals_queue_name: str = Field(
+        "signals", validation_alias=_env("SIGNALS_QUEUE_NAME", "signals_queue_name")
+    )
+    servicebus_namespace: str | None = Field(
+        None,
+        validation_alias=_env(
+            "ServiceBusConnection__fullyQualifiedNamespace", "servicebus_namespace"
+        ),
+    )
+    servicebus_client_id: str | None = Field(
+        None, validation_alias=_env("ServiceBusConnection__clientId", "servicebus_client_id")
+    )
+    servicebus_connection_string: SecretStr | None = Field(
+        None, validation_alias=_env("ServiceBusConnection", "servicebus_connection_string")
+    )
+    queue_max_delivery_count: int = Field(
+        5,
+        ge=1,
+        le=10,
+        validation_alias=_env("QUEUE_MAX_DELIVERY_COUNT", "queue_max_delivery_count"),
+    )
+    queue_lock_duration_s: int = Field(
+        60, ge=5, le=300, validation_alias=_env("QUEUE_LOCK_DURATION_S", "queue_lock_duration_s")
+    )
+    queue_duplicate_window_s: int = Field(
+        600,
+        ge=20,
+        le=604_800,
+        validation_alias=_env("QUEUE_DUPLICATE_WINDOW_S", "queue_duplicate_window_s"),
+    )
+    queue_message_ttl_s: int = Field(
+        3600, ge=60, validation_alias=_env("QUEUE_MESSAGE_TTL_S", "queue_message_ttl_s")
+    )
+    queue_max_concurrent_sessions: int = Field(
+        8,
+        ge=1,
+        le=64,
+        validation_alias=_env("QUEUE_MAX_CONCURRENT_SESSIONS", "queue_max_concurrent_sessions"),
+    )
+
+    # --- Redis (contract map, token, live state, kill switches, local queue) ----------------
+    redis_url: SecretStr = Field(validation_alias=_env("REDIS_URL", "redis_url"))
+
+    # --- Table storage (journal, ledger, history) -------------------------------------------
+    tables_service_uri: str | None = Field(
+        None, validation_alias=_env("TablesConnection__serviceUri", "tables_service_uri")
+    )
+    tables_client_id: str | None = Field(
+        None, validation_alias=_env("TablesConnection__clientId", "tables_client_id")
+    )
+    tables_connection_string: SecretStr | None = Field(
+        None, validation_alias=_env("TablesConnection", "tables_connection_string")
+    )
+    table_prefix: str = Field(
+        "tb", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$", validation_alias=_env("TABLE_PREFIX")
+    )
+
+    # --- Key Vault ----------------------------------------------------------------------------
+    key_vault_uri: str | None = Field(None, validation_alias=_env("KEY_VAULT_URI", "key_vault_uri"))
+
+    # --- Tradovate ----------------------------------------------------------------------------
+    tradovate_base_url: str = Field(
+        "https://demo.tradovateapi.com/v1",
+        validation_alias=_env("TRADOVATE_BASE_URL", "tradovate_base_url"),
+    )
+    tradovate_md_ws_url: str = Field(
+        "wss://md.tradovateapi.com/v1/websocket",
+        validation_alias=_env("TRADOVATE_MD_WS_URL", "tradovate_md_ws_url"),
+    )
+    tradovate_username: str = Field(
+        validation_alias=_env("TRADOVATE_USERNAME", "tradovate_username")
+    )
+    tradovate_password: SecretStr = Field(
+        validation_alias=_env("TRADOVATE_PASSWORD", "tradovate_password")
+    )
+    tradovate_app_id: str = Field(
+        "Tradebridge", validation_alias=_env("TRADOVATE_APP_ID", "tradovate_app_id")
+    )
+    tradovate_app_version: str = Field(
+        "0.1.0", validation_alias=_env("TRADOVATE_APP_VERSION", "tradovate_app_version")
+    )
+    tradovate_cid: str = Field(validation_alias=_env("TRADOVATE_CID", "tradovate_cid"))
+    tradovate_sec: SecretStr = Field(validation_alias=_env("TRADOVATE_SEC", "tradovate_sec"))
+    tradovate_device_id: str = Field(
+        validation_alias=_env("TRADOVATE_DEVICE_ID", "tradovate_device_id")
+    )
+    tradovate_request_timeout_s: float = Field(
+        5.0, gt=0, le=60, validation_alias=_env("TRADOVATE_REQUEST_TIMEOUT_S")
+    )
+
+    # --- strategies and behaviour ----------------------------------------------------------------
+    strategies_file: str = Field(
+        "strategies.toml", validation_alias=_env("STRATEGIES_FILE", "strategies_file")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL", "log_level")
+    )
+    paper: StrictFlag = Field(True, validation_alias=_env("PAPER", "paper"))
+
+    @property
+    def tradovate_ws_url(self) -> str:
+        """Return the trading WebSocket URL: the REST base with wss and /websocket."""
+        base = self.tradovate_base_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        ws_scheme = "wss" if scheme == "https" else "ws"
+        return f"{ws_scheme}://{rest}/websocket"
+
+    def require_servicebus(self) -> None:
+        """Raise ``ConfigError`` unless the Service Bus backend has a namespace or connection."""
+        if self.servicebus_namespace is None and self.servicebus_connection_string is None:
+            raise ConfigError(
+                "missing setting: ServiceBusConnection__fullyQualifiedNamespace "
+                "(or ServiceBusConnection for a connection string)",
+                code="missing_setting",
+            )
+
+    def require_tables(self) -> None:
+        """Raise ``ConfigError`` unless Table storage has a service URI or connection string."""
+        if self.tables_service_uri is None and self.tables_connection_string is None:
+            raise ConfigError(
+                "missing setting: TablesConnection__serviceUri "
+                "(or TablesConnection for a connection string)",
+                code="missing_setting",
+            )
+
+
+def _alias_of(loc: tuple[int | str, ...]) -> str:
+    field_name = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field_name)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        return first if isinstance(first, str) else field_name
+    return field_name
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build ``Settings`` from the environment, or raise ``ConfigError`` naming each problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        missing = [_alias_of(e["loc"]) for e in exc.errors() if e["type"] == "missing"]
+        invalid = [
+            f"{_alias_of(e['loc'])} ({e['msg']})" for e in exc.errors() if e["type"] != "missing"
+        ]
+        parts = []
+        if missing:
+            parts.append("missing setting(s): " + ", ".join(missing))
+        if invalid:
+            parts.append("invalid setting(s): " + ", ".join(invalid))
+        raise ConfigError("; ".join(parts), code="invalid_settings") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return this process's settings, read once."""
+    return load_settings()
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """Return the ``Values`` of a ``local.settings.json`` file as strings."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist", code="missing_local_settings") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON: {exc}", code="invalid_local_settings"
+        ) from None
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: Values must be an object", code="invalid_local_settings")
+    return {str(k): str(v) for k, v in values.items()}

@@ -1,0 +1,94 @@
+"""Draw the one error hierarchy every part of Tradebridge raises and maps.
+
+::
+
+    BridgeError                      code (machine-readable) + message (one human sentence)
+    ├── InvalidSignal                bad alert input: 400, never retried, never enqueued
+    ├── Unauthorized                 missing or wrong webhook secret: 401
+    ├── OrderDenied                  a risk gate said no; never sent to the broker
+    ├── BrokerRejected               Tradovate said no (failureReason); carries the broker's code
+    ├── TransientError               retry later; nothing irreversible happened
+    │   ├── TransientBrokerError     timeout, 5xx, 429/423 past the back-off budget
+    │   └── DependencyUnavailable    Service Bus, Redis or Tables could not be reached
+    ├── AuthError                    Tradovate login/renewal failed (p-captcha, bad credentials)
+    └── ConfigError                  a setting or strategy file is missing or invalid
+
+``is_retryable`` is the one place that decides whether an error is worth another attempt.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Carry a machine-readable code and one human sentence."""
+
+    code: str = "bridge_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        """Render the error as the JSON body clients and the journal see."""
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidSignal(BridgeError):
+    """Reject alert input that cannot be turned into a signal."""
+
+    code = "invalid_signal"
+
+
+class Unauthorized(BridgeError):
+    """Reject a request whose credentials are missing or wrong."""
+
+    code = "unauthorized"
+
+
+class OrderDenied(BridgeError):
+    """Refuse an order before any broker I/O because a risk gate said no."""
+
+    code = "order_denied"
+
+
+class BrokerRejected(BridgeError):
+    """Report that the broker refused a command; retrying will not help."""
+
+    code = "broker_rejected"
+
+
+class TransientError(BridgeError):
+    """Signal a failure worth retrying later; nothing irreversible happened."""
+
+    code = "transient"
+
+
+class TransientBrokerError(TransientError):
+    """Report a broker timeout, 5xx or throttle that outlasted the back-off budget."""
+
+    code = "broker_unavailable"
+
+
+class DependencyUnavailable(TransientError):
+    """Report that Service Bus, Redis or Table storage could not be reached."""
+
+    code = "dependency_unavailable"
+
+
+class AuthError(BridgeError):
+    """Report that logging in to or renewing a session with the broker failed."""
+
+    code = "broker_auth_failed"
+
+
+class ConfigError(BridgeError):
+    """Report a missing or invalid setting or strategy file."""
+
+    code = "config_error"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Decide whether another attempt could succeed; the only place that decides retries."""
+    return isinstance(exc, TransientError)
