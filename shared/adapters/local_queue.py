@@ -1,0 +1,310 @@
+"""Provide the local signals queue: Service Bus session-queue semantics on a Redis server.
+
+The local stack and the tests use it in place of Azure Service Bus, so the webhook and the
+executor run against the same behaviour they meet in Azure:
+
+- ``MessageId`` duplicate detection within a window (a duplicate is accepted and dropped);
+- one FIFO per ``SessionId``, one consumer per session at a time, parallel sessions;
+- peek-lock delivery with a delivery count, abandon → redelivery, and dead-lettering with
+  ``MaxDeliveryCountExceeded`` once the count is spent (also when consumers crash: the
+  session lock expires and the message comes back with a higher count);
+- time-to-live (``TTLExpiredException``) and scheduled delivery.
+
+Each operation is one atomic Lua script (``local_queue_lua``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared.adapters import local_queue_lua as lua
+from shared.domain.errors import DependencyUnavailable
+from shared.ports import OutboundMessage, PropertyValue
+
+
+class SessionLockLost(Exception):
+    """The session lock expired or was taken over; the message will be redelivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """One delivery of a message, locked for the session that received it."""
+
+    body: bytes
+    message_id: str
+    session_id: str
+    sequence_number: int
+    delivery_count: int
+    enqueued_time: datetime
+    lock_token: str
+    correlation_id: str | None = None
+    content_type: str | None = None
+    application_properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    scheduled_enqueue_time: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message moved to the dead-letter store, with Service Bus's reason name."""
+
+    message_id: str
+    session_id: str
+    body: bytes
+    reason: str
+    description: str
+    delivery_count: int
+    dead_lettered_at: datetime
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class LocalQueue:
+    """Send to and receive from one Redis-backed session queue."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        queue_name: str,
+        *,
+        duplicate_window_s: float = 600,
+        max_delivery_count: int = 5,
+        lock_duration_s: float = 60,
+        default_ttl_s: float | None = 3600,
+    ) -> None:
+        if max_delivery_count < 1:
+            raise ValueError("max_delivery_count must be at least 1")
+        self._redis = client
+        self.queue_name = queue_name
+        self._prefix = f"lq:{queue_name}:"
+        self._window_ms = int(duplicate_window_s * 1000)
+        self.max_delivery_count = max_delivery_count
+        self.lock_duration_s = lock_duration_s
+        self._lock_ms = int(lock_duration_s * 1000)
+        self._default_ttl_ms = int(default_ttl_s * 1000) if default_ttl_s else 0
+        self._send = client.register_script(lua.SEND)
+        self._accept = client.register_script(lua.ACCEPT_SESSION)
+        self._receive = client.register_script(lua.RECEIVE)
+        self._complete = client.register_script(lua.COMPLETE)
+        self._abandon = client.register_script(lua.ABANDON)
+        self._dead_letter = client.register_script(lua.DEAD_LETTER)
+        self._renew = client.register_script(lua.RENEW)
+        self._release = client.register_script(lua.RELEASE)
+
+    # --- sending (the SignalQueue port) -------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> None:
+        """Enqueue all messages atomically; duplicates within the window are dropped."""
+        await self.send_and_report(messages)
+
+    async def send_and_report(self, messages: Sequence[OutboundMessage]) -> list[int]:
+        """Enqueue like ``send`` and return each sequence number (0 for a dropped duplicate)."""
+        if not messages:
+            return []
+        now = _now_ms()
+        batch = [self._encode(m, now) for m in messages]
+        try:
+            result = await self._send(args=[self._prefix, now, self._window_ms, json.dumps(batch)])
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable(f"the local queue could not be reached: {exc}") from exc
+        return [int(x) for x in cast("list[Any]", result)]
+
+    def _encode(self, message: OutboundMessage, now_ms: int) -> dict[str, Any]:
+        due = _ms(message.scheduled_enqueue_time) if message.scheduled_enqueue_time else 0
+        ttl_ms = (
+            int(message.time_to_live.total_seconds() * 1000)
+            if message.time_to_live is not None
+            else self._default_ttl_ms
+        )
+        record = {
+            "body": base64.b64encode(message.body).decode("ascii"),
+            "message_id": message.message_id,
+            "session_id": message.session_id,
+            "correlation_id": message.correlation_id,
+            "content_type": message.content_type,
+            "properties": dict(message.application_properties),
+            "enqueued_ms": now_ms,
+            "scheduled_ms": due or None,
+        }
+        expires = max(due, now_ms) + ttl_ms if ttl_ms else 0
+        return {
+            "mid": message.message_id,
+            "sid": message.session_id,
+            "rec": json.dumps(record),
+            "due": due,
+            "exp": expires,
+        }
+
+    async def close(self) -> None:
+        """Close the Redis connection pool."""
+        await self._redis.aclose()
+
+    # --- receiving -------------------------------------------------------------------------------
+
+    async def accept_session(self, token: str) -> str | None:
+        """Lock the longest-waiting free session for ``token``; None when there is none."""
+        result = await self._accept(args=[self._prefix, _now_ms(), token, self._lock_ms])
+        if not result:
+            return None
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    async def receive(self, session_id: str, token: str) -> ReceivedMessage | None:
+        """Peek-lock the head of a locked session; None when the session is empty."""
+        result = cast(
+            "list[Any]",
+            await self._receive(
+                args=[
+                    self._prefix,
+                    session_id,
+                    token,
+                    _now_ms(),
+                    self.max_delivery_count,
+                    self._lock_ms,
+                ]
+            ),
+        )
+        status = int(result[0])
+        if status == -1:
+            raise SessionLockLost(f"session {session_id!r} is no longer locked by this receiver")
+        if status == 0:
+            return None
+        return self._decode(int(result[1]), result[2], int(result[3]), token)
+
+    def _decode(self, seq: int, raw: bytes, delivery_count: int, token: str) -> ReceivedMessage:
+        record = json.loads(raw)
+        scheduled = record.get("scheduled_ms")
+        return ReceivedMessage(
+            body=base64.b64decode(record["body"]),
+            message_id=record["message_id"],
+            session_id=record["session_id"],
+            sequence_number=seq,
+            delivery_count=delivery_count,
+            enqueued_time=_from_ms(int(record["enqueued_ms"])),
+            lock_token=token,
+            correlation_id=record.get("correlation_id"),
+            content_type=record.get("content_type"),
+            application_properties=record.get("properties") or {},
+            scheduled_enqueue_time=_from_ms(scheduled) if scheduled else None,
+        )
+
+    async def complete(self, message: ReceivedMessage) -> None:
+        """Remove a handled message for good."""
+        self._check(
+            await self._complete(
+                args=[self._prefix, message.session_id, message.lock_token, message.sequence_number]
+            ),
+            message,
+        )
+
+    async def abandon(self, message: ReceivedMessage, description: str) -> bool:
+        """Give a message back for redelivery; return True if it was dead-lettered instead."""
+        result = await self._abandon(
+            args=[
+                self._prefix,
+                message.session_id,
+                message.lock_token,
+                message.sequence_number,
+                self.max_delivery_count,
+                _now_ms(),
+                description[:1024],
+            ]
+        )
+        self._check(result, message)
+        return int(result) == 2
+
+    async def dead_letter(self, message: ReceivedMessage, reason: str, description: str) -> None:
+        """Move a message to the dead-letter store with an explicit reason."""
+        self._check(
+            await self._dead_letter(
+                args=[
+                    self._prefix,
+                    message.session_id,
+                    message.lock_token,
+                    message.sequence_number,
+                    _now_ms(),
+                    reason,
+                    description[:1024],
+                ]
+            ),
+            message,
+        )
+
+    @staticmethod
+    def _check(result: Any, message: ReceivedMessage) -> None:
+        if int(result) == -1:
+            raise SessionLockLost(f"lost the lock on session {message.session_id!r}")
+        if int(result) == -2:
+            raise SessionLockLost(f"message {message.message_id!r} is no longer at the head")
+
+    async def renew_session_lock(self, session_id: str, token: str) -> None:
+        """Extend the session lock by the lock duration."""
+        if int(await self._renew(args=[self._prefix, session_id, token, self._lock_ms])) == -1:
+            raise SessionLockLost(f"lost the lock on session {session_id!r}")
+
+    async def release_session(self, session_id: str, token: str) -> None:
+        """Unlock a session so any receiver can take it (a no-op if the lock is gone)."""
+        await self._release(args=[self._prefix, session_id, token, _now_ms()])
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        """Block until a send happens or ``timeout_s`` passes."""
+        await self._redis.blpop([self._prefix + "wake"], timeout=timeout_s)
+
+    # --- inspection ------------------------------------------------------------------------------
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Return every dead-lettered message, oldest first."""
+        entries = await self._redis.lrange(self._prefix + "dlq", 0, -1)
+        letters = []
+        for raw in entries:
+            entry = json.loads(raw)
+            record = json.loads(entry["rec"])
+            letters.append(
+                DeadLetter(
+                    message_id=record["message_id"],
+                    session_id=record["session_id"],
+                    body=base64.b64decode(record["body"]),
+                    reason=entry["reason"],
+                    description=entry["description"],
+                    delivery_count=int(entry["dc"]),
+                    dead_lettered_at=_from_ms(int(entry["at"])),
+                )
+            )
+        return letters
+
+    async def counts(self) -> dict[str, int]:
+        """Return how many messages are active, scheduled and dead-lettered."""
+        sessions = await self._redis.zrange(self._prefix + "ready", 0, -1)
+        active = 0
+        for sid in sessions:
+            key = self._prefix + "s:" + (sid.decode() if isinstance(sid, bytes) else str(sid))
+            active += int(await self._redis.llen(key))
+        return {
+            "active": active,
+            "scheduled": int(await self._redis.zcard(self._prefix + "sched")),
+            "dead_lettered": int(await self._redis.llen(self._prefix + "dlq")),
+        }
+
+
+def new_receiver_token() -> str:
+    """Return a fresh, unguessable lock-owner token for one session acquisition."""
+    return uuid.uuid4().hex

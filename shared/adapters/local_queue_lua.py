@@ -1,0 +1,173 @@
+"""Hold the Lua scripts that make each local-queue operation atomic inside Redis.
+
+Key layout under the prefix ``lq:{queue}:``:
+
+- ``seq``            sequence-number counter
+- ``d:{message_id}`` duplicate-detection marker, expires after the detection window
+- ``m:{seq}``        hash: ``rec`` (JSON record), ``sid``, ``dc`` (delivery count), ``exp``
+                     (expiry, ms since epoch, 0 = never), ``err`` (last abandon reason)
+- ``s:{session}``    list of sequence numbers, the session's FIFO; the head is "in flight"
+                     until it is completed, abandoned past the limit or dead-lettered
+- ``ready``          sorted set of sessions holding messages, scored by when they queued
+- ``lock:{session}`` the session lock: the owner's token, with a time-to-live
+- ``sched``          sorted set of scheduled sequence numbers by due time
+- ``dlq``            list of dead-lettered records (JSON)
+- ``wake``           list pushed on every send so idle consumers wake at once
+
+Keys are built inside the scripts, so this transport targets a single Redis server, which
+is what the local stack runs; it is not meant for a Redis cluster.
+"""
+
+from __future__ import annotations
+
+# Shared helper, prepended to the scripts that can dead-letter.
+_DEAD_LETTER = """
+local function dead_letter(p, sid, seq, reason, description, now)
+  local k = p .. 'm:' .. seq
+  local entry = cjson.encode({
+    seq = tonumber(seq), rec = redis.call('HGET', k, 'rec'),
+    dc = tonumber(redis.call('HGET', k, 'dc')), reason = reason,
+    description = description, at = now })
+  redis.call('LPOP', p .. 's:' .. sid)
+  redis.call('DEL', k)
+  redis.call('RPUSH', p .. 'dlq', entry)
+  if redis.call('LLEN', p .. 's:' .. sid) == 0 then redis.call('ZREM', p .. 'ready', sid) end
+end
+"""
+
+# ARGV: prefix, now_ms, dedupe_window_ms, JSON array of {mid, sid, rec, due, exp}
+# Returns one sequence number per message, 0 where it was a duplicate.
+SEND = """
+local p, now, win = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i, m in ipairs(cjson.decode(ARGV[4])) do
+  if redis.call('SET', p .. 'd:' .. m.mid, '1', 'NX', 'PX', win) then
+    local seq = redis.call('INCR', p .. 'seq')
+    redis.call('HSET', p .. 'm:' .. seq, 'rec', m.rec, 'sid', m.sid, 'dc', 0, 'exp', m.exp)
+    if m.due > now then
+      redis.call('ZADD', p .. 'sched', m.due, seq)
+    else
+      redis.call('RPUSH', p .. 's:' .. m.sid, seq)
+      redis.call('ZADD', p .. 'ready', 'NX', now, m.sid)
+    end
+    out[i] = seq
+  else
+    out[i] = 0
+  end
+end
+redis.call('RPUSH', p .. 'wake', '1')
+redis.call('LTRIM', p .. 'wake', -64, -1)
+return out
+"""
+
+# ARGV: prefix, now_ms, token, lock_ms. Promotes due scheduled messages, then locks the
+# session that has waited longest and is not locked by anyone. Returns its id or false.
+ACCEPT_SESSION = """
+local p, now, token, lock_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+for _, seq in ipairs(redis.call('ZRANGEBYSCORE', p .. 'sched', '-inf', now, 'LIMIT', 0, 500)) do
+  redis.call('ZREM', p .. 'sched', seq)
+  local sid = redis.call('HGET', p .. 'm:' .. seq, 'sid')
+  if sid then
+    redis.call('RPUSH', p .. 's:' .. sid, seq)
+    redis.call('ZADD', p .. 'ready', 'NX', now, sid)
+  end
+end
+for _, sid in ipairs(redis.call('ZRANGE', p .. 'ready', 0, 999)) do
+  if redis.call('SET', p .. 'lock:' .. sid, token, 'NX', 'PX', lock_ms) then return sid end
+end
+return false
+"""
+
+# ARGV: prefix, session, token, now_ms, max_delivery_count, lock_ms
+# Returns {-1} lock lost, {0} session empty, or {1, seq, rec, delivery_count}.
+RECEIVE = (
+    _DEAD_LETTER
+    + """
+local p, sid, token = ARGV[1], ARGV[2], ARGV[3]
+local now, max_dc, lock_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if redis.call('GET', p .. 'lock:' .. sid) ~= token then return {-1} end
+redis.call('PEXPIRE', p .. 'lock:' .. sid, lock_ms)
+while true do
+  local seq = redis.call('LINDEX', p .. 's:' .. sid, 0)
+  if not seq then
+    redis.call('ZREM', p .. 'ready', sid)
+    return {0}
+  end
+  local k = p .. 'm:' .. seq
+  local exp = tonumber(redis.call('HGET', k, 'exp'))
+  local dc = tonumber(redis.call('HGET', k, 'dc'))
+  if exp > 0 and exp <= now then
+    dead_letter(p, sid, seq, 'TTLExpiredException', 'the message expired before delivery', now)
+  elseif dc >= max_dc then
+    local last = redis.call('HGET', k, 'err') or 'the lock expired while the message was held'
+    dead_letter(p, sid, seq, 'MaxDeliveryCountExceeded', last, now)
+  else
+    dc = redis.call('HINCRBY', k, 'dc', 1)
+    return {1, tonumber(seq), redis.call('HGET', k, 'rec'), dc}
+  end
+end
+"""
+)
+
+# ARGV: prefix, session, token, seq. Returns 1 done, -1 lock lost, -2 not the head.
+COMPLETE = """
+local p, sid, token, seq = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('GET', p .. 'lock:' .. sid) ~= token then return -1 end
+if redis.call('LINDEX', p .. 's:' .. sid, 0) ~= seq then return -2 end
+redis.call('LPOP', p .. 's:' .. sid)
+redis.call('DEL', p .. 'm:' .. seq)
+if redis.call('LLEN', p .. 's:' .. sid) == 0 then redis.call('ZREM', p .. 'ready', sid) end
+return 1
+"""
+
+# ARGV: prefix, session, token, seq, max_delivery_count, now_ms, description
+# Returns 1 abandoned (will be redelivered), 2 dead-lettered, -1 lock lost, -2 not the head.
+ABANDON = (
+    _DEAD_LETTER
+    + """
+local p, sid, token, seq = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local max_dc, now, description = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+if redis.call('GET', p .. 'lock:' .. sid) ~= token then return -1 end
+if redis.call('LINDEX', p .. 's:' .. sid, 0) ~= seq then return -2 end
+redis.call('HSET', p .. 'm:' .. seq, 'err', description)
+if tonumber(redis.call('HGET', p .. 'm:' .. seq, 'dc')) >= max_dc then
+  dead_letter(p, sid, seq, 'MaxDeliveryCountExceeded', description, now)
+  return 2
+end
+return 1
+"""
+)
+
+# ARGV: prefix, session, token, seq, now_ms, reason, description
+# Returns 1 dead-lettered, -1 lock lost, -2 not the head.
+DEAD_LETTER = (
+    _DEAD_LETTER
+    + """
+local p, sid, token, seq = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('GET', p .. 'lock:' .. sid) ~= token then return -1 end
+if redis.call('LINDEX', p .. 's:' .. sid, 0) ~= seq then return -2 end
+dead_letter(p, sid, seq, ARGV[6], ARGV[7], tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# ARGV: prefix, session, token, lock_ms. Returns 1 renewed, -1 lock lost.
+RENEW = """
+if redis.call('GET', ARGV[1] .. 'lock:' .. ARGV[2]) ~= ARGV[3] then return -1 end
+redis.call('PEXPIRE', ARGV[1] .. 'lock:' .. ARGV[2], tonumber(ARGV[4]))
+return 1
+"""
+
+# ARGV: prefix, session, token, now_ms. Unlocks the session and, if it still holds
+# messages, sends it to the back of the line so other sessions get their turn.
+RELEASE = """
+local p, sid, token, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('GET', p .. 'lock:' .. sid) ~= token then return -1 end
+redis.call('DEL', p .. 'lock:' .. sid)
+if redis.call('LLEN', p .. 's:' .. sid) > 0 then
+  redis.call('ZADD', p .. 'ready', 'XX', now, sid)
+  redis.call('RPUSH', p .. 'wake', '1')
+  redis.call('LTRIM', p .. 'wake', -64, -1)
+end
+return 1
+"""

@@ -1,0 +1,302 @@
+"""The local transport over a real redis-server: Service Bus session-queue semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+
+from local.queue_processor import SessionProcessor
+from local.services import REPO_ROOT, free_port
+from shared.adapters.local_queue import LocalQueue, ReceivedMessage, SessionLockLost
+from shared.domain.errors import DependencyUnavailable
+from shared.ports import OutboundMessage
+
+pytestmark = pytest.mark.integration
+
+
+def msg(
+    message_id: str, session_id: str = "acct1-NQ", body: str = "{}", **kw: object
+) -> OutboundMessage:
+    return OutboundMessage(body=body.encode(), message_id=message_id, session_id=session_id, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def queue(redis_url: str) -> AsyncIterator[LocalQueue]:
+    q = LocalQueue(
+        aioredis.Redis.from_url(redis_url), "signals", max_delivery_count=3, lock_duration_s=2
+    )
+    yield q
+    await q.close()
+
+
+async def process_until(
+    queue: LocalQueue,
+    handler: Callable[[ReceivedMessage], Awaitable[None]],
+    done: Callable[[], bool],
+    *,
+    sessions: int = 8,
+    timeout_s: float = 15.0,
+) -> None:
+    stop = asyncio.Event()
+    runner = asyncio.create_task(
+        SessionProcessor(queue, handler, max_concurrent_sessions=sessions, idle_poll_s=0.05).run(
+            stop
+        )
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():  # noqa: ASYNC110 - polling a test predicate, no event to await
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await runner
+
+
+async def test_send_with_repeated_message_id_delivers_once(queue: LocalQueue) -> None:
+    first = await queue.send_and_report([msg("alert-1")])
+    second = await queue.send_and_report([msg("alert-1"), msg("alert-1")])
+    assert first[0] > 0
+    assert second == [0, 0]
+    seen: list[str] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append(m.message_id)
+
+    await process_until(queue, handler, lambda: len(seen) >= 1)
+    await asyncio.sleep(0.2)
+    assert seen == ["alert-1"]
+    assert (await queue.counts())["active"] == 0
+
+
+async def test_send_after_duplicate_window_accepts_message_again(redis_url: str) -> None:
+    q = LocalQueue(aioredis.Redis.from_url(redis_url), "w", duplicate_window_s=0.3)
+    assert (await q.send_and_report([msg("a")]))[0] > 0
+    assert await q.send_and_report([msg("a")]) == [0]
+    await asyncio.sleep(0.4)
+    assert (await q.send_and_report([msg("a")]))[0] > 0
+    await q.close()
+
+
+async def test_sessions_with_concurrent_producers_keep_enqueue_order(queue: LocalQueue) -> None:
+    sessions = [f"acct{i}-ES" for i in range(5)]
+
+    async def producer(pid: int) -> None:
+        for n in range(20):
+            await queue.send([msg(f"p{pid}-{n}", sessions[(pid + n) % 5], body=f"{pid}:{n}")])
+
+    await asyncio.gather(*(producer(p) for p in range(6)))
+    handled: dict[str, list[int]] = defaultdict(list)
+    bodies: dict[str, list[tuple[int, int]]] = defaultdict(list)
+
+    async def handler(m: ReceivedMessage) -> None:
+        handled[m.session_id].append(m.sequence_number)
+        pid, n = m.body.decode().split(":")
+        bodies[m.session_id].append((int(pid), int(n)))
+        await asyncio.sleep(0.001)
+
+    await process_until(queue, handler, lambda: sum(map(len, handled.values())) >= 120)
+    assert sum(map(len, handled.values())) == 120
+    for session in sessions:
+        assert handled[session] == sorted(handled[session]), session
+        for pid in range(6):
+            own = [n for p, n in bodies[session] if p == pid]
+            assert own == sorted(own)
+
+
+async def test_sessions_run_in_parallel_but_never_twice_at_once(queue: LocalQueue) -> None:
+    for s in range(6):
+        await queue.send([msg(f"m{s}-{k}", f"sess{s}") for k in range(3)])
+    active: dict[str, int] = defaultdict(int)
+    peak_total = 0
+    peak_same_session = 0
+    count = 0
+
+    async def handler(m: ReceivedMessage) -> None:
+        nonlocal peak_total, peak_same_session, count
+        active[m.session_id] += 1
+        peak_same_session = max(peak_same_session, active[m.session_id])
+        peak_total = max(peak_total, sum(active.values()))
+        await asyncio.sleep(0.05)
+        active[m.session_id] -= 1
+        count += 1
+
+    await process_until(queue, handler, lambda: count >= 18, sessions=4)
+    assert peak_same_session == 1
+    assert peak_total >= 2
+    assert peak_total <= 4
+
+
+async def test_abandoned_message_is_redelivered_with_rising_delivery_count(
+    queue: LocalQueue,
+) -> None:
+    await queue.send([msg("flaky")])
+    counts: list[int] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        counts.append(m.delivery_count)
+        if m.delivery_count < 3:
+            raise RuntimeError("broker timed out")
+
+    await process_until(queue, handler, lambda: len(counts) >= 3)
+    await asyncio.sleep(0.1)
+    assert counts == [1, 2, 3]
+    assert await queue.dead_letters() == []
+    assert (await queue.counts())["active"] == 0
+
+
+async def test_message_failing_every_delivery_is_dead_lettered_with_reason(
+    queue: LocalQueue,
+) -> None:
+    await queue.send([msg("poison", body='{"x":1}'), msg("next")])
+    seen: list[tuple[str, int]] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append((m.message_id, m.delivery_count))
+        if m.message_id == "poison":
+            raise ValueError("contract NQZ9 not found")
+
+    await process_until(queue, handler, lambda: ("next", 1) in seen)
+    assert seen == [("poison", 1), ("poison", 2), ("poison", 3), ("next", 1)]
+    [letter] = await queue.dead_letters()
+    assert letter.message_id == "poison"
+    assert letter.reason == "MaxDeliveryCountExceeded"
+    assert "contract NQZ9 not found" in letter.description
+    assert letter.delivery_count == 3
+    assert letter.body == b'{"x":1}'
+
+
+async def test_consumer_killed_mid_message_gets_message_redelivered(
+    queue: LocalQueue, redis_url: str
+) -> None:
+    await queue.send([msg("in-flight")])
+    crashed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.integration.crashing_consumer", redis_url, "signals", "1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert crashed.returncode == 17, crashed.stderr
+    assert "got in-flight 1" in crashed.stdout
+    seen: list[int] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append(m.delivery_count)
+
+    await process_until(queue, handler, lambda: bool(seen))
+    assert seen == [2]
+    assert (await queue.counts())["active"] == 0
+
+
+async def test_consumer_crashes_past_max_deliveries_dead_letter_message(redis_url: str) -> None:
+    q = LocalQueue(
+        aioredis.Redis.from_url(redis_url), "crashy", max_delivery_count=1, lock_duration_s=0.3
+    )
+    await q.send([msg("doomed")])
+    token = "crashed-receiver"
+    session = await q.accept_session(token)
+    assert session == "acct1-NQ"
+    first = await q.receive(session, token)
+    assert first is not None
+    assert first.delivery_count == 1
+    await asyncio.sleep(0.4)  # lock expires: the receiver "died"
+    again = await q.accept_session("second-receiver")
+    assert again == "acct1-NQ"
+    assert await q.receive(again, "second-receiver") is None
+    [letter] = await q.dead_letters()
+    assert letter.reason == "MaxDeliveryCountExceeded"
+    assert "lock expired" in letter.description
+    await q.close()
+
+
+async def test_session_locked_by_one_receiver_is_not_given_to_another(queue: LocalQueue) -> None:
+    await queue.send([msg("a", "s1"), msg("b", "s2")])
+    first = await queue.accept_session("r1")
+    second = await queue.accept_session("r2")
+    third = await queue.accept_session("r3")
+    assert {first, second} == {"s1", "s2"}
+    assert third is None
+
+
+async def test_scheduled_message_is_not_delivered_before_its_time(queue: LocalQueue) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=0.6)
+    await queue.send([msg("later", scheduled_enqueue_time=due)])
+    assert (await queue.counts())["scheduled"] == 1
+    assert await queue.accept_session("early") is None
+    seen: list[datetime] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append(datetime.now(UTC))
+
+    await process_until(queue, handler, lambda: bool(seen))
+    assert seen[0] >= due
+
+
+async def test_expired_message_is_dead_lettered_not_delivered(queue: LocalQueue) -> None:
+    await queue.send([msg("stale", time_to_live=timedelta(milliseconds=100)), msg("fresh")])
+    await asyncio.sleep(0.2)
+    seen: list[str] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append(m.message_id)
+
+    await process_until(queue, handler, lambda: bool(seen))
+    assert seen == ["fresh"]
+    [letter] = await queue.dead_letters()
+    assert (letter.message_id, letter.reason) == ("stale", "TTLExpiredException")
+
+
+async def test_complete_after_lock_expired_raises_and_message_comes_back(redis_url: str) -> None:
+    q = LocalQueue(aioredis.Redis.from_url(redis_url), "slow", lock_duration_s=0.2)
+    await q.send([msg("slow-one")])
+    session = await q.accept_session("r1")
+    assert session is not None
+    m = await q.receive(session, "r1")
+    assert m is not None
+    await asyncio.sleep(0.3)
+    assert await q.accept_session("r2") == session
+    with pytest.raises(SessionLockLost):
+        await q.complete(m)
+    again = await q.receive(session, "r2")
+    assert again is not None
+    assert (again.message_id, again.delivery_count) == ("slow-one", 2)
+    await q.close()
+
+
+async def test_send_with_redis_down_raises_dependency_unavailable() -> None:
+    q = LocalQueue(
+        aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5), "x"
+    )
+    with pytest.raises(DependencyUnavailable):
+        await q.send([msg("nowhere")])
+    await q.close()
+
+
+async def test_message_properties_survive_the_round_trip(queue: LocalQueue) -> None:
+    await queue.send(
+        [
+            msg(
+                "p",
+                body="\u00e9",
+                correlation_id="corr-1",
+                application_properties={"strategy": "s", "n": 3},
+            )
+        ]
+    )
+    session = await queue.accept_session("r")
+    assert session is not None
+    m = await queue.receive(session, "r")
+    assert m is not None
+    assert m.body == "\u00e9".encode()
+    assert m.correlation_id == "corr-1"
+    assert dict(m.application_properties) == {"strategy": "s", "n": 3}
+    assert m.enqueued_time.tzinfo is UTC
