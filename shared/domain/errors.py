@@ -3,7 +3,7 @@
 ::
 
     BridgeError                      code (machine-readable) + message (one human sentence)
-    ├── InvalidSignal                bad alert input: 400, never retried, never enqueued
+    ├── InvalidSignal                bad alert input: 400, never retried, never enqueued; + field
     ├── Unauthorized                 missing or wrong webhook secret: 401
     ├── OrderDenied                  a risk gate said no; never sent to the broker
     ├── BrokerRejected               Tradovate said no (failureReason); carries the broker's code
@@ -36,9 +36,20 @@ class BridgeError(Exception):
 
 
 class InvalidSignal(BridgeError):
-    """Reject alert input that cannot be turned into a signal."""
+    """Reject alert input that cannot be turned into a signal; ``field`` names the culprit."""
 
     code = "invalid_signal"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        """Render the error with the offending field, when one is known."""
+        body = super().to_dict()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
 
 
 class Unauthorized(BridgeError):
