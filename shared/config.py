@@ -136,6 +136,36 @@ class Settings(BaseSettings):
     tradovate_request_timeout_s: float = Field(
         5.0, gt=0, le=60, validation_alias=_env("TRADOVATE_REQUEST_TIMEOUT_S")
     )
+    # Client behaviour (shared/adapters/tradovate): retry budget for 429/423 and safe repeats,
+    # longest p-ticket wait we obey inline, how long logins pause after a p-captcha.
+    tradovate_retry_budget_s: float = Field(
+        10.0, gt=0, le=120, validation_alias=_env("TRADOVATE_RETRY_BUDGET_S")
+    )
+    tradovate_max_penalty_wait_s: float = Field(
+        30.0, ge=0, le=600, validation_alias=_env("TRADOVATE_MAX_PENALTY_WAIT_S")
+    )
+    tradovate_captcha_backoff_s: float = Field(
+        3600.0, ge=60, validation_alias=_env("TRADOVATE_CAPTCHA_BACKOFF_S")
+    )
+    # Renew the shared token this long before expiry (reference §2.3: about 15 minutes).
+    tradovate_token_renew_margin_s: float = Field(
+        900.0, ge=60, le=3600, validation_alias=_env("TRADOVATE_TOKEN_RENEW_MARGIN_S")
+    )
+    # WebSocket: client heartbeat period (§4.4), silence before reconnecting, backoff cap.
+    tradovate_ws_heartbeat_s: float = Field(
+        2.5, gt=0, le=2.5, validation_alias=_env("TRADOVATE_WS_HEARTBEAT_S")
+    )
+    tradovate_ws_silence_s: float = Field(
+        15.0, ge=3, le=300, validation_alias=_env("TRADOVATE_WS_SILENCE_S")
+    )
+    tradovate_ws_reconnect_max_s: float = Field(
+        30.0, ge=1, le=600, validation_alias=_env("TRADOVATE_WS_RECONNECT_MAX_S")
+    )
+    # Which token authorizes the market-data socket; sources disagree (§2.2), "access" is
+    # what the official tutorial and a staff answer use.
+    tradovate_md_token: Literal["access", "md"] = Field(
+        "access", validation_alias=_env("TRADOVATE_MD_TOKEN")
+    )
 
     # --- strategies and behaviour ----------------------------------------------------------------
     strategies_file: str = Field(

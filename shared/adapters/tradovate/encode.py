@@ -1,0 +1,130 @@
+"""Turn domain requests into Tradovate request bodies; the one owner of outbound serialisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+from shared.adapters.tradovate import schemas as w
+from shared.domain.broker import (
+    BracketLeg,
+    BracketOrderRequest,
+    ModifyOrderRequest,
+    OcoOrderRequest,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+
+_ACTIONS: Mapping[Side, w.WireAction] = {Side.BUY: "Buy", Side.SELL: "Sell"}
+_ORDER_TYPES: Mapping[OrderType, w.WireOrderType] = {
+    OrderType.MARKET: "Market",
+    OrderType.LIMIT: "Limit",
+    OrderType.STOP: "Stop",
+    OrderType.STOP_LIMIT: "StopLimit",
+    # Spelled correctly: one official tutorial misspells it "TralingStop" (reference §6 item 11).
+    OrderType.TRAILING_STOP: "TrailingStop",
+    OrderType.TRAILING_STOP_LIMIT: "TrailingStopLimit",
+    OrderType.MARKET_IF_TOUCHED: "MIT",
+}
+_TIFS: Mapping[TimeInForce, w.WireTimeInForce] = {
+    TimeInForce.DAY: "Day",
+    TimeInForce.GTC: "GTC",
+    TimeInForce.GTD: "GTD",
+    TimeInForce.IOC: "IOC",
+    TimeInForce.FOK: "FOK",
+}
+
+
+def _tif(value: TimeInForce | None) -> w.WireTimeInForce | None:
+    return None if value is None else _TIFS[value]
+
+
+def _order_fields(req: OrderRequest) -> dict[str, Any]:
+    expire = None
+    if req.expire_time is not None:
+        expire = req.expire_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "accountSpec": req.account_name,
+        # The integer entity id, never the account name or the user id (reference §6 item 3).
+        "accountId": req.account_id,
+        "clOrdId": req.cl_ord_id,
+        "action": _ACTIONS[req.side],
+        "symbol": req.symbol,
+        "orderQty": req.qty,
+        "orderType": _ORDER_TYPES[req.order_type],
+        "price": req.price,
+        "stopPrice": req.stop_price,
+        "pegDifference": req.trail,
+        "timeInForce": _tif(req.time_in_force),
+        "expireTime": expire,
+        "text": req.text,
+    }
+
+
+def _leg(leg: BracketLeg) -> w.BrokerRestrainedOrderVersion:
+    return w.BrokerRestrainedOrderVersion(
+        action=_ACTIONS[leg.side],
+        orderType=_ORDER_TYPES[leg.order_type],
+        clOrdId=leg.cl_ord_id,
+        price=leg.price,
+        stopPrice=leg.stop_price,
+        pegDifference=leg.trail,
+        timeInForce=_tif(leg.time_in_force),
+        text=leg.text,
+    )
+
+
+def place_order(req: OrderRequest) -> dict[str, Any]:
+    """Return the ``order/placeorder`` body."""
+    return w.BrokerPlaceOrder(**_order_fields(req)).wire()
+
+
+def place_oso(req: BracketOrderRequest) -> dict[str, Any]:
+    """Return the ``order/placeoso`` body."""
+    second = _leg(req.legs[1]) if len(req.legs) > 1 else None
+    return w.BrokerPlaceOso(
+        **_order_fields(req.entry), bracket1=_leg(req.legs[0]), bracket2=second
+    ).wire()
+
+
+def place_oco(req: OcoOrderRequest) -> dict[str, Any]:
+    """Return the ``order/placeoco`` body."""
+    return w.BrokerPlaceOco(**_order_fields(req.order), other=_leg(req.other)).wire()
+
+
+def modify_order(req: ModifyOrderRequest) -> dict[str, Any]:
+    """Return the ``order/modifyorder`` body."""
+    return w.BrokerModifyOrder(
+        orderId=req.order_id,
+        orderQty=req.qty,
+        orderType=_ORDER_TYPES[req.order_type],
+        clOrdId=req.cl_ord_id,
+        price=req.price,
+        stopPrice=req.stop_price,
+        pegDifference=req.trail,
+        timeInForce=_tif(req.time_in_force),
+    ).wire()
+
+
+def cancel_order(order_id: int, cl_ord_id: str | None = None) -> dict[str, Any]:
+    """Return the ``order/cancelorder`` body."""
+    return w.BrokerCancelOrder(orderId=order_id, clOrdId=cl_ord_id).wire()
+
+
+def liquidate_position(account_id: int, contract_id: int) -> dict[str, Any]:
+    """Return the ``order/liquidateposition`` body."""
+    return w.BrokerLiquidatePosition(accountId=account_id, contractId=contract_id).wire()
+
+
+def sync_request(
+    user_ids: tuple[int, ...] = (), account_ids: tuple[int, ...] = (), split: bool | None = None
+) -> dict[str, Any]:
+    """Return the ``user/syncrequest`` body (users and/or accounts, §4.6)."""
+    if not user_ids and not account_ids:
+        raise ValueError("user/syncrequest needs at least one user id or account id")
+    return w.BrokerSyncRequest(
+        users=list(user_ids) or None, accounts=list(account_ids) or None, splitResponses=split
+    ).wire()
