@@ -191,3 +191,79 @@ class AzuriteTables(_Service):
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
             f"AccountKey={AZURITE_KEY};TableEndpoint={self.endpoint};"
         )
+
+
+class ReadyLineProcess:
+    """Run a command that prints one JSON line once it is ready, and stop it on exit.
+
+    The dev host, the Tradovate simulator and the stack all announce themselves this way;
+    stderr goes to a log file so a chatty child can never block on a full pipe.
+    """
+
+    def __init__(
+        self, command: list[str], *, env: dict[str, str] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        self.command = command
+        self.env = env
+        self.timeout_s = timeout_s
+        self.ready: dict[str, object] = {}
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix="tradebridge-proc-", suffix=".log", delete=False
+        )
+
+    @property
+    def log_text(self) -> str:
+        """Return what the process wrote to stderr so far."""
+        return Path(self._log.name).read_text(errors="replace")
+
+    def start(self) -> dict[str, object]:
+        """Start the process and return its parsed ready line."""
+        import json
+        import threading
+
+        self._proc = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE,
+            stderr=self._log, stdin=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        stdout = self._proc.stdout
+        assert stdout is not None
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self.timeout_s)
+        if not line or not line[0].strip():
+            self.stop()
+            raise ServiceError(f"{self.command[:4]} did not become ready:\n{self.log_text[-3000:]}")
+        self.ready = json.loads(line[0])
+        return self.ready
+
+    def stop(self) -> int | None:
+        """Send SIGTERM, wait up to 15 s (then SIGKILL), close pipes, return the exit code."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return self.returncode
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._log.close()
+        self.returncode = proc.returncode
+        return self.returncode
+
+    def __enter__(self) -> dict[str, object]:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
