@@ -235,10 +235,40 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+def strip_json_comments(text: str) -> str:
+    """Remove ``//`` and ``/* */`` comments outside strings (Core Tools accept them too)."""
+    out: list[str] = []
+    i, n, in_string = 0, len(text), False
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if ch == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def read_local_settings(path: Path) -> dict[str, str]:
-    """Return the ``Values`` of a ``local.settings.json`` file as strings."""
+    """Return the ``Values`` of a ``local.settings.json`` file (comments allowed) as strings."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(strip_json_comments(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist", code="missing_local_settings") from None
     except json.JSONDecodeError as exc:

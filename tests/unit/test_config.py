@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import AliasChoices
 
 from shared.config import Settings, load_settings, read_local_settings
 from shared.domain.errors import ConfigError
@@ -99,3 +100,33 @@ def test_read_local_settings_with_bad_json_is_a_config_error(tmp_path: Path) -> 
 def test_settings_model_has_an_env_name_for_every_field() -> None:
     for name, info in Settings.model_fields.items():
         assert info.validation_alias is not None, name
+
+
+def test_read_local_settings_with_comments_ignores_them(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text(
+        '// heading\n{ /* block */ "Values": {\n'
+        '  // a comment\n  "URL": "https://x.example/v1", // trailing\n'
+        '  "QUOTE": "say \\"//not a comment\\"" }}'
+    )
+    assert read_local_settings(path) == {
+        "URL": "https://x.example/v1",
+        "QUOTE": 'say "//not a comment"',
+    }
+
+
+def test_settings_example_documents_every_setting() -> None:
+    example = Path(__file__).resolve().parents[2] / "local.settings.json.example"
+    values = read_local_settings(example)
+    text = example.read_text()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        env_name = alias.choices[0] if isinstance(alias, AliasChoices) else name
+        assert env_name in values, f"{env_name} is missing from local.settings.json.example"
+        lines = text.splitlines()
+        at = next(i for i, ln in enumerate(lines) if f'"{env_name}"' in ln)
+        group = []  # the setting's line and the lines above it, up to a blank line
+        while at >= 0 and lines[at].strip():
+            group.append(lines[at])
+            at -= 1
+        assert any("//" in ln for ln in group), f"{env_name} has no comment in its group"
