@@ -1,0 +1,10 @@
+"""Read TradingView alert bodies in every supported format into one normalised ``Signal``.
+
+Pure code: standard library and ``shared.domain`` only. ``parse_alert`` is the entry point;
+``registry`` lists the formats; one module per format; ``coerce`` and ``fields`` are shared.
+"""
+
+from shared.domain.alerts.parser import MAX_BODY_CHARS, ParsedAlert, parse_alert
+from shared.domain.alerts.registry import FORMAT_NAMES
+
+__all__ = ["FORMAT_NAMES", "MAX_BODY_CHARS", "ParsedAlert", "parse_alert"]
