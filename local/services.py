@@ -214,6 +214,11 @@ class ReadyLineProcess:
         )
 
     @property
+    def alive(self) -> bool:
+        """Tell whether the process is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
     def log_text(self) -> str:
         """Return what the process wrote to stderr so far."""
         return Path(self._log.name).read_text(errors="replace")

@@ -22,6 +22,10 @@ import azure.functions as func
 
 _SCRIPT_NAME = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-]*\.py$")
 
+# get_functions() may run once per app object (a second call sees its own names as
+# duplicates); the worker indexes once per process, so results are kept per module.
+_INDEXED: dict[tuple[str, str], list[FunctionSpec]] = {}
+
 
 class IndexingError(Exception):
     """The app could not be indexed; the message says why, as the worker would."""
@@ -68,6 +72,9 @@ def index_function_app(app_root: Path, script: str = "function_app.py") -> list[
         raise IndexingError(f"Cannot import {script}: {exc}") from exc
     if Path(module.__file__ or "").resolve().parent != Path(root):
         raise IndexingError(f"{stem} was imported from {module.__file__}, not from {root}")
+    cached = _INDEXED.get((root, script))
+    if cached is not None:
+        return list(cached)
     app = _find_app(module, script)
     try:
         functions = app.get_functions()
@@ -88,4 +95,5 @@ def index_function_app(app_root: Path, script: str = "function_app.py") -> list[
                 retry_policy=function.get_settings_dict("retry_policy"),
             )
         )
-    return specs
+    _INDEXED[(root, script)] = specs
+    return list(specs)

@@ -1,0 +1,171 @@
+"""Run the whole local stack in the foreground: ``python -m local.stack``.
+
+Starts a real ``redis-server``, Azurite's Table service, the Tradovate simulator and the
+dev host running ``function_app.py``, each on a free loopback port unless a flag names
+one. Once everything answers it prints ONE JSON line with each part's URL, e.g.::
+
+    {"functions": "http://127.0.0.1:7071", "redis": "redis://127.0.0.1:6379/0", ...}
+
+and runs until SIGINT/SIGTERM, then stops everything. If any part dies, the stack stops
+the rest and exits non-zero. When ``local.settings.json`` does not exist it is written
+from ``local.settings.json.example`` with fresh local keys and the simulator's login.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from local.services import REPO_ROOT, AzuriteTables, ReadyLineProcess, RedisServer, ServiceError
+from shared.config import read_local_settings
+
+# The simulator's documented default login (local/tradovate_sim); not a credential of anyone.
+SIMULATOR_LOGIN = {
+    "TRADOVATE_USERNAME": "sim-trader",
+    "TRADOVATE_PASSWORD": "sim-password",
+    "TRADOVATE_CID": "8",
+    "TRADOVATE_SEC": "sim-api-secret",
+    "TRADOVATE_DEVICE_ID": "tradebridge-local-stack",
+}
+
+
+def ensure_local_settings(path: Path) -> dict[str, str]:
+    """Return the local settings, writing a fresh file from the example if there is none."""
+    if path.exists():
+        return read_local_settings(path)
+    values = read_local_settings(REPO_ROOT / "local.settings.json.example")
+    values.update(SIMULATOR_LOGIN)
+    values["DEVHOST_FUNCTION_KEYS"] = secrets.token_urlsafe(24)
+    values["DEVHOST_MASTER_KEY"] = secrets.token_urlsafe(24)
+    values["STRATEGIES_FILE"] = str(REPO_ROOT / "strategies.example.toml")
+    document = {"IsEncrypted": False, "Values": values}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return values
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--functions-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--redis-port", type=int, default=0)
+    parser.add_argument("--azurite-port", type=int, default=0)
+    parser.add_argument("--tradovate-port", type=int, default=0)
+    parser.add_argument(
+        "--settings", type=Path, default=REPO_ROOT / "local.settings.json",
+        help="local settings file (written from the example if missing)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-simulator", action="store_true",
+        help="use TRADOVATE_BASE_URL from the settings (e.g. Tradovate demo) instead",
+    )  # fmt: skip
+    return parser.parse_args(argv)
+
+
+class Stack:
+    """Own every process of the local stack and stop them in reverse order."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._exit = contextlib.ExitStack()
+        self.processes: dict[str, ReadyLineProcess] = {}
+        self.urls: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        """Start every part, in dependency order, and return the URL map."""
+        args = self.args
+        values = ensure_local_settings(args.settings)
+        redis_server = self._exit.enter_context(RedisServer(args.host, args.redis_port or None))
+        azurite = self._exit.enter_context(AzuriteTables(args.host, args.azurite_port or None))
+        self._services = [redis_server, azurite]
+        overrides = {
+            "QUEUE_BACKEND": "local",
+            "REDIS_URL": redis_server.url,
+            "TablesConnection": azurite.connection_string,
+        }
+        self.urls = {"redis": redis_server.url, "tables": azurite.endpoint}
+        if not args.no_simulator:
+            sim = self._spawn(
+                "tradovate",
+                [
+                    "-m",
+                    "local.tradovate_sim",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.tradovate_port),
+                ],
+                os.environ.copy(),
+            )
+            overrides["TRADOVATE_BASE_URL"] = str(sim["rest"])
+            overrides["TRADOVATE_MD_WS_URL"] = str(sim["md_ws"])
+            self.urls.update(
+                tradovate=sim["rest"], tradovate_ws=sim["ws"], tradovate_md_ws=sim["md_ws"],
+                tradovate_admin=sim["admin"],
+            )  # fmt: skip
+        env = {**os.environ, **values, **overrides}
+        host = self._spawn(
+            "functions",
+            ["-m", "local.devhost", "--host", args.host, "--port", str(args.functions_port),
+             "--settings", str(args.settings)],
+            env,
+        )  # fmt: skip
+        self.urls = {"functions": host["functions"], **self.urls, "settings": str(args.settings)}
+        return self.urls
+
+    def _spawn(self, name: str, module_args: list[str], env: dict[str, str]) -> dict[str, object]:
+        proc = ReadyLineProcess([sys.executable, *module_args], env=env, timeout_s=60)
+        self._exit.callback(proc.stop)
+        self.processes[name] = proc
+        return proc.start()
+
+    def dead_part(self) -> str | None:
+        """Name a part that has exited on its own, if any."""
+        for name, proc in self.processes.items():
+            if not proc.alive:
+                return name
+        for service in self._services:
+            if not service.running:
+                return service.name
+        return None
+
+    def stop(self) -> None:
+        """Stop everything, last started first."""
+        self._exit.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, print the URL line, and run until a signal or a failure."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = Stack(args)
+    try:
+        urls = stack.start()
+    except (ServiceError, OSError) as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    print(json.dumps(urls), flush=True)
+    status = 0
+    while not stop.wait(0.5):
+        dead = stack.dead_part()
+        if dead is not None:
+            print(f"stack: {dead} exited unexpectedly; stopping", file=sys.stderr)
+            status = 1
+            break
+    stack.stop()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

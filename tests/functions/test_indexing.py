@@ -1,0 +1,44 @@
+"""Index function_app.py exactly as the Functions worker does and pin every binding."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from local.devhost.loader import FunctionSpec, index_function_app
+from local.services import REPO_ROOT
+
+
+def specs_by_name() -> dict[str, FunctionSpec]:
+    return {spec.name: spec for spec in index_function_app(REPO_ROOT)}
+
+
+def test_function_app_indexes_with_expected_functions() -> None:
+    assert set(specs_by_name()) >= {"health"}
+
+
+def test_health_route_is_anonymous_get() -> None:
+    trigger = specs_by_name()["health"].trigger
+    assert trigger["type"] == "httpTrigger"
+    assert trigger["route"] == "health"
+    assert [m.upper() for m in trigger["methods"]] == ["GET"]
+    assert trigger["authLevel"].upper() == "ANONYMOUS"
+
+
+def test_importing_function_app_connects_to_nothing_and_loads_no_sdk_client() -> None:
+    code = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise SystemExit("a socket was opened while importing function_app")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+import function_app
+heavy = ("azure.servicebus", "azure.identity", "azure.data.tables", "azure.keyvault",
+         "redis", "httpx", "websocket", "azure.monitor")
+print(sorted(m for m in sys.modules if m.startswith(heavy)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
