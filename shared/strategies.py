@@ -1,0 +1,466 @@
+"""Read the strategy file: which webhooks exist, whose accounts they trade, and within what limits.
+
+The file is TOML (``strategies.example.toml`` documents every field), deployed with the app and
+named by the ``STRATEGIES_FILE`` setting. It never holds a secret: each strategy names where its
+webhook secret lives (a Key Vault secret in Azure, an environment variable locally), and a value
+that looks like an inline secret is refused. ``load_strategies`` validates the whole file at
+start and raises :class:`StrategyFileError` naming the file, line and field; the same check runs
+from the command line::
+
+    python -m shared.strategies check strategies.toml
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+import zoneinfo
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from shared.domain.errors import ConfigError
+from shared.domain.signal import (
+    BracketLeg,
+    Breakeven,
+    OrderType,
+    PriceSpec,
+    PriceUnit,
+    TimeInForce,
+    TrailingStop,
+)
+from shared.domain.symbols import SymbolRef
+
+_ID_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_KEY_VAULT_NAME_RE = r"^[0-9A-Za-z-]{1,127}$"
+_ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# Keys that, holding a string, mean someone pasted a credential into the file.
+_SECRET_KEYS = re.compile(
+    r"^(secret|password|passphrase|token|api_?key|client_secret|private_key|webhook_secret|value)$",
+    re.IGNORECASE,
+)
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Positive = Annotated[Decimal, Field(gt=0)]
+# An instrument root as Tradovate names products: upper-case letters and digits (MNQ, 6E, M2K).
+Root = Annotated[str, Field(pattern=r"^[0-9]*[A-Z][A-Z0-9]*$", max_length=6)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretRef(_Model):
+    """Say where a webhook secret lives; never the secret itself."""
+
+    key_vault_secret: str | None = Field(None, pattern=_KEY_VAULT_NAME_RE)
+    env: str | None = Field(None, pattern=_ENV_NAME_RE)
+
+    @model_validator(mode="after")
+    def _one_name(self) -> SecretRef:
+        if self.key_vault_secret is None and self.env is None:
+            raise ValueError("give key_vault_secret (Azure) and/or env (local)")
+        for name in (self.key_vault_secret, self.env):
+            if name is not None and _looks_random(name):
+                raise ValueError("this looks like a secret value, not the name of one")
+        return self
+
+    @property
+    def key_vault_name(self) -> str:
+        """Return the Key Vault secret name (derived from ``env`` when not given)."""
+        return self.key_vault_secret or str(self.env).lower().replace("_", "-")
+
+    @property
+    def env_name(self) -> str:
+        """Return the environment variable name (derived from the Key Vault name when not given)."""
+        return self.env or str(self.key_vault_secret).upper().replace("-", "_")
+
+
+def _looks_random(name: str) -> bool:
+    # Secret names are words joined by - or _; a long unbroken mix of letters and digits is a key.
+    return (
+        len(name) >= 20
+        and not re.search(r"[-_]", name)
+        and bool(re.search(r"\d", name))
+        and bool(re.search(r"[A-Za-z]", name))
+    )
+
+
+class Account(_Model):
+    """Name one Tradovate account the strategy trades and how it scales quantities."""
+
+    name: str = Field(min_length=1, max_length=64)
+    id: StrictInt | None = Field(None, gt=0)
+    multiplier: Positive = Decimal(1)
+    enabled: StrictBool = True
+
+    @field_validator("multiplier")
+    @classmethod
+    def _sane_multiplier(cls, value: Decimal) -> Decimal:
+        if value > 100:
+            raise ValueError("multiplier above 100 is almost certainly a typo")
+        return value
+
+
+class Level(_Model):
+    """Give a bracket distance in exactly one unit: ticks, points, percent or dollars."""
+
+    ticks: Positive | None = None
+    points: Positive | None = None
+    percent: Positive | None = None
+    dollars: Positive | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Level:
+        if len([v for v in (self.ticks, self.points, self.percent, self.dollars) if v]) != 1:
+            raise ValueError("give exactly one of ticks, points, percent, dollars")
+        if self.percent is not None and self.percent >= 100:
+            raise ValueError("a percent distance must be below 100")
+        return self
+
+    def spec(self) -> PriceSpec:
+        """Return the domain level."""
+        for unit in (PriceUnit.TICKS, PriceUnit.POINTS, PriceUnit.PERCENT, PriceUnit.DOLLARS):
+            value = getattr(self, unit.value)
+            if value is not None:
+                return PriceSpec(value, unit)
+        raise AssertionError("unreachable: validated to hold one unit")  # pragma: no cover
+
+
+class TrailingDefault(_Model):
+    """Trail the stop by ``distance``, starting once ``trigger`` is in profit."""
+
+    distance: Level
+    trigger: Level | None = None
+    step: Level | None = None
+
+
+class BreakevenDefault(_Model):
+    """Move the stop to entry plus ``offset`` once ``trigger`` is in profit."""
+
+    trigger: Level
+    offset: Level | None = None
+
+
+class Defaults(_Model):
+    """Fill in what an alert leaves out."""
+
+    quantity: Positive = Decimal(1)
+    order_type: OrderType = OrderType.MARKET
+    time_in_force: TimeInForce = TimeInForce.DAY
+    take_profit: Level | None = None
+    stop_loss: Level | None = None
+    trailing_stop: TrailingDefault | None = None
+    breakeven: BreakevenDefault | None = None
+
+    @field_validator("quantity")
+    @classmethod
+    def _whole(cls, value: Decimal) -> Decimal:
+        if value != value.to_integral_value():
+            raise ValueError("quantity must be whole contracts")
+        return value
+
+    def brackets(self) -> tuple[BracketLeg, ...]:
+        """Return the default bracket as domain legs (empty when none is configured)."""
+        trailing = breakeven = None
+        if self.trailing_stop is not None:
+            t = self.trailing_stop
+            trailing = TrailingStop(t.distance.spec(), _spec(t.trigger), _spec(t.step))
+        if self.breakeven is not None:
+            breakeven = Breakeven(self.breakeven.trigger.spec(), _spec(self.breakeven.offset))
+        parts = (self.take_profit, self.stop_loss, trailing, breakeven)
+        if all(part is None for part in parts):
+            return ()
+        return (
+            BracketLeg(
+                take_profit=_spec(self.take_profit),
+                stop_loss=_spec(self.stop_loss),
+                trailing_stop=trailing,
+                breakeven=breakeven,
+            ),
+        )
+
+
+def _spec(level: Level | None) -> PriceSpec | None:
+    return None if level is None else level.spec()
+
+
+class Behaviour(_Model):
+    """Decide what an opposite signal does and whether a same-side signal may add."""
+
+    opposite_signal: Literal["reverse", "exit_only", "ignore"] = "exit_only"
+    allow_add: StrictBool = False
+
+
+class TradingWindow(_Model):
+    """Allow trading from ``start`` (inclusive) to ``end`` (exclusive) on ``days``.
+
+    A window whose end is before its start runs past midnight; ``days`` names the start day.
+    """
+
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TradingWindow:
+        if self.start == self.end:
+            raise ValueError("start and end are equal; the window would be empty")
+        if not self.days or len(set(self.days)) != len(self.days):
+            raise ValueError("days must name each weekday at most once")
+        return self
+
+
+class Risk(_Model):
+    """Limit what execution may do; every limit is checked before any broker call."""
+
+    max_order_qty: StrictInt | None = Field(None, ge=1)
+    max_position: StrictInt | None = Field(None, ge=1)
+    daily_loss_limit: Positive | None = None
+    timezone: str = "America/Chicago"
+    trading_windows: tuple[TradingWindow, ...] = ()
+    exits_outside_windows: StrictBool = True
+    cooldown_s: StrictInt = Field(0, ge=0, le=86_400)
+    max_alert_age_s: StrictInt | None = Field(60, ge=1, le=86_400)
+    symbols: tuple[Root, ...] = ()
+    kill_switch: StrictBool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Risk:
+        if self.max_order_qty and self.max_position and self.max_order_qty > self.max_position:
+            raise ValueError("max_order_qty cannot exceed max_position")
+        return self
+
+
+class Webhook(_Model):
+    """Tune the webhook for this strategy."""
+
+    rate_limit_per_min: StrictInt = Field(60, ge=1, le=6_000)
+    dedupe_window_s: StrictInt = Field(10, ge=0, le=86_400)
+    ip_allowlist: StrictBool = True
+
+
+class Strategy(_Model):
+    """Describe one strategy: its secret, accounts, symbol map, defaults, behaviour and limits."""
+
+    id: str = Field(pattern=_ID_RE)
+    description: str = ""
+    enabled: StrictBool = True
+    secret: SecretRef
+    accounts: tuple[Account, ...] = Field(min_length=1)
+    symbols: dict[Root, Root] = Field(default_factory=dict)
+    defaults: Defaults = Defaults()
+    behaviour: Behaviour = Behaviour()
+    risk: Risk = Risk()
+    webhook: Webhook = Webhook()
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, value: tuple[Account, ...]) -> tuple[Account, ...]:
+        names = [account.name for account in value]
+        if len(set(names)) != len(names):
+            raise ValueError("an account is listed twice")
+        return value
+
+    def trade_symbol(self, symbol: SymbolRef) -> SymbolRef:
+        """Return the symbol to trade for an alert's symbol (alert on NQ, trade MNQ)."""
+        mapped = self.symbols.get(symbol.root)
+        return symbol if mapped is None else symbol.with_root(mapped)
+
+    def account(self, name: str) -> Account | None:
+        """Return the account called ``name``, or None."""
+        return next((account for account in self.accounts if account.name == name), None)
+
+
+class _StrategyFile(_Model):
+    version: Literal[1] = 1
+    strategies: dict[str, Strategy] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_from_keys(cls, data: Any) -> Any:
+        tables = data.get("strategies") if isinstance(data, dict) else None
+        if isinstance(tables, dict):
+            for key, table in tables.items():
+                if isinstance(table, dict):
+                    if table.get("id", key) != key:
+                        raise ValueError(f"strategy {key!r} sets a different id")
+                    table["id"] = key
+        return data
+
+
+class StrategyBook(Mapping[str, Strategy]):
+    """Hold every configured strategy by id; read-only."""
+
+    def __init__(self, strategies: Mapping[str, Strategy], source: str) -> None:
+        self._strategies = dict(strategies)
+        self.source = source
+
+    def __getitem__(self, strategy_id: str) -> Strategy:
+        return self._strategies[strategy_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._strategies)
+
+    def __len__(self) -> int:
+        return len(self._strategies)
+
+
+class StrategyFileError(ConfigError):
+    """Report an invalid strategy file with the file, line and field at fault."""
+
+    code = "invalid_strategies"
+
+    def __init__(
+        self, message: str, *, path: str, line: int | None, field: str | None, code: str
+    ) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {field + ': ' if field else ''}{message}", code=code)
+        self.path, self.line, self.field = path, line, field
+
+
+def load_strategies(path: str | Path) -> StrategyBook:
+    """Read and validate the strategy file, or raise ``StrategyFileError`` saying where and why."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StrategyFileError(
+            f"cannot read the strategy file ({exc.strerror})",
+            path=name,
+            line=None,
+            field=None,
+            code="missing_strategies_file",
+        ) from None
+    return parse_strategies(text, name)
+
+
+def parse_strategies(text: str, source: str = "<strategies>") -> StrategyBook:
+    """Validate strategy TOML given as text; ``source`` names it in errors."""
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise StrategyFileError(
+            f"not valid TOML: {exc}",
+            path=source,
+            line=int(match.group(1)) if match else None,
+            field=None,
+            code="invalid_toml",
+        ) from None
+    _reject_inline_secrets(raw, (), text, source)
+    try:
+        document = _StrategyFile.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        raise StrategyFileError(
+            error["msg"].removeprefix("Value error, "),
+            path=source,
+            line=_locate(text, loc),
+            field=_dotted(loc) or None,
+            code="invalid_strategies",
+        ) from None
+    return StrategyBook(document.strategies, source)
+
+
+def _reject_inline_secrets(node: object, loc: tuple[str | int, ...], text: str, src: str) -> None:
+    items: Sequence[tuple[str | int, object]]
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    else:
+        return
+    for key, value in items:
+        here = (*loc, key)
+        if isinstance(key, str) and isinstance(value, str) and _SECRET_KEYS.match(key):
+            raise StrategyFileError(
+                "this looks like an inline secret; name where it lives instead "
+                '(secret = { key_vault_secret = "...", env = "..." })',
+                path=src,
+                line=_locate(text, here),
+                field=_dotted(here),
+                code="inline_secret",
+            )
+        _reject_inline_secrets(value, here, text, src)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _locate(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """Find the line of the table or key an error points at (best effort)."""
+    keys = [part for part in loc if isinstance(part, str)]
+    lines = text.splitlines()
+    best, depth = None, 0
+    for number, line in enumerate(lines):
+        match = _HEADER_RE.match(line)
+        if match:
+            parts = [p.strip().strip("\"'") for p in match.group(1).split(".")]
+            if parts == keys[: len(parts)] and len(parts) >= depth:
+                best, depth = number, len(parts)
+    start = 0 if best is None else best + 1
+    for key in keys[depth:]:
+        pattern = re.compile(
+            rf"""^\s*["']?{re.escape(key)}["']?\s*=|[{{,]\s*{re.escape(key)}\s*="""
+        )
+        for number in range(start, len(lines)):
+            if number > start and _HEADER_RE.match(lines[number]):
+                break
+            if pattern.search(lines[number]):
+                return number + 1
+    return None if best is None else best + 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``check FILE``: print what the file configures, or why it is invalid (exit 1)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "check":
+        print("usage: python -m shared.strategies check FILE", file=sys.stderr)
+        return 2
+    try:
+        book = load_strategies(args[1])
+    except ConfigError as exc:
+        print(f"invalid: {exc.message}", file=sys.stderr)
+        return 1
+    for strategy in book.values():
+        accounts = ", ".join(f"{a.name} x{a.multiplier}" for a in strategy.accounts)
+        state = "" if strategy.enabled else " (disabled)"
+        print(f"{strategy.id}{state}: accounts {accounts}; secret {strategy.secret.key_vault_name}")
+    print(f"ok: {len(book)} strateg{'y' if len(book) == 1 else 'ies'} in {args[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
