@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     )
     # Which token authorizes the market-data socket; sources disagree (§2.2), "access" is
     # what the official tutorial and a staff answer use.
-    tradovate_md_token: Literal["access", "md"] = Field(
-        "access", validation_alias=_env("TRADOVATE_MD_TOKEN")
+    tradovate_md_authorize_with: Literal["access", "md"] = Field(
+        "access", validation_alias=_env("TRADOVATE_MD_AUTHORIZE_WITH")
     )
 
     # --- strategies and behaviour ----------------------------------------------------------------
