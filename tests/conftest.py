@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from local.services import AzuriteTables, RedisServer
+from local.tradovate_sim import SimulatorServer
 from shared.config import Settings, get_settings
 
 # Settings names the suite must never inherit from the machine running it.
@@ -64,3 +65,22 @@ def make_settings(**overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def _tradovate_sim_server() -> Iterator[SimulatorServer]:
+    """Start one Tradovate simulator for the whole run (reset before every test)."""
+    with SimulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tradovate_sim(_tradovate_sim_server: SimulatorServer) -> Iterator[SimulatorServer]:
+    """Give a test a started Tradovate simulator in its initial state (defaults of SimConfig).
+
+    Reset closes every socket and rebuilds all state, faults, counters, runtime config changes
+    and the clock from the original config, so tests never see each other's orders or tokens.
+    """
+    _tradovate_sim_server.reset()
+    yield _tradovate_sim_server
+    _tradovate_sim_server.reset()
