@@ -113,11 +113,11 @@ class TokenManager:
         token = self._from_memory()
         if token is not None:
             return token
-        if self._refresh_lock.locked():
-            stored = await self._load()
-            if stored is not None and self._usable(stored):
-                # Someone in this process is already refreshing; the old token still works.
-                return stored
+        last = self._memory
+        if self._refresh_lock.locked() and last is not None and self._usable(last):
+            # Someone in this process is already refreshing; the old token still works, and
+            # a burst of callers must not turn into a burst of Redis reads.
+            return last
         async with self._refresh_lock:
             token = self._from_memory()
             if token is not None:
