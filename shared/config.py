@@ -8,13 +8,21 @@ into the environment first, exactly as the Functions host does. Tests build
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.errors import ConfigError
 
@@ -104,8 +112,31 @@ class Settings(BaseSettings):
         "tb", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$", validation_alias=_env("TABLE_PREFIX")
     )
 
-    # --- Key Vault ----------------------------------------------------------------------------
+    # --- Key Vault and identity -----------------------------------------------------------------
     key_vault_uri: str | None = Field(None, validation_alias=_env("KEY_VAULT_URI", "key_vault_uri"))
+    azure_client_id: str | None = Field(
+        None, validation_alias=_env("AZURE_CLIENT_ID", "azure_client_id")
+    )
+
+    # --- webhook ----------------------------------------------------------------------------------
+    webhook_extra_allowed_ips: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("WEBHOOK_EXTRA_ALLOWED_IPS", "webhook_extra_allowed_ips")
+    )
+    webhook_max_body_bytes: int = Field(
+        65_536, ge=1024, le=262_144, validation_alias=_env("WEBHOOK_MAX_BODY_BYTES")
+    )
+    webhook_journal_timeout_s: float = Field(
+        0.25, gt=0, le=2, validation_alias=_env("WEBHOOK_JOURNAL_TIMEOUT_S")
+    )
+
+    @field_validator("webhook_extra_allowed_ips", mode="before")
+    @classmethod
+    def _split_ips(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(str(ipaddress.ip_address(str(v).strip())) for v in value)
+        return value
 
     # --- Tradovate ----------------------------------------------------------------------------
     tradovate_base_url: str = Field(

@@ -71,8 +71,56 @@ class Clock(Protocol):
 
 
 class SecretStore(Protocol):
-    """Look up secrets by name (Key Vault in Azure, the environment locally)."""
+    """Look up secrets (Key Vault in Azure, the environment locally)."""
 
-    def get_secret(self, name: str) -> str:
-        """Return the secret's value or raise ``ConfigError`` naming the missing secret."""
+    async def get_secret(self, key_vault_name: str, env_name: str) -> str:
+        """Return the secret under the name this store uses, or raise ``ConfigError``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One received alert as the journal keeps it: accepted, duplicate or refused."""
+
+    strategy_id: str
+    signal_id: str
+    status: str  # accepted | duplicate | refused
+    received_at: datetime
+    correlation_id: str
+    raw_redacted: str
+    reason_code: str | None = None
+    reason: str | None = None
+    alert_format: str | None = None
+    signal_json: str | None = None
+    extras_json: str | None = None
+    tv_time: datetime | None = None
+    client_ip: str | None = None
+    messages: int = 0
+
+
+class AlertJournal(Protocol):
+    """Keep every received alert, findable by strategy and id."""
+
+    async def record_alert(self, record: AlertRecord) -> None:
+        """Store (or overwrite) the record of one alert."""
+        ...
+
+    async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
+        """Return the record of one alert, or None."""
+        ...
+
+
+class AlertGate(Protocol):
+    """Rate-limit and de-duplicate alerts across every instance (Redis in production)."""
+
+    async def hit(self, strategy_id: str, limit_per_min: int) -> int | None:
+        """Count one alert; return None if allowed, else seconds until the next is allowed."""
+        ...
+
+    async def claim(self, key: str, value: str, ttl_s: int) -> str | None:
+        """Claim ``key`` for ``value``; return None if claimed, else the existing value."""
+        ...
+
+    async def release(self, key: str, value: str) -> None:
+        """Drop a claim made with ``value`` (after a failed enqueue), leaving others' alone."""
         ...

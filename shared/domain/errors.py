@@ -4,7 +4,10 @@
 
     BridgeError                      code (machine-readable) + message (one human sentence)
     ├── InvalidSignal                bad alert input: 400, never retried, never enqueued; + field
-    ├── Unauthorized                 missing or wrong webhook secret: 401
+    ├── Unauthorized                 missing or wrong webhook secret, unknown strategy: 401
+    ├── Forbidden                    caller's address is not on the allowlist: 403
+    ├── PayloadTooLarge              alert body over the size limit: 413
+    ├── RateLimited                  too many alerts for a strategy: 429, carries retry_after_s
     ├── OrderDenied                  a risk gate said no; never sent to the broker
     ├── BrokerRejected               Tradovate said no (failureReason); carries the broker's code
     ├── TransientError               retry later; nothing irreversible happened
@@ -56,6 +59,28 @@ class Unauthorized(BridgeError):
     """Reject a request whose credentials are missing or wrong."""
 
     code = "unauthorized"
+
+
+class Forbidden(BridgeError):
+    """Refuse a request from an address that is not allowed to send alerts."""
+
+    code = "forbidden"
+
+
+class PayloadTooLarge(BridgeError):
+    """Refuse a request body over the size limit before reading it."""
+
+    code = "payload_too_large"
+
+
+class RateLimited(BridgeError):
+    """Refuse an alert because its strategy sent too many; ``retry_after_s`` says when to retry."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class OrderDenied(BridgeError):

@@ -14,7 +14,15 @@ def specs_by_name() -> dict[str, FunctionSpec]:
 
 
 def test_function_app_indexes_with_expected_functions() -> None:
-    assert set(specs_by_name()) >= {"health"}
+    assert set(specs_by_name()) >= {"health", "webhook"}
+
+
+def test_webhook_route_is_function_level_post_with_strategy_param() -> None:
+    trigger = specs_by_name()["webhook"].trigger
+    assert trigger["type"] == "httpTrigger"
+    assert trigger["route"] == "webhook/{strategy}"
+    assert [m.upper() for m in trigger["methods"]] == ["POST"]
+    assert trigger["authLevel"].upper() == "FUNCTION"
 
 
 def test_health_route_is_anonymous_get() -> None:

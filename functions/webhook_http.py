@@ -1,0 +1,45 @@
+"""TradingView webhook: ``POST /api/webhook/{strategy}`` (auth level function: ``?code=``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+import azure.functions as func
+
+from functions.http_responses import error_response, json_response
+from shared.container import get_container
+from shared.domain.errors import BridgeError, DependencyUnavailable
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.route(route="webhook/{strategy}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """Accept one alert: 202 after a durable enqueue, 4xx with a code, 503 if nothing was queued."""
+    started = time.perf_counter()
+    from shared.services.ingest import IncomingAlert
+
+    alert = IncomingAlert(
+        strategy_id=req.route_params.get("strategy", ""),
+        body=req.get_body(),
+        forwarded_for=req.headers.get("x-forwarded-for"),
+        received_at=datetime.now(UTC),
+        correlation_id=uuid.uuid4().hex,
+    )
+    try:
+        result = await get_container().ingestor.ingest(alert)
+    except BridgeError as exc:
+        if isinstance(exc, DependencyUnavailable):
+            log.warning("alert %s not queued: %s", alert.correlation_id, exc.message)
+        return error_response(exc, started)
+    except Exception:
+        # Nothing is sent before the enqueue succeeds, and nothing after it can raise, so
+        # an unexpected error here means nothing was queued: 503 lets TradingView re-send.
+        log.exception("alert %s failed unexpectedly before it was queued", alert.correlation_id)
+        return error_response(DependencyUnavailable("the alert could not be queued"), started)
+    body = {"id": result.signal_id, "status": result.status, "messages": result.messages}
+    return json_response(body, 202, started, {"X-Correlation-Id": alert.correlation_id})

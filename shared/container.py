@@ -1,0 +1,153 @@
+"""Build the real adapters from settings, lazily and once per process (the composition root).
+
+Nothing here connects at import time, or even when the container is made: each adapter is
+built on first use, so ``import function_app`` stays cheap and a cold start only pays for
+what its first invocation touches. Tests build a ``Container`` with their own settings, or
+hand the use cases in-memory fakes directly.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from shared.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from shared.ports import AlertGate, AlertJournal, SecretStore, SignalQueue
+    from shared.services.ingest import Ingestor
+    from shared.strategies import StrategyBook
+
+
+class Container:
+    """Own this process's adapters; every property is built on first access."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Return the settings (read from the environment unless given)."""
+        return self._settings or get_settings()
+
+    @cached_property
+    def redis(self) -> aioredis.Redis:
+        """Return the process's async Redis client (connection pool)."""
+        import redis.asyncio as aioredis
+
+        return aioredis.Redis.from_url(
+            self.settings.redis_url.get_secret_value(),
+            socket_connect_timeout=1.0,
+            socket_timeout=1.0,
+            health_check_interval=30,
+        )
+
+    @cached_property
+    def signal_queue(self) -> SignalQueue:
+        """Return the signals queue: Azure Service Bus, or the local Redis queue."""
+        s = self.settings
+        if s.queue_backend == "local":
+            from shared.adapters.local_queue import LocalQueue
+
+            return LocalQueue(
+                self.redis,
+                s.signals_queue_name,
+                duplicate_window_s=s.queue_duplicate_window_s,
+                max_delivery_count=s.queue_max_delivery_count,
+                lock_duration_s=s.queue_lock_duration_s,
+                default_ttl_s=s.queue_message_ttl_s,
+            )
+        from shared.adapters.servicebus import ServiceBusSignalQueue, build_client
+
+        s.require_servicebus()
+        conn = s.servicebus_connection_string
+
+        def factory():  # type: ignore[no-untyped-def]
+            return build_client(
+                fully_qualified_namespace=s.servicebus_namespace,
+                connection_string=conn.get_secret_value() if conn else None,
+                client_id=s.servicebus_client_id or s.azure_client_id,
+            )
+
+        return ServiceBusSignalQueue(s.signals_queue_name, factory)
+
+    @cached_property
+    def strategies(self) -> StrategyBook:
+        """Return the strategy book from ``STRATEGIES_FILE``, validated."""
+        from shared.strategies import load_strategies
+
+        return load_strategies(self.settings.strategies_file)
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        """Return Key Vault when ``KEY_VAULT_URI`` is set, else the environment."""
+        from shared.adapters.secrets import EnvSecretStore, KeyVaultSecretStore, build_secret_client
+
+        uri = self.settings.key_vault_uri
+        if not uri:
+            return EnvSecretStore()
+        client_id = self.settings.azure_client_id
+        return KeyVaultSecretStore(lambda: build_secret_client(uri, client_id))
+
+    @cached_property
+    def alert_gate(self) -> AlertGate:
+        """Return the Redis-backed rate limiter and de-duplicator."""
+        from shared.adapters.redis_gate import RedisAlertGate
+
+        return RedisAlertGate(self.redis)
+
+    @cached_property
+    def alert_journal(self) -> AlertJournal:
+        """Return the Table storage alert journal."""
+        from shared.adapters.tables_journal import TablesAlertJournal, build_table_service
+
+        s = self.settings
+        s.require_tables()
+        conn = s.tables_connection_string
+
+        def factory():  # type: ignore[no-untyped-def]
+            return build_table_service(
+                service_uri=s.tables_service_uri,
+                connection_string=conn.get_secret_value() if conn else None,
+                client_id=s.tables_client_id or s.azure_client_id,
+            )
+
+        return TablesAlertJournal(factory, f"{s.table_prefix}Alerts")
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """Return the webhook's use case wired to this process's adapters."""
+        from shared.services.ingest import TRADINGVIEW_IPS, IngestDeps, Ingestor
+
+        extra = frozenset(self.settings.webhook_extra_allowed_ips)
+        return Ingestor(
+            IngestDeps(
+                strategies=self.strategies,
+                secrets=self.secrets,
+                gate=self.alert_gate,
+                queue=self.signal_queue,
+                journal=self.alert_journal,
+                allowed_ips=TRADINGVIEW_IPS | extra,
+                max_body_bytes=self.settings.webhook_max_body_bytes,
+                journal_timeout_s=self.settings.webhook_journal_timeout_s,
+            )
+        )
+
+
+_container: Container | None = None
+
+
+def get_container() -> Container:
+    """Return this process's container, made on first call."""
+    global _container
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def reset_container(container: Container | None = None) -> None:
+    """Replace the process's container (tests and the dev host's reloads)."""
+    global _container
+    _container = container

@@ -1,0 +1,359 @@
+"""Turn one webhook request into queued signals: the use case behind ``POST /api/webhook``.
+
+The steps, cheapest refusal first, and nothing irreversible before the enqueue:
+
+1. size limit, then the strategy (unknown or disabled: 401, like a bad secret);
+2. the caller's address against TradingView's published IPs (when the strategy asks);
+3. read the alert in any supported format (400 with a stable code and the field);
+4. the strategy's secret, compared in constant time (401);
+5. the per-strategy rate limit (429);
+6. de-duplication: an explicit alert id for 24 h, else an identical body within the
+   strategy's window; a duplicate answers 202 "duplicate" with the first alert's id;
+7. fan-out, one message per account: MessageId ``{signal id}:{account}``, SessionId
+   ``{account}-{root}`` (one FIFO per account and instrument);
+8. one batch to the queue; if it fails, the de-duplication claim is released so
+   TradingView's re-send is not mistaken for a duplicate, and the caller answers 503.
+
+Every alert, accepted or not, is journaled with its secret redacted, within a short time
+budget so the journal can never cost TradingView's 3 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from shared.domain.alerts import ParsedAlert, parse_alert
+from shared.domain.codec import encode
+from shared.domain.errors import (
+    BridgeError,
+    Forbidden,
+    InvalidSignal,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
+from shared.domain.signal import Signal
+from shared.ports import (
+    AlertGate,
+    AlertJournal,
+    AlertRecord,
+    OutboundMessage,
+    SecretStore,
+    SignalQueue,
+)
+from shared.strategies import Account, Strategy, StrategyBook
+
+log = logging.getLogger(__name__)
+
+# TradingView's webhook source addresses (reference/azure.md §8, tradingview.md §3).
+TRADINGVIEW_IPS = frozenset({"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"})
+
+EXPLICIT_ID_DEDUPE_S = 24 * 3600
+ENVELOPE_VERSION = 1
+_RAW_JOURNAL_CHARS = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAlert:
+    """What the HTTP trigger hands over: the raw request, untouched."""
+
+    strategy_id: str
+    body: bytes
+    forwarded_for: str | None
+    received_at: datetime
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The answer for an accepted alert (202)."""
+
+    signal_id: str
+    status: Literal["accepted", "duplicate"]
+    messages: int
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    """Everything the use case talks to, passed in by the composition root."""
+
+    strategies: StrategyBook
+    secrets: SecretStore
+    gate: AlertGate
+    queue: SignalQueue
+    journal: AlertJournal
+    allowed_ips: frozenset[str] = TRADINGVIEW_IPS
+    max_body_bytes: int = 64 * 1024
+    journal_timeout_s: float = 0.25
+
+
+def client_address(forwarded_for: str | None) -> str | None:
+    """Return the address Azure's front end recorded: the LAST X-Forwarded-For entry.
+
+    A caller can put anything in the header, but the front end appends the real peer,
+    so only the last entry is trustworthy. Ports (``1.2.3.4:5678``, ``[::1]:80``) are removed.
+    """
+    if not forwarded_for:
+        return None
+    last = forwarded_for.split(",")[-1].strip()
+    if last.startswith("["):
+        last = last[1 : last.find("]")] if "]" in last else last[1:]
+    elif last.count(":") == 1:
+        last = last.split(":")[0]
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return None
+
+
+# Values under these names are secrets in every supported format, even when the alert
+# could not be read (a refused alert is journaled too).
+_SECRET_FIELDS = r"(?:secret|passphrase|password|token|key|api_?key)"  # noqa: S105 - field names
+_JSON_SECRET = re.compile(rf'("{_SECRET_FIELDS}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+_TEXT_SECRET = re.compile(rf"(\b{_SECRET_FIELDS}\s*=\s*)[^;\r\n]*", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Collection[str]) -> str:
+    """Mask secret fields and every known secret value with ``***``; bound the length."""
+    text = _JSON_SECRET.sub(r'\1"***"', text)
+    text = _TEXT_SECRET.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    if len(text) > _RAW_JOURNAL_CHARS:
+        text = text[:_RAW_JOURNAL_CHARS] + "…[truncated]"
+    return text
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def session_id_for(account: Account, signal: Signal) -> str:
+    """Name the FIFO an order belongs to: one per account and instrument root."""
+    return f"{account.name}-{signal.symbol.root}"
+
+
+def _accounts_for(strategy: Strategy, signal: Signal) -> list[tuple[Account, Decimal]]:
+    """Return the accounts to trade and each one's quantity multiplier.
+
+    An alert may pick accounts (PickMyTrade ``multiple_accounts``, native ``accounts``) and
+    give each a multiplier; otherwise every enabled account of the strategy trades with the
+    multiplier from the strategy file.
+    """
+    if not signal.accounts:
+        return [(a, a.multiplier) for a in strategy.accounts if a.enabled]
+    chosen = []
+    for selector in signal.accounts:
+        account = strategy.account(selector.account)
+        if account is None or not account.enabled:
+            raise InvalidSignal(
+                f"the alert names account {selector.account!r}, which this strategy does not trade",
+                code="unknown_account",
+                field="accounts",
+            )
+        chosen.append((account, selector.quantity_multiplier or account.multiplier))
+    return chosen
+
+
+class Ingestor:
+    """Run the ingestion steps for one strategy book and set of adapters."""
+
+    def __init__(self, deps: IngestDeps) -> None:
+        self._deps = deps
+
+    async def ingest(self, alert: IncomingAlert) -> IngestResult:
+        """Validate, de-duplicate and enqueue one alert; raise a ``BridgeError`` to refuse it."""
+        parsed: ParsedAlert | None = None
+        strategy: Strategy | None = None
+        try:
+            strategy = self._strategy(alert)
+            self._check_address(strategy, alert)
+            parsed = parse_alert(alert.body.decode("utf-8", errors="replace"))
+            await self._authenticate(strategy, parsed)
+            await self._rate_limit(strategy)
+            result = await self._enqueue(strategy, parsed, alert)
+        except BridgeError as exc:
+            await self._journal_refusal(alert, parsed, strategy, exc)
+            raise
+        return result
+
+    def _strategy(self, alert: IncomingAlert) -> Strategy:
+        if len(alert.body) > self._deps.max_body_bytes:
+            raise PayloadTooLarge(f"the alert is larger than {self._deps.max_body_bytes} bytes")
+        strategy = self._deps.strategies.get(alert.strategy_id)
+        if strategy is None or not strategy.enabled:
+            raise Unauthorized("unknown strategy or wrong secret", code="unauthorized")
+        return strategy
+
+    def _check_address(self, strategy: Strategy, alert: IncomingAlert) -> None:
+        if not strategy.webhook.ip_allowlist:
+            return
+        address = client_address(alert.forwarded_for)
+        if address is None or address not in self._deps.allowed_ips:
+            raise Forbidden(
+                "alerts for this strategy are accepted only from TradingView's addresses",
+                code="ip_not_allowed",
+            )
+
+    async def _authenticate(self, strategy: Strategy, parsed: ParsedAlert) -> None:
+        ref = strategy.secret
+        expected = await self._deps.secrets.get_secret(ref.key_vault_name, ref.env_name)
+        presented = parsed.secret or ""
+        if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized("unknown strategy or wrong secret", code="unauthorized")
+
+    async def _rate_limit(self, strategy: Strategy) -> None:
+        retry_after = await self._deps.gate.hit(strategy.id, strategy.webhook.rate_limit_per_min)
+        if retry_after is not None:
+            raise RateLimited(
+                f"more than {strategy.webhook.rate_limit_per_min} alerts a minute for "
+                f"{strategy.id}",
+                retry_after_s=retry_after,
+            )
+
+    def _dedupe_key(self, strategy: Strategy, signal: Signal, body: bytes) -> tuple[str, int, str]:
+        if signal.alert_id:
+            key = f"dd:{strategy.id}:id:{_digest(signal.alert_id)}"
+            return key, EXPLICIT_ID_DEDUPE_S, _digest(strategy.id, "id", signal.alert_id)
+        window = strategy.webhook.dedupe_window_s
+        body_hash = hashlib.sha256(body).hexdigest()
+        return f"dd:{strategy.id}:body:{body_hash}", window, ""
+
+    async def _enqueue(
+        self, strategy: Strategy, parsed: ParsedAlert, alert: IncomingAlert
+    ) -> IngestResult:
+        signal = dataclasses.replace(
+            parsed.signal, symbol=strategy.trade_symbol(parsed.signal.symbol)
+        )
+        accounts = _accounts_for(strategy, signal)
+        key, ttl_s, signal_id = self._dedupe_key(strategy, signal, alert.body)
+        if not signal_id:
+            # Without an explicit id, an identical body is the same alert only within the
+            # window; a later repeat is a new alert with a new id.
+            signal_id = _digest(strategy.id, "body", key, alert.received_at.isoformat())
+        if ttl_s > 0:
+            existing = await self._deps.gate.claim(key, signal_id, ttl_s)
+            if existing is not None:
+                await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
+                return IngestResult(existing, "duplicate", 0)
+        messages = [
+            self._message(strategy, account, multiplier, signal, signal_id, alert, parsed)
+            for account, multiplier in accounts
+        ]
+        try:
+            await self._deps.queue.send(messages)
+        except BaseException:
+            if ttl_s > 0:
+                await self._release_quietly(key, signal_id)
+            raise
+        await self._journal(alert, parsed, strategy.id, signal_id, "accepted", len(messages))
+        return IngestResult(signal_id, "accepted", len(messages))
+
+    async def _release_quietly(self, key: str, signal_id: str) -> None:
+        try:
+            await self._deps.gate.release(key, signal_id)
+        except Exception:  # the claim expires on its own; the 503 matters more
+            log.warning("could not release de-duplication claim %s", key, exc_info=True)
+
+    @staticmethod
+    def _message(
+        strategy: Strategy,
+        account: Account,
+        multiplier: Decimal,
+        signal: Signal,
+        signal_id: str,
+        alert: IncomingAlert,
+        parsed: ParsedAlert,
+    ) -> OutboundMessage:
+        envelope = {
+            "v": ENVELOPE_VERSION,
+            "signal_id": signal_id,
+            "strategy": strategy.id,
+            "account": account.name,
+            "account_id": account.id,
+            "multiplier": str(multiplier),
+            "format": parsed.format,
+            "received_at": alert.received_at.isoformat(),
+            "correlation_id": alert.correlation_id,
+            "signal": encode(dataclasses.replace(signal, extras={})),
+        }
+        return OutboundMessage(
+            body=json.dumps(envelope, separators=(",", ":")).encode(),
+            message_id=f"{signal_id}:{account.name}",
+            session_id=session_id_for(account, signal),
+            correlation_id=alert.correlation_id,
+            application_properties={
+                "strategy": strategy.id,
+                "account": account.name,
+                "root": signal.symbol.root,
+                "signal_id": signal_id,
+            },
+        )
+
+    # --- journal ---------------------------------------------------------------------------
+
+    async def _journal_refusal(
+        self,
+        alert: IncomingAlert,
+        parsed: ParsedAlert | None,
+        strategy: Strategy | None,
+        exc: BridgeError,
+    ) -> None:
+        refusal_id = _digest(alert.strategy_id, "refused", alert.correlation_id)
+        strategy_id = strategy.id if strategy is not None else alert.strategy_id[:64]
+        await self._journal(alert, parsed, strategy_id, refusal_id, "refused", 0, exc)
+
+    async def _journal(
+        self,
+        alert: IncomingAlert,
+        parsed: ParsedAlert | None,
+        strategy_id: str,
+        signal_id: str,
+        status: str,
+        messages: int,
+        error: BridgeError | None = None,
+    ) -> None:
+        raw = alert.body.decode("utf-8", errors="replace")
+        secrets = [parsed.secret] if parsed is not None and parsed.secret else []
+        record = AlertRecord(
+            strategy_id=strategy_id,
+            signal_id=signal_id,
+            status=status,
+            received_at=alert.received_at,
+            correlation_id=alert.correlation_id,
+            raw_redacted=redact(raw, secrets),
+            reason_code=error.code if error else None,
+            reason=error.message if error else None,
+            alert_format=parsed.format if parsed else None,
+            signal_json=json.dumps(encode(dataclasses.replace(parsed.signal, extras={})))
+            if parsed
+            else None,
+            extras_json=json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None,
+            tv_time=parsed.signal.tv_time if parsed else None,
+            client_ip=client_address(alert.forwarded_for),
+            messages=messages,
+        )
+        try:
+            await asyncio.wait_for(
+                self._deps.journal.record_alert(record), timeout=self._deps.journal_timeout_s
+            )
+        except Exception:  # the journal must never cost the acknowledgement
+            log.warning(
+                "journal write for alert %s (%s) failed or timed out",
+                signal_id,
+                status,
+                exc_info=True,
+            )
