@@ -14,6 +14,9 @@ Accepted forms (case-insensitive, surrounding blanks ignored)::
     CME_MINI:ESH2025                explicit with an exchange prefix
     MNQ 06-25                       explicit, NinjaTrader style (month-year)
     NQ  MNQ  6E                     root only
+
+A root that itself ends in a month letter and digits would read as a contract; no common
+futures root has that shape.
 """
 
 from __future__ import annotations
