@@ -51,6 +51,14 @@ locals {
     TRADOVATE_SEC                         = format(local.kv_ref, "tradovate-sec")
     TRADOVATE_DEVICE_ID                   = var.tradovate_device_id
     TRADOVATE_REQUEST_TIMEOUT_S           = "5"
+    TRADOVATE_RETRY_BUDGET_S              = "10"
+    TRADOVATE_MAX_PENALTY_WAIT_S          = "30"
+    TRADOVATE_CAPTCHA_BACKOFF_S           = "3600"
+    TRADOVATE_TOKEN_RENEW_MARGIN_S        = "900"
+    TRADOVATE_WS_HEARTBEAT_S              = "2.5"
+    TRADOVATE_WS_SILENCE_S                = "15"
+    TRADOVATE_WS_RECONNECT_MAX_S          = "30"
+    TRADOVATE_MD_AUTHORIZE_WITH           = "access"
     STRATEGIES_FILE                       = "strategies.toml"
     LOG_LEVEL                             = "INFO"
     PAPER                                 = var.paper ? "true" : "false"
@@ -90,6 +98,10 @@ locals {
     QUEUE_DUPLICATE_WINDOW_S                      = tostring(local.queue_duplicate_window_s)
     QUEUE_MESSAGE_TTL_S                           = tostring(local.queue_message_ttl_s)
     QUEUE_MAX_CONCURRENT_SESSIONS                 = "8"
+    # Webhook tunables (TradingView's own IPs are built in; add more comma-separated).
+    WEBHOOK_EXTRA_ALLOWED_IPS = ""
+    WEBHOOK_MAX_BODY_BYTES    = "65536"
+    WEBHOOK_JOURNAL_TIMEOUT_S = "0.25"
   }
 
   worker_app_settings = {

@@ -217,6 +217,14 @@ var commonAppSettings = {
   TRADOVATE_SEC: format(kvRef, 'tradovate-sec')
   TRADOVATE_DEVICE_ID: tradovateDeviceId
   TRADOVATE_REQUEST_TIMEOUT_S: '5'
+  TRADOVATE_RETRY_BUDGET_S: '10'
+  TRADOVATE_MAX_PENALTY_WAIT_S: '30'
+  TRADOVATE_CAPTCHA_BACKOFF_S: '3600'
+  TRADOVATE_TOKEN_RENEW_MARGIN_S: '900'
+  TRADOVATE_WS_HEARTBEAT_S: '2.5'
+  TRADOVATE_WS_SILENCE_S: '15'
+  TRADOVATE_WS_RECONNECT_MAX_S: '30'
+  TRADOVATE_MD_AUTHORIZE_WITH: 'access'
   STRATEGIES_FILE: 'strategies.toml'
   LOG_LEVEL: 'INFO'
   PAPER: paper ? 'true' : 'false'
@@ -256,6 +264,10 @@ var functionOnlySettings = {
   QUEUE_DUPLICATE_WINDOW_S: string(queueDuplicateWindowS)
   QUEUE_MESSAGE_TTL_S: string(queueMessageTtlS)
   QUEUE_MAX_CONCURRENT_SESSIONS: '8'
+  // Webhook tunables (TradingView's own IPs are built in; add more comma-separated).
+  WEBHOOK_EXTRA_ALLOWED_IPS: ''
+  WEBHOOK_MAX_BODY_BYTES: '65536'
+  WEBHOOK_JOURNAL_TIMEOUT_S: '0.25'
 }
 
 var workerOnlySettings = {
