@@ -139,13 +139,13 @@ def _brackets(f: Fields) -> tuple[BracketLeg, ...]:
     legs = f.get("brackets")
     if legs is None:
         present = {k: v for k, v in top.items() if v is not None}
-        return (read_leg(present, "brackets[0]"),) if present else ()
+        return (read_leg(present, ""),) if present else ()
     if any(v is not None for v in top.values()):
         fail("give brackets or the single-leg fields, not both", "conflicting_fields", "brackets")
     if not isinstance(legs, list) or not legs or len(legs) > 10:
         fail("brackets must be a list of 1-10 legs", "invalid_brackets", "brackets")
     return tuple(
-        read_leg(_mapping(leg, f"brackets[{i}]"), f"brackets[{i}]") for i, leg in enumerate(legs)
+        read_leg(_mapping(leg, f"brackets[{i}]"), f"brackets[{i}].") for i, leg in enumerate(legs)
     )
 
 
@@ -156,20 +156,20 @@ def _mapping(value: object, field: str) -> Mapping[str, object]:
 
 
 def read_leg(data: Mapping[str, object], where: str) -> BracketLeg:
-    """Read one bracket leg (quantity plus take profit, stops, trailing stop, breakeven)."""
+    """Read one bracket leg; ``where`` prefixes field names in errors (``brackets[1].``)."""
     unknown = sorted(str(key) for key in data if key not in {"quantity", *_LEG_FIELDS})
     if unknown:
-        fail(f"unknown bracket field {unknown[0]!r}", "unknown_field", f"{where}.{unknown[0]}")
+        fail(f"unknown bracket field {unknown[0]!r}", "unknown_field", f"{where}{unknown[0]}")
     f = Fields(data)
     take, stop, stop_limit = f.get("take_profit"), f.get("stop_loss"), f.get("stop_limit")
     trailing, breakeven = f.get("trailing_stop"), f.get("breakeven")
     return BracketLeg(
-        quantity=maybe(to_decimal, f.get("quantity"), f"{where}.quantity"),
-        take_profit=maybe(level, take, f"{where}.take_profit"),
-        stop_loss=maybe(level, stop, f"{where}.stop_loss"),
-        stop_limit=maybe(level, stop_limit, f"{where}.stop_limit"),
-        trailing_stop=_trailing(trailing, f"{where}.trailing_stop"),
-        breakeven=_breakeven(breakeven, f"{where}.breakeven"),
+        quantity=maybe(to_decimal, f.get("quantity"), f"{where}quantity"),
+        take_profit=maybe(level, take, f"{where}take_profit"),
+        stop_loss=maybe(level, stop, f"{where}stop_loss"),
+        stop_limit=maybe(level, stop_limit, f"{where}stop_limit"),
+        trailing_stop=_trailing(trailing, f"{where}trailing_stop"),
+        breakeven=_breakeven(breakeven, f"{where}breakeven"),
     )
 
 

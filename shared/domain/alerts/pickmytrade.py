@@ -119,8 +119,8 @@ def read(data: Mapping[str, object]) -> Signal:
     )
 
 
-def _nonzero(f: Fields, name: str) -> Decimal | None:
-    number = maybe(to_decimal, f.get(name), name)
+def _nonzero(f: Fields, name: str, where: str = "") -> Decimal | None:
+    number = maybe(to_decimal, f.get(name), where + name)
     return None if number is None or number == 0 else number
 
 
@@ -170,22 +170,22 @@ def _leg(f: Fields, where: str) -> BracketLeg | None:
     take = _one(f, _TAKE, where)
     stop = _one(f, _STOP, where)
     trailing = _trailing(f, where)
-    trigger = _nonzero(f, "breakeven")
-    offset = _nonzero(f, "breakeven_offset")
+    trigger = _nonzero(f, "breakeven", where)
+    offset = _nonzero(f, "breakeven_offset", where)
     breakeven = None
     if trigger is not None:
         breakeven = Breakeven(
             _points(trigger, where + "breakeven"),
             None if offset is None else _points(offset, where + "breakeven_offset"),
         )
-    quantity = _nonzero(f, "quantity") if where else None
+    quantity = _nonzero(f, "quantity", where) if where else None
     if (take, stop, trailing, breakeven) == (None, None, None, None):
         return None
     return BracketLeg(quantity, take, stop, None, trailing, breakeven)
 
 
 def _one(f: Fields, names: dict[str, PriceUnit], where: str) -> PriceSpec | None:
-    given = [(name, value) for name in names if (value := _nonzero(f, name)) is not None]
+    given = [(name, value) for name in names if (value := _nonzero(f, name, where)) is not None]
     if len(given) > 1:
         fail(f"give only one of {', '.join(names)}", "conflicting_fields", where + given[1][0])
     if not given:
@@ -196,9 +196,9 @@ def _one(f: Fields, names: dict[str, PriceUnit], where: str) -> PriceSpec | None
 
 def _trailing(f: Fields, where: str) -> TrailingStop | None:
     enabled = maybe(to_bool, f.get("trail"), where + "trail")
-    distance = _nonzero(f, "trail_stop")
-    trigger = _nonzero(f, "trail_trigger")
-    step = _nonzero(f, "trail_freq")
+    distance = _nonzero(f, "trail_stop", where)
+    trigger = _nonzero(f, "trail_trigger", where)
+    step = _nonzero(f, "trail_freq", where)
     if enabled is False or (enabled is None and distance is None):
         return None
     if distance is None:
