@@ -20,7 +20,7 @@ hot loop, the error is surfaced through ``on_state`` and ``wait_ready``.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import logging
 import queue
 import threading
@@ -32,8 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.adapters.tradovate.auth import SessionToken
-from shared.adapters.tradovate.classify import Ok, Penalty, Throttled, classify
-from shared.adapters.tradovate.errors import CaptchaRequired, RateLimited, SocketClosed
+from shared.adapters.tradovate.errors import SocketClosed
 from shared.adapters.tradovate.frames import (
     HEARTBEAT,
     CloseFrame,
@@ -43,16 +42,14 @@ from shared.adapters.tradovate.frames import (
     OpenFrame,
     Response,
     encode_authorize,
-    encode_request,
     parse_frame,
 )
 from shared.adapters.tradovate.wsconn import Connector, WsConnection, connect_websocket_client
+from shared.adapters.tradovate.wsrequests import PendingRequests, Query
 from shared.adapters.tradovate.wstypes import SocketConfig, SocketHealth, SocketTokenSource
-from shared.domain.errors import AuthError, BridgeError, TransientBrokerError, TransientError
+from shared.domain.errors import AuthError, BridgeError, TransientError
 
 logger = logging.getLogger(__name__)
-
-Query = str | Mapping[str, str | int] | None
 
 
 class SocketState(StrEnum):
@@ -74,16 +71,6 @@ class _Ended(Exception):
 class _AuthRefused(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"authorize answered {status}: {detail}")
-
-
-@dataclass(slots=True)
-class _Pending:
-    future: Future[Any]
-    endpoint: str
-    query: Query
-    body: Mapping[str, Any] | None
-    deadline: float
-    penalties: int = 0
 
 
 @dataclass(slots=True)
@@ -116,12 +103,17 @@ class TradovateSocket:
         self._on_state = on_state
         self._connector = connector
         self._lock = threading.RLock()
-        self._pending: dict[int, _Pending] = {}
-        self._ids = itertools.count(1)
+        self._state = SocketState.NEW
+        self._requests = PendingRequests(
+            self._send,
+            lambda: self._state is SocketState.READY,
+            max_penalty_wait_s=config.max_penalty_wait_s,
+            captcha_backoff_s=config.captcha_backoff_s,
+        )
         self._conn: WsConnection | None = None
         self._token: SessionToken | None = None
+        self._attempted: SessionToken | None = None
         self._refresh_token = False
-        self._state = SocketState.NEW
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -172,10 +164,12 @@ class TradovateSocket:
         """Close the socket, fail pending requests and stop every thread."""
         self._stop.set()
         self._close_connection()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(lambda: None)  # wake the dispatcher now
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout_s)
-        self._fail_pending(SocketClosed("the session was stopped"))
+        self._requests.fail_all(SocketClosed("the session was stopped"))
 
     def reconnect(self) -> None:
         """Drop the current connection; the supervisor reconnects (e.g. after a failed resync)."""
@@ -207,14 +201,12 @@ class TradovateSocket:
         timeout_s: float | None = None,
     ) -> Future[Any]:
         """Send a request; the future resolves with ``d`` or fails with the mapped error."""
-        future: Future[Any] = Future()
         if self._state is not SocketState.READY:
+            future: Future[Any] = Future()
             future.set_exception(SocketClosed(f"{self.config.name} socket is not ready"))
             return future
         timeout = self.config.request_timeout_s if timeout_s is None else timeout_s
-        pending = _Pending(future, endpoint, query, body, time.monotonic() + timeout)
-        self._send_request(pending)
-        return future
+        return self._requests.submit(endpoint, query, body, timeout)
 
     def call(
         self,
@@ -229,18 +221,6 @@ class TradovateSocket:
         future = self.request(endpoint, query=query, body=body, timeout_s=timeout)
         # The supervisor times the request out; the extra second only guards against a bug.
         return future.result(timeout + self.config.max_penalty_wait_s + 1.0)
-
-    def _send_request(self, pending: _Pending) -> None:
-        request_id = next(self._ids)
-        text = encode_request(pending.endpoint, request_id, query=pending.query, body=pending.body)
-        with self._lock:
-            self._pending[request_id] = pending
-        try:
-            self._send(text)
-        except (OSError, SocketClosed) as exc:
-            with self._lock:
-                self._pending.pop(request_id, None)
-            pending.future.set_exception(SocketClosed(f"send failed: {type(exc).__name__}"))
 
     def _send(self, text: str) -> None:
         conn = self._conn
@@ -337,9 +317,13 @@ class TradovateSocket:
             self._read_once(conn)
 
     def _next_token(self) -> SessionToken:
-        if self._refresh_token and self._token is not None:
-            return self._tokens.rejected(self._token.access_token)
-        return self._tokens.current()
+        refused = self._attempted
+        if self._refresh_token and refused is not None:
+            token = self._tokens.rejected(refused.access_token)
+        else:
+            token = self._tokens.current()
+        self._attempted = token
+        return token
 
     def _bearer(self, token: SessionToken) -> str:
         if self.config.use_md_token and token.md_access_token:
@@ -358,11 +342,8 @@ class TradovateSocket:
         raise _Ended("no open frame")
 
     def _authorize(self, conn: WsConnection, token: SessionToken) -> None:
-        request_id = next(self._ids)
-        future: Future[Any] = Future()
-        deadline = time.monotonic() + self.config.authorize_timeout_s
-        with self._lock:
-            self._pending[request_id] = _Pending(future, "authorize", None, None, deadline)
+        request_id = self._requests.next_id()
+        future = self._requests.expect(request_id, "authorize", self.config.authorize_timeout_s)
         conn.send(encode_authorize(request_id, self._bearer(token)))
         while not future.done():
             self._read_once(conn)
@@ -380,7 +361,7 @@ class TradovateSocket:
             raise _Ended("stopping")
         text = conn.recv()
         now = time.monotonic()
-        self._reap(now)
+        self._requests.reap(now)
         if text is None:
             if now - self._counters.last_frame_at > self.config.silence_s:
                 raise _Ended(f"no frame for {self.config.silence_s:.0f} s")
@@ -395,7 +376,7 @@ class TradovateSocket:
 
     def _route(self, message: Response | Event) -> None:
         if isinstance(message, Response):
-            self._resolve(message)
+            self._requests.resolve(message)
             return
         if message.kind == "shutdown":
             logger.warning(
@@ -412,84 +393,16 @@ class TradovateSocket:
             # Dropping an event would corrupt live state; reconnecting forces a clean resync.
             raise _Ended("event handlers fell behind; reconnecting to resync") from None
 
-    def _resolve(self, response: Response) -> None:
-        with self._lock:
-            pending = self._pending.pop(response.request_id, None)
-        if pending is None:
-            return
-        try:
-            outcome = classify(response.status, response.data, endpoint=pending.endpoint)
-        except BridgeError as exc:
-            pending.future.set_exception(exc)
-            return
-        if isinstance(outcome, Ok):
-            pending.future.set_result(outcome.data)
-        elif isinstance(outcome, Throttled):
-            pending.future.set_exception(
-                RateLimited(f"Tradovate {pending.endpoint} answered {outcome.status}")
-            )
-        else:
-            self._obey_penalty(pending, outcome)
-
-    def _obey_penalty(self, pending: _Pending, penalty: Penalty) -> None:
-        pending.penalties += 1
-        if penalty.captcha:
-            pending.future.set_exception(
-                CaptchaRequired(
-                    f"Tradovate {pending.endpoint} demands a captcha",
-                    retry_after_s=self.config.captcha_backoff_s,
-                )
-            )
-            return
-        if pending.penalties > 3 or penalty.wait_s > self.config.max_penalty_wait_s:
-            pending.future.set_exception(
-                TransientBrokerError(
-                    f"Tradovate {pending.endpoint} imposed a {penalty.wait_s:.0f} s penalty",
-                    code="broker_penalty_wait",
-                )
-            )
-            return
-        # Same body plus the ticket, after p-time, on a timer: never sleep on this thread.
-        pending.body = {**(pending.body or {}), "p-ticket": penalty.ticket}
-        pending.deadline += penalty.wait_s
-        timer = threading.Timer(penalty.wait_s, self._resend, args=(pending,))
-        timer.daemon = True
-        timer.start()
-
-    def _resend(self, pending: _Pending) -> None:
-        if self._state is not SocketState.READY:
-            pending.future.set_exception(SocketClosed("socket closed during a time penalty"))
-            return
-        self._send_request(pending)
-
-    def _reap(self, now: float) -> None:
-        with self._lock:
-            expired = [rid for rid, p in self._pending.items() if p.deadline < now]
-            timed_out = [self._pending.pop(rid) for rid in expired]
-        for pending in timed_out:
-            pending.future.set_exception(
-                TransientBrokerError(
-                    f"Tradovate {pending.endpoint} did not answer in time", code="broker_ws_timeout"
-                )
-            )
-
     def _teardown(self) -> None:
         self._ready.clear()
         self._close_connection()
-        self._fail_pending(SocketClosed(f"{self.config.name} socket closed"))
+        self._requests.fail_all(SocketClosed(f"{self.config.name} socket closed"))
 
     def _close_connection(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    def _fail_pending(self, exc: BaseException) -> None:
-        with self._lock:
-            pending, self._pending = list(self._pending.values()), {}
-        for item in pending:
-            if not item.future.done():
-                item.future.set_exception(exc)
 
     def _set_state(self, state: SocketState, error: BaseException | None = None) -> None:
         if state is self._state:
