@@ -26,6 +26,9 @@ from typing import Any
 
 from local.services import REPO_ROOT, AzuriteTables, ReadyLineProcess, RedisServer, ServiceError
 from shared.config import read_local_settings
+from shared.strategies import load_strategies
+
+LOCAL_STRATEGIES = REPO_ROOT / "local" / "strategies.local.toml"
 
 # The simulator's documented default login (local/tradovate_sim); not a credential of anyone.
 SIMULATOR_LOGIN = {
@@ -45,7 +48,11 @@ def ensure_local_settings(path: Path) -> dict[str, str]:
     values.update(SIMULATOR_LOGIN)
     values["DEVHOST_FUNCTION_KEYS"] = secrets.token_urlsafe(24)
     values["DEVHOST_MASTER_KEY"] = secrets.token_urlsafe(24)
-    values["STRATEGIES_FILE"] = str(REPO_ROOT / "strategies.example.toml")
+    values["STRATEGIES_FILE"] = str(LOCAL_STRATEGIES)
+    # Requests reach the dev host from this machine, not from TradingView's addresses.
+    values["WEBHOOK_EXTRA_ALLOWED_IPS"] = "127.0.0.1"
+    for strategy in load_strategies(LOCAL_STRATEGIES).values():
+        values[strategy.secret.env_name] = secrets.token_urlsafe(24)
     document = {"IsEncrypted": False, "Values": values}
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     path.chmod(0o600)

@@ -346,14 +346,30 @@ class Ingestor:
             client_ip=client_address(alert.forwarded_for),
             messages=messages,
         )
+        # The write goes on in the background past the budget (shielded, not cancelled), so a
+        # slow first write, e.g. one that creates the table, still lands; it just doesn't
+        # hold up the acknowledgement.
+        write = asyncio.ensure_future(self._deps.journal.record_alert(record))
+        _PENDING_WRITES.add(write)
+        write.add_done_callback(_finish_write)
         try:
-            await asyncio.wait_for(
-                self._deps.journal.record_alert(record), timeout=self._deps.journal_timeout_s
-            )
+            await asyncio.wait_for(asyncio.shield(write), timeout=self._deps.journal_timeout_s)
+        except TimeoutError:
+            log.info("journal write for alert %s continues in the background", signal_id)
         except Exception:  # the journal must never cost the acknowledgement
-            log.warning(
-                "journal write for alert %s (%s) failed or timed out",
-                signal_id,
-                status,
-                exc_info=True,
-            )
+            log.warning("journal write for alert %s (%s) failed", signal_id, status, exc_info=True)
+
+
+_PENDING_WRITES: set[asyncio.Future[None]] = set()
+
+
+def _finish_write(write: asyncio.Future[None]) -> None:
+    _PENDING_WRITES.discard(write)
+    if not write.cancelled() and write.exception() is not None:
+        log.warning("background journal write failed: %s", write.exception())
+
+
+async def flush_journal_writes() -> None:
+    """Wait for journal writes still running in the background (shutdown and tests)."""
+    if _PENDING_WRITES:
+        await asyncio.gather(*_PENDING_WRITES, return_exceptions=True)

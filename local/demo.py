@@ -1,0 +1,101 @@
+"""Send one alert through the whole local stack and show what happened to it.
+
+``python -m local.demo`` starts ``python -m local.stack``, posts a TradingView-style alert
+to the webhook exactly as TradingView would (the function key in the URL, the secret in
+the body), then follows it: the webhook's answer, the journal entry, and what became of
+its queue messages. ``--keep`` leaves the stack running afterwards for more rehearsal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from local.services import REPO_ROOT, ReadyLineProcess, ServiceError
+from shared.adapters.local_queue import LocalQueue
+from shared.config import read_local_settings
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser.add_argument("--settings", type=Path, default=REPO_ROOT / "local.settings.json")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running")
+    return parser.parse_args(argv)
+
+
+def _show(title: str, value: Any) -> None:
+    print(f"\n== {title}")
+    print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else value)
+
+
+async def _queue_counts(redis_url: str) -> dict[str, int]:
+    queue = LocalQueue(aioredis.Redis.from_url(redis_url), "signals")
+    try:
+        return await queue.counts()
+    finally:
+        await queue.close()
+
+
+def run_demo(urls: dict[str, Any], settings: Path) -> int:
+    """Post one alert and report what the stack did with it; return an exit status."""
+    values = read_local_settings(settings)
+    key = values["DEVHOST_FUNCTION_KEYS"].split(",")[0]
+    alert = {
+        "secret": values["WEBHOOK_DEMO"],
+        "intent": "buy",
+        "symbol": "NQ1!",
+        "quantity": 1,
+        "alert_id": f"demo-{int(time.time())}",
+    }
+    url = f"{urls['functions']}/api/webhook/demo?code={key}"
+    _show(
+        "POST /api/webhook/demo (secret and key not shown)",
+        {k: v for k, v in alert.items() if k != "secret"},
+    )
+    response = httpx.post(url, content=json.dumps(alert).encode(), timeout=10)
+    took_ms = response.headers.get("X-Process-Time-ms")
+    _show(f"webhook answered {response.status_code} in {took_ms} ms", response.json())
+    if response.status_code != 202:
+        return 1
+    counts = asyncio.run(_queue_counts(str(urls["redis"])))
+    _show("signals queue (local Service Bus stand-in)", counts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, run the demo, and stop (or keep) the stack."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    stack = ReadyLineProcess(
+        [sys.executable, "-m", "local.stack", "--settings", str(args.settings)], timeout_s=120
+    )
+    try:
+        urls = stack.start()
+    except ServiceError as exc:
+        print(f"demo: the local stack did not start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        _show("local stack", urls)
+        status = run_demo(urls, args.settings)
+        if args.keep and status == 0:
+            print("\nThe stack keeps running; Ctrl-C stops it.", flush=True)
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+        return status
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
