@@ -302,12 +302,11 @@ class _StrategyFile(_Model):
     @model_validator(mode="before")
     @classmethod
     def _ids_from_keys(cls, data: Any) -> Any:
+        # The table name is the id (it is part of the webhook URL); _check_ids refused others.
         tables = data.get("strategies") if isinstance(data, dict) else None
         if isinstance(tables, dict):
             for key, table in tables.items():
                 if isinstance(table, dict):
-                    if table.get("id", key) != key:
-                        raise ValueError(f"strategy {key!r} sets a different id")
                     table["id"] = key
         return data
 
@@ -364,14 +363,12 @@ def parse_strategies(text: str, source: str = "<strategies>") -> StrategyBook:
         raw = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
+        line = int(match.group(1)) if match else len(text.splitlines())
         raise StrategyFileError(
-            f"not valid TOML: {exc}",
-            path=source,
-            line=int(match.group(1)) if match else None,
-            field=None,
-            code="invalid_toml",
+            f"not valid TOML: {exc}", path=source, line=line, field=None, code="invalid_toml"
         ) from None
     _reject_inline_secrets(raw, (), text, source)
+    _check_ids(raw, text, source)
     try:
         document = _StrategyFile.model_validate(raw)
     except ValidationError as exc:
@@ -409,9 +406,23 @@ def _reject_inline_secrets(node: object, loc: tuple[str | int, ...], text: str, 
         _reject_inline_secrets(value, here, text, src)
 
 
+def _check_ids(raw: dict[str, Any], text: str, source: str) -> None:
+    tables = raw.get("strategies")
+    for key, table in tables.items() if isinstance(tables, dict) else ():
+        if isinstance(table, dict) and table.get("id", key) != key:
+            loc = ("strategies", key, "id")
+            raise StrategyFileError(
+                f"id {table['id']!r} differs from the table name {key!r}; drop it",
+                path=source, line=_locate(text, loc), field=_dotted(loc),
+                code="invalid_strategies",
+            )  # fmt: skip
+
+
 def _dotted(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself", already named
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
