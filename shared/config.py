@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         None, validation_alias=_env("AZURE_CLIENT_ID", "azure_client_id")
     )
 
+    # --- telemetry (Application Insights; an identifier, not a credential: local auth is off) ---
+    applicationinsights_connection_string: str | None = Field(
+        None, validation_alias=_env("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
+
     # --- webhook ----------------------------------------------------------------------------------
     webhook_extra_allowed_ips: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=_env("WEBHOOK_EXTRA_ALLOWED_IPS", "webhook_extra_allowed_ips")
@@ -126,7 +131,7 @@ class Settings(BaseSettings):
         65_536, ge=1024, le=262_144, validation_alias=_env("WEBHOOK_MAX_BODY_BYTES")
     )
     webhook_journal_timeout_s: float = Field(
-        0.25, gt=0, le=2, validation_alias=_env("WEBHOOK_JOURNAL_TIMEOUT_S")
+        0.0, ge=0, le=2, validation_alias=_env("WEBHOOK_JOURNAL_TIMEOUT_S")
     )
 
     @field_validator("webhook_extra_allowed_ips", mode="before")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
@@ -279,3 +280,14 @@ def test_redact_masks_secret_fields_in_json_and_text() -> None:
 
 def test_tradingview_ips_are_the_four_published_addresses() -> None:
     assert {"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"} == TRADINGVIEW_IPS
+
+
+async def test_ingest_with_zero_journal_budget_answers_without_waiting(world: World) -> None:
+    deps = world.ingestor._deps
+    world.ingestor = Ingestor(dataclasses.replace(deps, journal_timeout_s=0.0))
+    world.journal.delay_s = 0.2
+    started = time.perf_counter()
+    result = await world.send(alert())
+    assert time.perf_counter() - started < 0.1
+    await flush_journal_writes()
+    assert [r.signal_id for r in world.journal.records] == [result.signal_id]
