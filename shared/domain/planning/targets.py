@@ -1,0 +1,224 @@
+"""Decide the position a signal wants on one account, before any order is shaped.
+
+Every signal becomes an :class:`Intention`: the signed position to reach, which working orders to
+cancel first, and how to price the contracts that close. The planner then trades the difference
+between that target and the broker's position, so a reversal is one order and a missed alert heals.
+
+* A **target position** (``strategy.market_position`` + size, TradersPost ``sentiment``) is the
+  target itself, scaled by the account multiplier. A direction without a size (``sentiment:
+  long``) opens the entry quantity on that side, or adds when already there.
+* **buy / sell** open the entry quantity; on the same side they add only when the strategy
+  allows adding; against the position they follow the opposite-signal policy (reverse to the
+  entry quantity, exit only, or ignore). **add** adds regardless of that setting.
+* **reverse** flips to the other side with the alert's quantity, else the current size.
+* **exit** closes the alert's quantity (contracts or percent of the position), else everything;
+  **close** closes everything; **flat** closes everything and cancels every working order;
+  **cancel** cancels working orders but keeps the exits protecting an open position.
+
+Reaching flat from an exit cancels the position's exits (its brackets); a target position that
+is flat or on the other side, a reversal and ``flatten_first`` cancel every working order, since a
+resting order from before would break the new target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from shared.domain.planning.quantities import scale
+from shared.domain.policy import OppositeSignal, StrategyPolicy
+from shared.domain.risk import Denial, DenialCode
+from shared.domain.signal import Intent, MarketPosition, QuantityUnit, Side, Signal, TargetPosition
+
+__all__ = ["CancelScope", "ClosePricing", "Intention", "decide"]
+
+_HUNDRED = Decimal(100)
+_SIGN = {MarketPosition.LONG: 1, MarketPosition.SHORT: -1, MarketPosition.FLAT: 0}
+
+
+class CancelScope(Enum):
+    """Say which working orders go before the new orders are sent."""
+
+    NONE = "none"
+    EXITS = "exits"  # orders on the closing side of the position: its brackets
+    ENTRIES = "entries"  # every other order
+    ALL = "all"
+
+
+class ClosePricing(Enum):
+    """Say how the contracts that close the position are priced."""
+
+    ENTRY = "entry"  # like the entry they ride with (one reversal order, exit-only)
+    EXIT = "exit"  # the alert's own order type and prices, else market
+    MARKET = "market"  # at market, whatever the alert says (flatten)
+
+
+@dataclass(frozen=True, slots=True)
+class Intention:
+    """Hold the signed position to reach and how to get there."""
+
+    target: int
+    cancel: CancelScope = CancelScope.NONE
+    close_pricing: ClosePricing = ClosePricing.EXIT
+    separate_close: bool = False  # close with its own order first, then open (flatten_first)
+    note: str = ""
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+def _side_sign(side: Side) -> int:
+    return 1 if side is Side.BUY else -1
+
+
+def entry_size(signal: Signal, policy: StrategyPolicy, multiplier: Decimal) -> int:
+    """Return the contracts an entry opens on this account; raise a Denial if it cannot."""
+    if signal.quantity_unit is not QuantityUnit.CONTRACTS:
+        raise _unsupported(signal.quantity_unit)
+    base = signal.quantity
+    if base is None and signal.brackets and all(leg.quantity for leg in signal.brackets):
+        # Sized legs without a total: the legs are the quantity.
+        base = sum((leg.quantity or Decimal(0) for leg in signal.brackets), Decimal(0))
+    size = scale(base if base is not None else policy.default_quantity, multiplier)
+    if size == 0:
+        raise Denial(DenialCode.ZERO_QUANTITY, "the quantity rounds down to zero contracts")
+    return size
+
+
+def _unsupported(unit: QuantityUnit) -> Denial:
+    return Denial(
+        DenialCode.UNSUPPORTED_QUANTITY_UNIT,
+        f"sizing by {unit.value} is not supported here; send whole contracts",
+    )
+
+
+def decide(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Decimal) -> Intention:
+    """Return the position ``signal`` wants on an account holding ``current``.
+
+    Raise a :class:`Denial` when the strategy refuses the signal or it cannot be sized.
+    """
+    if signal.intent is Intent.CANCEL:
+        return Intention(current, cancel=CancelScope.ENTRIES, note="cancel working orders")
+    if signal.target is not None:
+        return _toward_target(signal, signal.target, current, policy, multiplier)
+    if signal.intent in (Intent.BUY, Intent.SELL, Intent.ADD):
+        return _enter(signal, current, policy, multiplier)
+    if signal.intent is Intent.REVERSE:
+        return _reverse(signal, current, policy, multiplier)
+    return _leave(signal, current, multiplier)
+
+
+def _against(policy: StrategyPolicy, wanted: int) -> Intention:
+    if policy.opposite_signal is OppositeSignal.REVERSE:
+        return Intention(wanted, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+    if policy.opposite_signal is OppositeSignal.EXIT_ONLY:
+        return Intention(0, CancelScope.EXITS, ClosePricing.ENTRY, note="exit only")
+    raise Denial(
+        DenialCode.OPPOSITE_SIGNAL_IGNORED,
+        "the signal is against the open position and this strategy ignores such signals",
+    )
+
+
+def _add_refused() -> Denial:
+    return Denial(
+        DenialCode.ADD_NOT_ALLOWED,
+        "a position is already open on this side and this strategy does not add to positions",
+    )
+
+
+def _enter(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Decimal) -> Intention:
+    side = signal.direction
+    sign = _side_sign(side) if side is not None else _sign(current)
+    if sign == 0:
+        raise Denial(DenialCode.NO_DIRECTION, "the alert names no side and no position is open")
+    size = entry_size(signal, policy, multiplier)
+    if signal.flatten_first and current != 0:
+        return Intention(
+            sign * size, CancelScope.ALL, ClosePricing.MARKET, True, note="flatten, then enter"
+        )
+    if current * sign < 0:
+        return _against(policy, sign * size)
+    if current != 0 and not (policy.allow_add or signal.intent is Intent.ADD):
+        raise _add_refused()
+    return Intention(current + sign * size, note="add" if current else "enter")
+
+
+def _strategy_added(target: TargetPosition) -> bool:
+    # Only the strategy's own previous position tells an add from a missed entry being healed.
+    prev, size = target.prev_size, target.size
+    return (
+        target.prev_market_position is target.market_position
+        and prev is not None
+        and size is not None
+        and prev < size
+    )
+
+
+def _toward_target(
+    signal: Signal,
+    target: TargetPosition,
+    current: int,
+    policy: StrategyPolicy,
+    multiplier: Decimal,
+) -> Intention:
+    sign = _SIGN[target.market_position]
+    if sign == 0:
+        return Intention(0, CancelScope.ALL, note="target flat")
+    if target.size is None:
+        size = entry_size(signal, policy, multiplier)
+        if current * sign > 0:
+            if not policy.allow_add:
+                raise _add_refused()
+            return Intention(current + sign * size, note="add")
+        wanted = sign * size
+    else:
+        wanted = sign * scale(target.size, multiplier)
+        if wanted == 0:
+            raise Denial(DenialCode.ZERO_QUANTITY, "the target rounds down to zero contracts")
+        grows = current * sign > 0 and abs(wanted) > abs(current)
+        if grows and _strategy_added(target) and not policy.allow_add:
+            raise _add_refused()
+    if current * sign < 0:
+        return _against(policy, wanted)
+    return Intention(wanted, note="to target")
+
+
+def _reverse(
+    signal: Signal, current: int, policy: StrategyPolicy, multiplier: Decimal
+) -> Intention:
+    if current == 0:
+        if signal.side is None:
+            raise Denial(DenialCode.NO_DIRECTION, "there is no position to reverse")
+        return _enter(signal, current, policy, multiplier)
+    size = abs(current) if signal.quantity is None else entry_size(signal, policy, multiplier)
+    return Intention(-_sign(current) * size, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+
+
+def _exit_size(signal: Signal, current: int, multiplier: Decimal) -> int:
+    quantity = signal.quantity
+    if quantity is None or signal.intent is Intent.CLOSE:
+        return abs(current)
+    if signal.quantity_unit is QuantityUnit.CONTRACTS:
+        size = scale(quantity, multiplier)
+    elif signal.quantity_unit is QuantityUnit.PERCENT_OF_POSITION:
+        size = scale(abs(current) * quantity / _HUNDRED, Decimal(1))
+    else:
+        raise _unsupported(signal.quantity_unit)
+    if size == 0:
+        raise Denial(DenialCode.ZERO_QUANTITY, "the exit quantity rounds down to zero contracts")
+    return min(size, abs(current))
+
+
+def _leave(signal: Signal, current: int, multiplier: Decimal) -> Intention:
+    if signal.intent is Intent.FLAT:
+        return Intention(0, CancelScope.ALL, ClosePricing.MARKET, note="flatten")
+    if current == 0:
+        return Intention(0, note="no position to exit")
+    if signal.side is not None and _side_sign(signal.side) == _sign(current):
+        return Intention(current, note="the position is on the other side; nothing to exit")
+    size = _exit_size(signal, current, multiplier)
+    target = current - _sign(current) * size
+    scope = CancelScope.EXITS if target == 0 else CancelScope.NONE
+    return Intention(target, scope, ClosePricing.EXIT, note="exit" if target == 0 else "reduce")
