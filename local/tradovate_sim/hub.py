@@ -102,8 +102,11 @@ class Hub:
         return len(targets)
 
     async def close_all(self, reason: str) -> None:
-        """Close every connection and wait until their closes are sent."""
-        closing = [conn.close(1001, reason) for conn in list(self.connections)]
+        """Close every connection (a planned close: ``shutdown`` event first) and wait."""
+        closing = [
+            conn.close(1001, reason, shutdown=("Maintenance", reason))
+            for conn in list(self.connections)
+        ]
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
         if self._tasks:
