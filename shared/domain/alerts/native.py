@@ -50,7 +50,7 @@ ORDER_TYPES: dict[str, OrderType] = {kind.value: kind for kind in OrderType}
 QUANTITY_UNITS: dict[str, QuantityUnit] = {unit.value: unit for unit in QuantityUnit}
 
 _LEG_FIELDS = ("take_profit", "stop_loss", "stop_limit", "trailing_stop", "breakeven")
-_FIELDS = frozenset(
+FIELDS = frozenset(
     {
         "version", "intent", "symbol", "exchange", "side", "quantity", "quantity_unit",
         "order_type", "limit_price", "stop_price", "trail", "time_in_force", "expires_after_s",
@@ -69,7 +69,7 @@ def detect(data: Mapping[str, object]) -> bool:
 
 def read(data: Mapping[str, object], source: str = NAME) -> Signal:
     """Build a signal from a native alert object (JSON, or ``key=value`` lines as a map)."""
-    unknown = sorted(str(key) for key in data if key not in _FIELDS)
+    unknown = sorted(str(key) for key in data if key not in FIELDS)
     if unknown:
         fail(
             f"unknown field {unknown[0]!r} (put free-form data in extras)",
