@@ -6,7 +6,10 @@ subclasses). A 401 is answered once by asking the token source for a different t
 
 Order placement is never repeated blindly: it always carries the caller's deterministic
 ``cl_ord_id``, and after an ambiguous failure (timeout, 5xx, dropped connection) the order
-is looked up by that id before it is sent again (STYLE §4; alpaca-py's 504 lesson).
+is looked up by that id before it is sent again (STYLE §4; alpaca-py's 504 lesson). After
+a timeout the lookup waits ``settle_s`` first, because the request may still land; a broker
+slower than that can still produce a duplicate, which no documented Tradovate feature
+(such as clOrdId de-duplication) rules out.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R", bound=w.BrokerPlaceOrderResult)
 Params = Mapping[str, str | int]
+# Failures after the request left us: the broker may process it after we gave up waiting.
+_IN_FLIGHT = frozenset({"broker_timeout", "broker_transport_error"})
 
 
 class TradovateRest:
@@ -68,6 +73,7 @@ class TradovateRest:
         place_attempts: int = 3,
         lookup_window: int = 100,
         backoff: Backoff | None = None,
+        settle_s: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if place_attempts < 1:
@@ -77,6 +83,7 @@ class TradovateRest:
         self._place_attempts = place_attempts
         self._lookup_window = lookup_window
         self._backoff = backoff or Backoff(base_s=0.2, cap_s=2.0)
+        self._settle_s = settle_s
         self._sleep = sleep
 
     async def _call(
@@ -315,7 +322,7 @@ class TradovateRest:
                     "tradovate placement outcome unknown; looking it up",
                     extra={"endpoint": endpoint, "code": exc.code, "cl_ord_id": cl_ord_id},
                 )
-                await self._sleep(self._backoff.delay(attempt))
+                await self._sleep(self._pause_before_lookup(exc, attempt))
                 ack = await self._recover(account_id, cl_ord_id)
                 if ack is not None:
                     return ack
@@ -326,6 +333,14 @@ class TradovateRest:
             f"clOrdId {cl_ord_id}",
             cl_ord_id=cl_ord_id,
         )
+
+    def _pause_before_lookup(self, exc: TransientBrokerError, attempt: int) -> float:
+        delay = self._backoff.delay(attempt)
+        if exc.code in _IN_FLIGHT:
+            # The request may still be in flight at the broker: give it time to land before
+            # concluding from an empty lookup that it never arrived.
+            delay = max(delay, self._settle_s)
+        return delay
 
     async def _recover(self, account_id: int, cl_ord_id: str) -> OrderAck | None:
         try:

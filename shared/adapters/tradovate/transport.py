@@ -124,7 +124,13 @@ class TradovateHttp:
                 attempt += 1
                 continue
             penalties += 1
-            payload = await self._obey_penalty(endpoint, outcome, payload, penalties)
+            await self._obey_penalty(endpoint, outcome, penalties)
+            # Resend the identical request plus the ticket (reference §2.4): in the JSON body,
+            # or for a body-less GET in the query string, so the request stays a GET.
+            if payload is None:
+                params = {**(params or {}), "p-ticket": outcome.ticket}
+            else:
+                payload = {**payload, "p-ticket": outcome.ticket}
 
     async def _send(
         self,
@@ -196,9 +202,7 @@ class TradovateHttp:
         )
         await self._sleep(delay)
 
-    async def _obey_penalty(
-        self, endpoint: str, penalty: Penalty, payload: dict[str, Any] | None, count: int
-    ) -> dict[str, Any]:
+    async def _obey_penalty(self, endpoint: str, penalty: Penalty, count: int) -> None:
         if penalty.captcha:
             # A bot cannot solve a captcha; stop and let an operator look (reference §2.4).
             raise CaptchaRequired(
@@ -216,6 +220,3 @@ class TradovateHttp:
             extra={"endpoint": endpoint, "wait_s": penalty.wait_s},
         )
         await self._sleep(penalty.wait_s)
-        # Resend the identical body plus the ticket. A GET has no body, so the ticket goes in
-        # a JSON body and the request becomes a POST (the API does not enforce methods, §1.1).
-        return {**(payload or {}), "p-ticket": penalty.ticket}

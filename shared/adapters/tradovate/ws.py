@@ -113,6 +113,7 @@ class TradovateSocket:
         self._conn: WsConnection | None = None
         self._token: SessionToken | None = None
         self._attempted: SessionToken | None = None
+        self._shutdown_announced = False
         self._refresh_token = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -263,6 +264,9 @@ class TradovateSocket:
             time.monotonic() - ready_since >= self.config.stable_after_s
         )
         self._counters.ready_since = None
+        if self._shutdown_announced:
+            self._shutdown_announced = False
+            return 0
         # A connection that stayed up a while resets the back-off; a flapping one grows it.
         return 0 if stable else attempt + 1
 
@@ -379,6 +383,8 @@ class TradovateSocket:
             self._requests.resolve(message)
             return
         if message.kind == "shutdown":
+            # A planned close: reconnect promptly afterwards rather than after a long back-off.
+            self._shutdown_announced = True
             logger.warning(
                 "tradovate announced a shutdown",
                 extra={"socket": self.config.name, "detail": str(message.data)[:200]},

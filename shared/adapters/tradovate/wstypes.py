@@ -25,7 +25,7 @@ class SocketConfig:
     authorize_timeout_s: float = 5.0
     request_timeout_s: float = 10.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.5, cap_s=30.0))
-    stable_after_s: float = 30.0
+    stable_after_s: float = 10.0
     max_auth_failures: int = 2
     queue_size: int = 10_000
     handoff_timeout_s: float = 2.0

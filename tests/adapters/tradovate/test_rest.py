@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from shared.adapters.tradovate import encode
+from shared.adapters.tradovate.backoff import Backoff
 from shared.adapters.tradovate.errors import (
     BrokerNotFound,
     OrderOutcomeUnknown,
@@ -322,3 +323,26 @@ async def test_liquidate_position_with_result_returns_order_id() -> None:
     assert router.bodies("order/liquidateposition") == [
         {"accountId": 10001, "contractId": 3570918, "admin": False, "isAutomated": True}
     ]
+
+
+async def test_place_order_with_timeout_waits_settle_time_before_lookup_but_not_after_5xx() -> None:
+    commands = [{"id": 1, "orderId": 7001, "clOrdId": ENTRY.cl_ord_id, "commandType": "New",
+                 "commandStatus": "AtExecution"}]  # fmt: skip
+    for failure, expected_pause in ((httpx.ReadTimeout("slow"), 1.5), ((502, None), 0.2)):
+        router = (
+            BrokerRouter()
+            .on("order/placeorder", failure)
+            .on("order/deps", (200, fixture("order_deps.json")))
+            .on("command/ldeps", (200, commands))
+        )
+        time = FakeTime()
+        rest = TradovateRest(
+            make_http(router, time),
+            FakeTokens(),
+            settle_s=1.5,
+            backoff=Backoff(base_s=0.2, cap_s=2.0, rng=lambda: 1.0),
+            sleep=time.sleep,
+        )
+        ack = await rest.place_order(ENTRY)
+        assert ack.recovered
+        assert time.sleeps == [expected_pause]

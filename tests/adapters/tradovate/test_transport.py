@@ -57,14 +57,14 @@ async def test_call_with_p_ticket_waits_p_time_and_resends_identical_body_plus_t
     await http.aclose()
 
 
-async def test_call_with_p_ticket_on_get_resends_ticket_as_post_body_keeping_query() -> None:
+async def test_call_with_p_ticket_on_get_resends_same_get_with_ticket_in_query() -> None:
     router = BrokerRouter().on("account/list", (200, {"p-ticket": "tk", "p-time": 1}), (200, []))
     http = make_http(router)
     await http.call("account/list", token="t", params={"x": 1}, idempotent=True)
     second = router.requests[1]
-    assert second.method == "POST"
-    assert json.loads(second.content) == {"p-ticket": "tk"}
-    assert dict(second.url.params) == {"x": "1"}
+    assert second.method == "GET"
+    assert second.content == b""
+    assert dict(second.url.params) == {"x": "1", "p-ticket": "tk"}
     await http.aclose()
 
 
