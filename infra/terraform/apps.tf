@@ -118,6 +118,10 @@ resource "azurerm_linux_web_app" "worker" {
     http2_enabled                     = true
     remote_debugging_enabled          = false
     app_command_line                  = "python -m worker"
+    # Nothing may call the main site; SCM keeps its own rules so a deploy can open it briefly.
+    ip_restriction_default_action     = "Deny"
+    scm_use_main_ip_restriction       = false
+    scm_ip_restriction_default_action = "Allow"
 
     application_stack {
       python_version = "3.12"

@@ -457,6 +457,11 @@ HARDENING = [
         "sites:workerApp.siteConfig.minTlsVersion",
         "1.2",
     ),
+    (
+        "azurerm_linux_web_app.worker.site_config.ip_restriction_default_action",
+        "sites:workerApp.siteConfig.ipSecurityRestrictionsDefaultAction",
+        "Deny",
+    ),
     ("azurerm_function_app_flex_consumption.func.https_only", "sites:functionApp.httpsOnly", True),
     (
         "azurerm_function_app_flex_consumption.func.site_config.minimum_tls_version",

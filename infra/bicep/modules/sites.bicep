@@ -124,6 +124,10 @@ module workerApp 'br/public:avm/res/web/site:0.24.0' = if (deployWorker) {
       remoteDebuggingEnabled: false
       linuxFxVersion: 'PYTHON|3.12'
       appCommandLine: 'python -m worker'
+      // Nothing may call the main site; SCM keeps its own rules so a deploy can open it briefly.
+      ipSecurityRestrictionsDefaultAction: 'Deny'
+      scmIpSecurityRestrictionsUseMain: false
+      scmIpSecurityRestrictionsDefaultAction: 'Allow'
       appSettings: workerAppSettings
     }
     configs: [

@@ -1,0 +1,8 @@
+#!/bin/sh
+# azd prepackage: export requirements.txt from uv.lock (runtime dependencies only) for the
+# Functions remote build and App Service's Oryx build.
+set -eu
+cd "$(dirname "$0")/../.."
+scripts/bootstrap >/dev/null
+.tools/uv/bin/uv export --frozen --no-dev --no-hashes --no-emit-project -o requirements.txt >/dev/null
+echo "prepackage: wrote requirements.txt from uv.lock"
