@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from shared.adapters.tradovate import parse
 from shared.adapters.tradovate import schemas as w
-from shared.adapters.tradovate.errors import InvalidCredentials, mask_token
+from shared.adapters.tradovate.errors import InvalidCredentials, TokenRejected, mask_token
 from shared.adapters.tradovate.transport import TradovateHttp
 from shared.config import Settings
 from shared.domain.errors import AuthError, BrokerRejected
@@ -143,8 +143,8 @@ class TradovateAuth:
             data = await self._http.call(
                 "auth/accesstokenrequest", token=None, body=body, idempotent=False
             )
-        except BrokerRejected as exc:
-            # Bad credentials come back as errorText (status 200 or 4xx, §2.1).
+        except (BrokerRejected, TokenRejected) as exc:
+            # Bad credentials come back as errorText with status 200, or as 401 (§2.1).
             raise InvalidCredentials(f"Tradovate refused the login: {exc.message}") from None
         return _token(parse.validate(w.BrokerAccessTokenResponse, data), None)
 

@@ -269,3 +269,11 @@ async def test_token_manager_logs_with_masked_tokens_only(
     assert "sim-password" not in text
     assert "xxxx" in text  # the masked form (last four characters) is what is logged
     assert token.access_token not in repr(token)
+
+
+async def test_current_with_bad_credentials_answered_401_raises_invalid_credentials(
+    clients: list[Redis],
+) -> None:
+    router = BrokerRouter().on("auth/accesstokenrequest", (401, "Incorrect username or password"))
+    with pytest.raises(InvalidCredentials):
+        await _manager(clients[0], router).current()
