@@ -110,17 +110,33 @@ class AlertJournal(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The gate's answer for one alert: admitted, rate-limited, or a duplicate."""
+
+    retry_after_s: int | None = None
+    duplicate_of: str | None = None
+
+    @property
+    def admitted(self) -> bool:
+        """Tell whether the alert may proceed."""
+        return self.retry_after_s is None and self.duplicate_of is None
+
+
 class AlertGate(Protocol):
     """Rate-limit and de-duplicate alerts across every instance (Redis in production)."""
 
-    async def hit(self, strategy_id: str, limit_per_min: int) -> int | None:
-        """Count one alert; return None if allowed, else seconds until the next is allowed."""
+    async def admit(
+        self,
+        strategy_id: str,
+        limit_per_min: int,
+        dedupe_key: str | None,
+        signal_id: str,
+        ttl_s: int,
+    ) -> Admission:
+        """Count the alert against the strategy's limit, then claim ``dedupe_key`` (if any)."""
         ...
 
-    async def claim(self, key: str, value: str, ttl_s: int) -> str | None:
-        """Claim ``key`` for ``value``; return None if claimed, else the existing value."""
-        ...
-
-    async def release(self, key: str, value: str) -> None:
-        """Drop a claim made with ``value`` (after a failed enqueue), leaving others' alone."""
+    async def release(self, strategy_id: str, dedupe_key: str, signal_id: str) -> None:
+        """Drop a claim made for ``signal_id`` (after a failed enqueue), leaving others' alone."""
         ...

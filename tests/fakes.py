@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from shared.domain.errors import ConfigError, DependencyUnavailable
-from shared.ports import AlertRecord, OutboundMessage
+from shared.ports import Admission, AlertRecord, OutboundMessage
 
 
 class FakeQueue:
@@ -35,22 +35,32 @@ class FakeGate:
         self.claims: dict[str, tuple[str, float]] = {}
         self.unavailable = False
 
-    async def hit(self, strategy_id: str, limit_per_min: int) -> int | None:
+    async def admit(
+        self,
+        strategy_id: str,
+        limit_per_min: int,
+        dedupe_key: str | None,
+        signal_id: str,
+        ttl_s: int,
+    ) -> Admission:
         if self.unavailable:
             raise DependencyUnavailable("redis down")
-        key = f"{strategy_id}:{int(self.now // 60)}"
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return None if self.counts[key] <= limit_per_min else int(60 - self.now % 60) or 1
-
-    async def claim(self, key: str, value: str, ttl_s: int) -> str | None:
+        window = f"{strategy_id}:{int(self.now // 60)}"
+        self.counts[window] = self.counts.get(window, 0) + 1
+        if self.counts[window] > limit_per_min:
+            return Admission(retry_after_s=int(60 - self.now % 60) or 1)
+        if dedupe_key is None:
+            return Admission()
+        key = f"{strategy_id}:{dedupe_key}"
         held = self.claims.get(key)
         if held is not None and held[1] > self.now:
-            return held[0]
-        self.claims[key] = (value, self.now + ttl_s)
-        return None
+            return Admission(duplicate_of=held[0])
+        self.claims[key] = (signal_id, self.now + ttl_s)
+        return Admission()
 
-    async def release(self, key: str, value: str) -> None:
-        if self.claims.get(key, ("", 0))[0] == value:
+    async def release(self, strategy_id: str, dedupe_key: str, signal_id: str) -> None:
+        key = f"{strategy_id}:{dedupe_key}"
+        if self.claims.get(key, ("", 0.0))[0] == signal_id:
             del self.claims[key]
 
 

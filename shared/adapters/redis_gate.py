@@ -1,15 +1,38 @@
-"""Rate-limit and de-duplicate alerts in Redis, shared by every function instance."""
+"""Rate-limit and de-duplicate alerts in Redis, shared by every function instance.
+
+One script does both in a single round trip. Keys carry the strategy id as a hash tag
+(``rl:{nq-trend}:…``, ``dd:{nq-trend}:…``) so both land in one slot on a clustered Azure
+Managed Redis, where a script may only touch keys of one slot.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared.domain.errors import DependencyUnavailable
+from shared.ports import Admission
+
+# KEYS: rate key, dedupe key ('' = none). ARGV: limit, signal id, ttl seconds.
+# Returns {0} admitted, {1} over the limit, {2, existing id} duplicate.
+_ADMIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+if n > tonumber(ARGV[1]) then return {1} end
+if KEYS[2] == '' then return {0} end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then return {0} end
+local existing = redis.call('GET', KEYS[2])
+if not existing then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return {0}
+end
+return {2, existing}
+"""
 
 # Delete a claim only if it still holds our value (a later alert may own it by now).
 _RELEASE = """
@@ -18,51 +41,52 @@ return 0
 """
 
 
+def _tag(strategy_id: str) -> str:
+    return "{" + strategy_id + "}"
+
+
 class RedisAlertGate:
     """Implement the ``AlertGate`` port: fixed one-minute windows and SET NX claims."""
 
     def __init__(self, client: aioredis.Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._clock = clock
+        self._admit = client.register_script(_ADMIT)
         self._release = client.register_script(_RELEASE)
 
-    async def hit(self, strategy_id: str, limit_per_min: int) -> int | None:
-        """Count one alert in the current minute; return seconds to wait if over the limit."""
+    async def admit(
+        self,
+        strategy_id: str,
+        limit_per_min: int,
+        dedupe_key: str | None,
+        signal_id: str,
+        ttl_s: int,
+    ) -> Admission:
+        """Count one alert in this minute, then claim its de-duplication key, atomically."""
         now = self._clock()
-        key = f"rl:{strategy_id}:{int(now // 60)}"
+        tag = _tag(strategy_id)
+        keys = [f"rl:{tag}:{int(now // 60)}", f"dd:{tag}:{dedupe_key}" if dedupe_key else ""]
         try:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await pipe.execute()
+            result: Any = await self._admit(
+                keys=keys, args=[limit_per_min, signal_id, max(ttl_s, 1)]
+            )
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(
                 f"Redis could not be reached: {type(exc).__name__}"
             ) from exc
-        if int(count) <= limit_per_min:
-            return None
-        return max(1, math.ceil(60 - now % 60))
+        if int(result[0]) == 1:
+            return Admission(retry_after_s=max(1, math.ceil(60 - now % 60)))
+        if int(result[0]) == 2:
+            existing = result[1]
+            return Admission(
+                duplicate_of=existing.decode() if isinstance(existing, bytes) else str(existing)
+            )
+        return Admission()
 
-    async def claim(self, key: str, value: str, ttl_s: int) -> str | None:
-        """Claim ``key`` for ``ttl_s``; return None if ours, else the value already there."""
+    async def release(self, strategy_id: str, dedupe_key: str, signal_id: str) -> None:
+        """Delete the claim if it still holds ``signal_id``."""
         try:
-            for _ in range(3):
-                if await self._redis.set(key, value, nx=True, ex=ttl_s):
-                    return None
-                existing = await self._redis.get(key)
-                if existing is not None:
-                    return existing.decode() if isinstance(existing, bytes) else str(existing)
-                # The claim expired between SET and GET: try again.
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Redis could not be reached: {type(exc).__name__}"
-            ) from exc
-        raise DependencyUnavailable("could not claim a de-duplication key", code="dedupe_contended")
-
-    async def release(self, key: str, value: str) -> None:
-        """Delete the claim if it still holds ``value``."""
-        try:
-            await self._release(keys=[key], args=[value])
+            await self._release(keys=[f"dd:{_tag(strategy_id)}:{dedupe_key}"], args=[signal_id])
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable(
                 f"Redis could not be reached: {type(exc).__name__}"

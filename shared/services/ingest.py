@@ -184,7 +184,6 @@ class Ingestor:
             self._check_address(strategy, alert)
             parsed = parse_alert(alert.body.decode("utf-8", errors="replace"))
             await self._authenticate(strategy, parsed)
-            await self._rate_limit(strategy)
             result = await self._enqueue(strategy, parsed, alert)
         except BridgeError as exc:
             await self._journal_refusal(alert, parsed, strategy, exc)
@@ -216,22 +215,19 @@ class Ingestor:
         if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
             raise Unauthorized("unknown strategy or wrong secret", code="unauthorized")
 
-    async def _rate_limit(self, strategy: Strategy) -> None:
-        retry_after = await self._deps.gate.hit(strategy.id, strategy.webhook.rate_limit_per_min)
-        if retry_after is not None:
-            raise RateLimited(
-                f"more than {strategy.webhook.rate_limit_per_min} alerts a minute for "
-                f"{strategy.id}",
-                retry_after_s=retry_after,
-            )
-
-    def _dedupe_key(self, strategy: Strategy, signal: Signal, body: bytes) -> tuple[str, int, str]:
+    @staticmethod
+    def _dedupe_key(
+        strategy: Strategy, signal: Signal, alert: IncomingAlert
+    ) -> tuple[str, int, str]:
+        """Return the de-duplication key, how long it holds, and the alert's signal id."""
         if signal.alert_id:
-            key = f"dd:{strategy.id}:id:{_digest(signal.alert_id)}"
-            return key, EXPLICIT_ID_DEDUPE_S, _digest(strategy.id, "id", signal.alert_id)
-        window = strategy.webhook.dedupe_window_s
-        body_hash = hashlib.sha256(body).hexdigest()
-        return f"dd:{strategy.id}:body:{body_hash}", window, ""
+            signal_id = _digest(strategy.id, "id", signal.alert_id)
+            return f"id:{_digest(signal.alert_id)}", EXPLICIT_ID_DEDUPE_S, signal_id
+        key = f"body:{hashlib.sha256(alert.body).hexdigest()}"
+        # Without an explicit id, an identical body is the same alert only within the
+        # window; a later repeat is a new alert with a new id.
+        signal_id = _digest(strategy.id, key, alert.received_at.isoformat(), alert.correlation_id)
+        return key, strategy.webhook.dedupe_window_s, signal_id
 
     async def _enqueue(
         self, strategy: Strategy, parsed: ParsedAlert, alert: IncomingAlert
@@ -240,16 +236,20 @@ class Ingestor:
             parsed.signal, symbol=strategy.trade_symbol(parsed.signal.symbol)
         )
         accounts = _accounts_for(strategy, signal)
-        key, ttl_s, signal_id = self._dedupe_key(strategy, signal, alert.body)
-        if not signal_id:
-            # Without an explicit id, an identical body is the same alert only within the
-            # window; a later repeat is a new alert with a new id.
-            signal_id = _digest(strategy.id, "body", key, alert.received_at.isoformat())
-        if ttl_s > 0:
-            existing = await self._deps.gate.claim(key, signal_id, ttl_s)
-            if existing is not None:
-                await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
-                return IngestResult(existing, "duplicate", 0)
+        key, ttl_s, signal_id = self._dedupe_key(strategy, signal, alert)
+        limit = strategy.webhook.rate_limit_per_min
+        admission = await self._deps.gate.admit(
+            strategy.id, limit, key if ttl_s > 0 else None, signal_id, ttl_s
+        )
+        if admission.retry_after_s is not None:
+            raise RateLimited(
+                f"more than {limit} alerts a minute for {strategy.id}",
+                retry_after_s=admission.retry_after_s,
+            )
+        if admission.duplicate_of is not None:
+            existing = admission.duplicate_of
+            await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
+            return IngestResult(existing, "duplicate", 0)
         messages = [
             self._message(strategy, account, multiplier, signal, signal_id, alert, parsed)
             for account, multiplier in accounts
@@ -258,14 +258,14 @@ class Ingestor:
             await self._deps.queue.send(messages)
         except BaseException:
             if ttl_s > 0:
-                await self._release_quietly(key, signal_id)
+                await self._release_quietly(strategy.id, key, signal_id)
             raise
         await self._journal(alert, parsed, strategy.id, signal_id, "accepted", len(messages))
         return IngestResult(signal_id, "accepted", len(messages))
 
-    async def _release_quietly(self, key: str, signal_id: str) -> None:
+    async def _release_quietly(self, strategy_id: str, key: str, signal_id: str) -> None:
         try:
-            await self._deps.gate.release(key, signal_id)
+            await self._deps.gate.release(strategy_id, key, signal_id)
         except Exception:  # the claim expires on its own; the 503 matters more
             log.warning("could not release de-duplication claim %s", key, exc_info=True)
 
