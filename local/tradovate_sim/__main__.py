@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PRODUCT=PRICE",
         help="starting price of a product, e.g. --price NQ=21000 (repeatable)",
     )
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ID:NAME",
+        help="a trading account, e.g. --account 10001:DEMO10001 (repeatable; replaces defaults)",
+    )
     parser.add_argument("--random-walk-s", type=float, help="move every price a tick this often")
     parser.add_argument("--seed", type=int, help="seed for random faults and the random walk")
     return parser
@@ -59,7 +66,16 @@ def build_config(args: argparse.Namespace) -> SimConfig:
                 raise SystemExit(f"--price expects PRODUCT=PRICE, got {item!r}")
             prices[symbol.upper()] = str(Decimal(price))
         changes["prices"] = prices
+    if args.account:
+        changes["accounts"] = [_account(item) for item in args.account]
     return config.replace(**changes) if changes else config
+
+
+def _account(item: str) -> dict[str, Any]:
+    ident, _, name = item.partition(":")
+    if not ident.isdigit() or not name:
+        raise SystemExit(f"--account expects ID:NAME, got {item!r}")
+    return {"id": int(ident), "name": name}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,8 +125,10 @@ class SimConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimConfig:
-        """Build from JSON-like data, rejecting unknown names."""
+        """Build from JSON-like data, rejecting unknown names and wrongly typed values."""
         values = _known(cls, data, "simulator")
+        for name, value in values.items():
+            values[name] = _checked(name, value)
         if "accounts" in values:
             values["accounts"] = tuple(
                 a if isinstance(a, AccountConfig) else AccountConfig.from_dict(a)
@@ -149,9 +151,32 @@ class SimConfig:
         return cls.from_dict(data)
 
 
+_OPTIONAL = {"start_time": str, "random_walk_s": float}
+
+
+def _checked(name: str, value: Any) -> Any:
+    """Check a scalar setting against the type of its default (ints pass as floats)."""
+    default = getattr(_DEFAULTS, name)
+    kind: type | None = _OPTIONAL.get(name)
+    if kind is not None and value is None:
+        return None
+    if kind is None and isinstance(default, bool | int | float | str):
+        kind = type(default)
+    if kind is None:
+        return value  # structured settings are checked by their own parsers
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"setting {name} must be {kind.__name__}, not {value!r}")
+    return value
+
+
 def _known(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"unknown {what} setting(s): {', '.join(unknown)}")
     return dict(data)
+
+
+_DEFAULTS = SimConfig()

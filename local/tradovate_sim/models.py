@@ -236,6 +236,8 @@ class ExecutionReport:
             {
                 "id": self.id,
                 "commandId": self.command_id,
+                # Required by the spec, meaning undocumented; the report's own id as text.
+                "name": str(self.id),
                 "accountId": self.account_id,
                 "contractId": self.contract_id,
                 "timestamp": self.timestamp,

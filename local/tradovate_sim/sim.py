@@ -17,6 +17,11 @@ from local.tradovate_sim.contracts import Contract, ContractLibrary
 from local.tradovate_sim.engine import Engine
 from local.tradovate_sim.faults import FaultState, PenaltyBook
 
+# Settings that shape state built once per simulation; changing them later would not apply.
+START_ONLY = frozenset(
+    {"accounts", "prices", "start_time", "user_id", "seed", "faults", "random_walk_s"}
+)
+
 
 @dataclass
 class Stats:
@@ -68,6 +73,12 @@ class Simulation:
 
     def configure(self, changes: dict[str, Any]) -> SimConfig:
         """Change settings at run time (until the next reset)."""
+        fixed = sorted(set(changes) & START_ONLY)
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} only apply at start (use the config file, /admin/faults "
+                "or /admin/ticker)"
+            )
         config = self.config.replace(**changes)
         self.config = self.engine.config = self.auth.config = config
         return config

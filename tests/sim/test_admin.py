@@ -125,6 +125,19 @@ def test_config_with_unknown_setting_is_refused(sim: SimulatorServer) -> None:
         sim.configure(token_life=5)
 
 
+def test_config_with_start_only_setting_is_refused_at_run_time(sim: SimulatorServer) -> None:
+    with pytest.raises(RuntimeError, match="only apply at start"):
+        sim.configure(prices={"NQ": 1})
+
+
+@pytest.mark.parametrize(
+    "data", [{"token_lifetime_s": "90"}, {"max_sessions": True}, {"order_has_clordid": 1}]
+)
+def test_config_with_wrong_type_is_refused(data: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(data))):
+        SimConfig.from_dict(data)
+
+
 def test_state_with_order_shows_version_and_cl_ord_id(
     sim: SimulatorServer, api: httpx.Client
 ) -> None:

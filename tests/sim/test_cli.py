@@ -31,8 +31,8 @@ def test_cli_with_flags_prints_urls_serves_and_stops_on_signal(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     config = tmp_path / "sim.json"
-    config.write_text(json.dumps({"accounts": [{"id": 777, "name": "DEMO777"}]}))
-    proc = _start("--config", str(config), "--token-lifetime-s", "120", "--price", "NQ=20000")
+    config.write_text(json.dumps({"username": "alice"}))
+    proc = _start("--config", str(config), "--account", "777:DEMO777", "--price", "NQ=20000")
     try:
         assert proc.stdout is not None
         urls = json.loads(proc.stdout.readline())
@@ -40,7 +40,8 @@ def test_cli_with_flags_prints_urls_serves_and_stops_on_signal(
         assert urls["ws"].endswith("/v1/websocket")
         assert urls["md_ws"].endswith("/md/v1/websocket")
         with httpx.Client(base_url=urls["rest"], timeout=5) as client:
-            token = client.post("/auth/accesstokenrequest", json=CREDENTIALS).json()
+            token = client.post("/auth/accesstokenrequest", json={**CREDENTIALS, "name": "alice"})
+            token = token.json()
             headers = {"Authorization": f"Bearer {token['accessToken']}"}
             assert [a["id"] for a in client.get("/account/list", headers=headers).json()] == [777]
         prices = httpx.get(urls["admin"] + "/price", params={"symbol": "NQ"}).json()

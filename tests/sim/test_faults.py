@@ -127,7 +127,7 @@ def test_pticket_over_websocket_with_resend_succeeds(
     assert retry["d"][0]["name"].startswith("ES")
 
 
-def test_throttle_over_websocket_returns_429_without_d(
+def test_throttle_with_websocket_request_returns_429_without_d(
     sim: SimulatorServer, trading: SimSocket
 ) -> None:
     sim.inject(throttle_next=1)

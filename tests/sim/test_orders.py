@@ -214,7 +214,7 @@ def test_modify_with_marketable_price_fills_and_creates_version(
     assert _order(api, order_id)["ordStatus"] == "Filled"
 
 
-def test_modify_without_qty_and_type_returns_400(api: httpx.Client, nq: dict[str, Any]) -> None:
+def test_modify_with_price_only_returns_400(api: httpx.Client, nq: dict[str, Any]) -> None:
     order_id = _place(api, order(nq["name"], orderType="Limit", price=20900))["orderId"]
     response = api.post("/order/modifyorder", json={"orderId": order_id, "price": 20950})
     assert response.status_code == 400

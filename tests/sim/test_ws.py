@@ -61,7 +61,9 @@ def test_trading_socket_with_md_token_refuses_authorize(
     assert sock.call("authorize", tokens["mdAccessToken"])["s"] == 401
 
 
-def test_request_before_authorize_returns_401(sim: SimulatorServer, sockets: OpenSocket) -> None:
+def test_request_with_unauthorized_socket_returns_401(
+    sim: SimulatorServer, sockets: OpenSocket
+) -> None:
     sock = sockets(sim.ws_url)
     sock.recv_frame()
     assert sock.call("account/list")["s"] == 401
@@ -198,7 +200,7 @@ def _seconds_until_cut(sock: SimSocket, limit_s: float) -> float:
     raise AssertionError("the socket was never cut")
 
 
-def test_socket_without_client_heartbeats_is_cut(
+def test_socket_with_silent_client_is_cut(
     sim: SimulatorServer, sockets: OpenSocket, tokens: dict[str, Any]
 ) -> None:
     sim.configure(heartbeat_timeout_s=0.6, server_heartbeat_s=0.1)
@@ -220,7 +222,7 @@ def test_socket_with_client_heartbeats_stays_open(
     assert sim.stats()["heartbeats"] >= 6
 
 
-def test_socket_without_authorize_is_closed_after_timeout(
+def test_socket_with_no_authorize_is_closed_after_timeout(
     sim: SimulatorServer, sockets: OpenSocket
 ) -> None:
     sim.configure(authorize_timeout_s=0.3)
@@ -245,7 +247,7 @@ def test_shutdown_with_close_sends_event_then_close_frame(
     assert reason == "Weekly restart"
 
 
-def test_new_login_beyond_session_limit_closes_oldest_socket_with_shutdown(
+def test_login_with_session_limit_exceeded_closes_oldest_socket_with_shutdown(
     trading: SimSocket, http: httpx.Client
 ) -> None:
     login(http)
@@ -265,7 +267,7 @@ def test_token_expiry_with_ws_closes_configured_closes_socket(
     assert "expired" in frame
 
 
-def test_token_expiry_by_default_keeps_socket_usable(
+def test_token_expiry_with_default_config_keeps_socket_usable(
     sim: SimulatorServer, trading: SimSocket
 ) -> None:
     sim.advance_clock(90 * 60 + 1)
