@@ -1,0 +1,92 @@
+"""Name every Redis key and pub/sub channel Tradebridge shares between processes.
+
+The webhook, the executor, the timers and the WebSocket worker run in different processes
+(and in Azure, different apps); this module is the one place their shared vocabulary is
+written down. Keys that one script touches together carry a ``{hash tag}`` so they share a
+slot on a clustered Azure Managed Redis.
+
+Document shapes (JSON strings unless noted):
+
+- ``contracts:{ROOT}``: the contract map of one product root, written whole (one SET, so
+  a reader never sees half a refresh) by the contract-refresh timer or on demand by the
+  executor: ``{"root", "updated_at", "spec": {...}, "continuous": {"1": name, ...},
+  "contracts": {name: {"id", "name", "expiration", ...}}}``.
+- ``live:{ACCOUNT_ID}:positions`` / ``:orders`` / ``:cash``: the worker's live view of one
+  account, each ``{"as_of": iso-8601, ...}``; trusted only while ``worker:heartbeat`` is
+  fresh and ``worker:sync`` says ``synced``.
+- ``kill:global``, ``kill:strategy:{ID}``, ``kill:account:{NAME}``: present = engaged;
+  the value says who engaged it and why.
+- ``quote:{CONTRACT_ID}``: the latest quote with a short TTL.
+"""
+
+from __future__ import annotations
+
+# --- contract map ------------------------------------------------------------------------------
+CONTRACT_MAP_TTL_S = 2 * 24 * 3600
+
+
+def contract_map(root: str) -> str:
+    """Return the key holding one root's contract map."""
+    return f"contracts:{root.upper()}"
+
+
+def contract_refresh_lock(root: str) -> str:
+    """Return the lock key serialising refreshes of one root's map."""
+    return f"lock:contracts:{root.upper()}"
+
+
+# --- live state written by the worker ----------------------------------------------------------
+WORKER_HEARTBEAT = "worker:heartbeat"
+WORKER_SYNC_STATE = "worker:sync"
+
+
+def live_positions(account_id: int) -> str:
+    """Return the key of an account's live positions."""
+    return f"live:{account_id}:positions"
+
+
+def live_orders(account_id: int) -> str:
+    """Return the key of an account's working orders."""
+    return f"live:{account_id}:orders"
+
+
+def live_cash(account_id: int) -> str:
+    """Return the key of an account's cash balance and P&L."""
+    return f"live:{account_id}:cash"
+
+
+def quote(contract_id: int) -> str:
+    """Return the key of a contract's latest quote."""
+    return f"quote:{contract_id}"
+
+
+# --- kill switches ---------------------------------------------------------------------------
+KILL_GLOBAL = "kill:global"
+
+
+def kill_strategy(strategy_id: str) -> str:
+    """Return the kill-switch key of one strategy."""
+    return f"kill:strategy:{strategy_id}"
+
+
+def kill_account(account_name: str) -> str:
+    """Return the kill-switch key of one account."""
+    return f"kill:account:{account_name}"
+
+
+# --- pub/sub channels: the event name is the channel, as dashboards expect ----------------------
+EVENT_CHANNELS = (
+    "trade.signal",
+    "order.request",
+    "order.placed",
+    "order.rejected",
+    "order.filled",
+    "risk.denied",
+    "position.opened",
+    "position.update",
+    "position.drift",
+    "contract.rolled",
+    "account.update",
+    "price.update",
+    "ws.state",
+)
