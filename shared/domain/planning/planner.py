@@ -166,6 +166,9 @@ def _draft(inputs: _Inputs, intention: Intention) -> _Draft:
     cancelled = _to_cancel(book, intention, signal)
     cancels: tuple[Command, ...] = tuple(_cancel(inputs, order) for order in cancelled)
     gone = frozenset(order.order_id for order in cancelled)
+    reference = signal.signal_price or book.last_price
+    if intention.separate_close and current and target:
+        return _flatten_then_enter(inputs, cancels, gone, reference, target)
     delta = target - current
     if delta == 0:
         return _Draft(cancels, cancelled=gone)
@@ -174,11 +177,10 @@ def _draft(inputs: _Inputs, intention: Intention) -> _Draft:
     opening = abs(delta) - closing
     if current * target > 0 and abs(target) < abs(current):
         cancels += _shrink_exits(inputs, abs(target), gone)
-    reference = signal.signal_price or book.last_price
     if opening == 0:
         closes = _closes(inputs, side, closing, intention.close_pricing, reference)
         return _Draft(cancels, closes, closing=closing, cancelled=gone)
-    if closing and _one_order(inputs, intention, closing + opening):
+    if closing and _one_order(inputs, closing + opening):
         terms = entry_terms(
             signal, inputs.policy, inputs.contract, side, inputs.risk.now, reference
         )
@@ -189,14 +191,28 @@ def _draft(inputs: _Inputs, intention: Intention) -> _Draft:
     return _Draft(cancels, closes, opens, instructions, closing, opening, gone)
 
 
+def _flatten_then_enter(
+    inputs: _Inputs,
+    cancels: tuple[Command, ...],
+    gone: frozenset[int],
+    reference: Decimal | None,
+    target: int,
+) -> _Draft:
+    current = inputs.book.net_pos
+    closing_side = Side.SELL if current > 0 else Side.BUY
+    closes = _closes(inputs, closing_side, abs(current), ClosePricing.MARKET, reference)
+    side = Side.BUY if target > 0 else Side.SELL
+    opens, instructions = _opens(inputs, side, abs(target), reference)
+    return _Draft(cancels, closes, opens, instructions, abs(current), abs(target), gone)
+
+
 def _brackets(inputs: _Inputs) -> tuple[BracketLeg, ...]:
     return inputs.signal.brackets or inputs.policy.default_brackets
 
 
-def _one_order(inputs: _Inputs, intention: Intention, qty: int) -> bool:
+def _one_order(inputs: _Inputs, qty: int) -> bool:
     largest = inputs.policy.limits.max_order_qty
-    fits = largest is None or qty <= largest
-    return fits and not intention.separate_close and not _brackets(inputs)
+    return (largest is None or qty <= largest) and not _brackets(inputs)
 
 
 def _to_cancel(book: Book, intention: Intention, signal: Signal) -> tuple[WorkingOrder, ...]:

@@ -57,6 +57,16 @@ def points(value: int | str) -> PriceSpec:
     return PriceSpec(D(value), PriceUnit.POINTS)
 
 
+def percent(value: int | str) -> PriceSpec:
+    """Return a distance in percent of the reference price."""
+    return PriceSpec(D(value), PriceUnit.PERCENT)
+
+
+def dollars(value: int | str) -> PriceSpec:
+    """Return a distance in dollars per contract."""
+    return PriceSpec(D(value), PriceUnit.DOLLARS)
+
+
 def price(value: int | str) -> PriceSpec:
     """Return an absolute price level."""
     return PriceSpec(D(value), PriceUnit.PRICE)
