@@ -20,8 +20,9 @@ from typing import Any
 from local.tradovate_sim.clock import SimClock, iso_ms, trade_date
 from local.tradovate_sim.config import SimConfig
 from local.tradovate_sim.contracts import Contract, ContractLibrary
-from local.tradovate_sim.ledger import apply_fill, open_pnl
+from local.tradovate_sim.ledger import apply_fill, cash_snapshot
 from local.tradovate_sim.market import Market
+from local.tradovate_sim.matching import fill_price
 from local.tradovate_sim.models import (
     Account,
     CashBalance,
@@ -426,38 +427,12 @@ class Engine:
             self._finish(order, order.version.id, "Canceled", "Not filled immediately")
 
     def _evaluate(self, order: Order, arrival: bool = False) -> bool:
-        price = self._fill_price(order, self.market.price(order.contract_id), arrival)
+        price = fill_price(order, self.market.price(order.contract_id), arrival)
         order.resting = True
         if price is None:
             return False
         self._fill(order, price)
         return True
-
-    def _fill_price(self, order: Order, market: Decimal, arrival: bool) -> Decimal | None:
-        version = order.version
-        buy = order.action == "Buy"
-        kind = version.order_type
-        if kind == "Market":
-            return market
-        if kind == "MIT":
-            assert version.price is not None
-            hit = market <= version.price if buy else market >= version.price
-            return market if hit else None
-        if kind in ("Stop", "StopLimit") and not order.triggered:
-            assert version.stop_price is not None
-            if not (market >= version.stop_price if buy else market <= version.stop_price):
-                return None
-            order.triggered = True
-            if kind == "Stop":
-                return market
-            arrival = True  # a triggered stop-limit arrives as a fresh limit order
-        if kind == "Stop":
-            return market
-        assert version.price is not None
-        if not (market <= version.price if buy else market >= version.price):
-            return None
-        # Marketable on arrival: trade at the market. Resting: the market came to our price.
-        return market if arrival or not order.resting else version.price
 
     def _fill(self, order: Order, price: Decimal) -> None:
         stamp, day = self._now()
@@ -525,32 +500,12 @@ class Engine:
         """Return ``cashBalance/getcashbalancesnapshot`` for one account."""
         if account_id not in self.accounts:
             return {"errorText": ACCESS_DENIED}
-        cash = self.cash[account_id]
-        open_total = Decimal(0)
-        margin = Decimal(0)
+        marks = []
         for (acc, contract_id), position in self.positions.items():
-            if acc != account_id or position.net_pos == 0:
-                continue
-            product = self.library.contracts[contract_id].product
-            open_total += open_pnl(
-                position, self.market.price(contract_id), product.value_per_point
-            )
-            margin += abs(position.net_pos) * product.initial_margin
-        snapshot: dict[str, Any] = {
-            "totalCashValue": cash.amount,
-            "netLiq": cash.amount + open_total,
-            "initialMargin": margin,
-            "maintenanceMargin": margin * Decimal("0.9"),
-            "realizedPnL": cash.realized_pnl,
-            "weekRealizedPnL": cash.week_realized_pnl,
-            "openPnL": open_total,
-            "totalPnL": cash.realized_pnl + open_total,
-        }
-        if self.config.snapshot_omit_zero:
-            for name in ("realizedPnL", "weekRealizedPnL", "openPnL", "totalPnL"):
-                if snapshot[name] == 0:
-                    del snapshot[name]
-        return snapshot
+            if acc == account_id and position.net_pos != 0:
+                product = self.library.contracts[contract_id].product
+                marks.append((position, self.market.price(contract_id), product))
+        return cash_snapshot(self.cash[account_id], marks, self.config.snapshot_omit_zero)
 
     def quote(self, contract: Contract, now: datetime) -> dict[str, Any]:
         """Return the current quote of a contract."""

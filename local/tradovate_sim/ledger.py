@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from local.tradovate_sim.models import Fill, FillPair, Lot, Position
+from local.tradovate_sim.contracts import ProductSpec
+from local.tradovate_sim.models import CashBalance, Fill, FillPair, Lot, Position
 
 
 @dataclass
@@ -61,3 +63,33 @@ def open_pnl(position: Position, mark: Decimal, value_per_point: Decimal) -> Dec
     return sum(
         ((mark - lot.price) * lot.qty * value_per_point for lot in position.lots), Decimal(0)
     )
+
+
+def cash_snapshot(
+    cash: CashBalance,
+    marks: list[tuple[Position, Decimal, ProductSpec]],
+    omit_zero: bool,
+) -> dict[str, Any]:
+    """Build ``getcashbalancesnapshot`` from the cash balance and the open positions at their
+    marks; margin is a flat per-contract figure. Zero P&L fields are left out when
+    ``omit_zero`` (the docs say several are omitted when zero)."""
+    open_total = Decimal(0)
+    margin = Decimal(0)
+    for position, mark, product in marks:
+        open_total += open_pnl(position, mark, product.value_per_point)
+        margin += abs(position.net_pos) * product.initial_margin
+    snapshot: dict[str, Any] = {
+        "totalCashValue": cash.amount,
+        "netLiq": cash.amount + open_total,
+        "initialMargin": margin,
+        "maintenanceMargin": margin * Decimal("0.9"),
+        "realizedPnL": cash.realized_pnl,
+        "weekRealizedPnL": cash.week_realized_pnl,
+        "openPnL": open_total,
+        "totalPnL": cash.realized_pnl + open_total,
+    }
+    if omit_zero:
+        for name in ("realizedPnL", "weekRealizedPnL", "openPnL", "totalPnL"):
+            if snapshot[name] == 0:
+                del snapshot[name]
+    return snapshot
