@@ -13,7 +13,7 @@ import pytest
 
 from local.tradovate_sim import SimConfig, SimulatorServer
 from local.tradovate_sim.admin import is_loopback
-from tests.sim.conftest import ACCOUNT_ID, SimSocket, front, order
+from tests.sim.conftest import ACCOUNT_ID, CREDENTIALS, SimSocket, front, order
 
 OpenSocket = Callable[[str], SimSocket]
 
@@ -182,3 +182,13 @@ def test_server_with_non_loopback_host_is_refused() -> None:
 )
 def test_is_loopback_with_peer_address_accepts_only_loopback(address: Any, expected: bool) -> None:
     assert is_loopback(address) is expected
+
+
+def test_start_time_with_fixed_date_generates_contracts_for_that_date() -> None:
+    config = SimConfig(start_time="2025-07-01T15:00:00Z")
+    with SimulatorServer(config) as server, httpx.Client(base_url=server.base_url) as client:
+        token = client.post("/auth/accesstokenrequest", json=CREDENTIALS).json()
+        assert token["expirationTime"].startswith("2025-07-01T16:30")
+        headers = {"Authorization": f"Bearer {token['accessToken']}"}
+        hits = client.get("/contract/suggest", params={"t": "ES", "l": 1}, headers=headers)
+        assert [c["name"] for c in hits.json()] == ["ESU5"]
