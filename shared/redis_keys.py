@@ -90,3 +90,21 @@ EVENT_CHANNELS = (
     "price.update",
     "ws.state",
 )
+
+
+# --- links between broker orders and signals -----------------------------------------------
+CL_ORD_INDEX_TTL_S = 30 * 24 * 3600
+
+
+def cl_ord_index(cl_ord_id: str) -> str:
+    """Return the key mapping a client order id to its signal (JSON: signal_id, strategy,
+    account, account_id, leg), written by the executor when it claims the leg, read by the
+    worker to link fills back to signals and the ledger."""
+    return f"clord:{cl_ord_id}"
+
+
+def intended_positions(strategy_id: str) -> str:
+    """Return the hash of a strategy's intended positions: field ``{account}:{root}`` ->
+    JSON ``{"net_pos", "signal_id", "at"}``, written by the executor after each
+    target-position alert, read by the reconcile timer."""
+    return f"intent:{strategy_id}"

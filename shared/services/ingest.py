@@ -50,10 +50,10 @@ from shared.ports import (
     AlertGate,
     AlertJournal,
     AlertRecord,
-    OutboundMessage,
     SecretStore,
     SignalQueue,
 )
+from shared.services.envelope import Envelope, to_message
 from shared.strategies import Account, Strategy, StrategyBook
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 TRADINGVIEW_IPS = frozenset({"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"})
 
 EXPLICIT_ID_DEDUPE_S = 24 * 3600
-ENVELOPE_VERSION = 1
 _RAW_JOURNAL_CHARS = 16_000
 
 
@@ -140,11 +139,6 @@ def redact(text: str, secrets: Collection[str]) -> str:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
-
-
-def session_id_for(account: Account, signal: Signal) -> str:
-    """Name the FIFO an order belongs to: one per account and instrument root."""
-    return f"{account.name}-{signal.symbol.root}"
 
 
 def _accounts_for(strategy: Strategy, signal: Signal) -> list[tuple[Account, Decimal]]:
@@ -251,7 +245,19 @@ class Ingestor:
             await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
             return IngestResult(existing, "duplicate", 0)
         messages = [
-            self._message(strategy, account, multiplier, signal, signal_id, alert, parsed)
+            to_message(
+                Envelope(
+                    signal_id=signal_id,
+                    strategy_id=strategy.id,
+                    account=account.name,
+                    account_id=account.id,
+                    multiplier=multiplier,
+                    alert_format=parsed.format,
+                    received_at=alert.received_at,
+                    correlation_id=alert.correlation_id,
+                    signal=signal,
+                )
+            )
             for account, multiplier in accounts
         ]
         try:
@@ -268,41 +274,6 @@ class Ingestor:
             await self._deps.gate.release(strategy_id, key, signal_id)
         except Exception:  # the claim expires on its own; the 503 matters more
             log.warning("could not release de-duplication claim %s", key, exc_info=True)
-
-    @staticmethod
-    def _message(
-        strategy: Strategy,
-        account: Account,
-        multiplier: Decimal,
-        signal: Signal,
-        signal_id: str,
-        alert: IncomingAlert,
-        parsed: ParsedAlert,
-    ) -> OutboundMessage:
-        envelope = {
-            "v": ENVELOPE_VERSION,
-            "signal_id": signal_id,
-            "strategy": strategy.id,
-            "account": account.name,
-            "account_id": account.id,
-            "multiplier": str(multiplier),
-            "format": parsed.format,
-            "received_at": alert.received_at.isoformat(),
-            "correlation_id": alert.correlation_id,
-            "signal": encode(dataclasses.replace(signal, extras={})),
-        }
-        return OutboundMessage(
-            body=json.dumps(envelope, separators=(",", ":")).encode(),
-            message_id=f"{signal_id}:{account.name}",
-            session_id=session_id_for(account, signal),
-            correlation_id=alert.correlation_id,
-            application_properties={
-                "strategy": strategy.id,
-                "account": account.name,
-                "root": signal.symbol.root,
-                "signal_id": signal_id,
-            },
-        )
 
     # --- journal ---------------------------------------------------------------------------
 
