@@ -338,3 +338,30 @@ def test_position_with_round_trip_realizes_pnl_with_value_per_point(
     assert cash["amount"] == 51025
     pairs = api.get("/fillPair/deps", params={"masterid": position["id"]}).json()
     assert sum(p["qty"] for p in pairs) == 2
+
+
+def test_order_with_unknown_field_and_strict_config_returns_400(
+    sim: SimulatorServer, api: httpx.Client, nq: dict[str, Any]
+) -> None:
+    body = order(nq["name"], osoId1=5)
+    assert "orderId" in _place(api, body)  # tolerated by default
+    sim.configure(reject_unknown_fields=True)
+    response = api.post("/order/placeorder", json=body)
+    assert response.status_code == 400
+    assert "osoId1" in response.text
+
+
+def test_mit_order_with_price_touched_fills_at_market(
+    sim: SimulatorServer, api: httpx.Client, nq: dict[str, Any]
+) -> None:
+    order_id = _place(api, order(nq["name"], orderType="MIT", price=20950))["orderId"]
+    sim.set_price(nq["name"], "20960")
+    assert _order(api, order_id)["ordStatus"] == "Working"
+    sim.set_price(nq["name"], "20940")
+    assert api.get("/fill/deps", params={"masterid": order_id}).json()[0]["price"] == 20940
+
+
+def test_oso_with_quantity_on_bracket_returns_400(api: httpx.Client, nq: dict[str, Any]) -> None:
+    bracket = {"action": "Sell", "orderType": "Limit", "price": 21100, "orderQty": 1}
+    response = api.post("/order/placeoso", json=order(nq["name"], bracket1=bracket))
+    assert response.status_code == 400
