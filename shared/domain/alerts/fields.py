@@ -42,10 +42,6 @@ class Fields:
                 found = value
         return found
 
-    def has(self, *names: str) -> bool:
-        """Tell whether any of ``names`` is present, without taking it."""
-        return any(_present(self._data.get(name)) for name in names)
-
     def rest(self) -> dict[str, object]:
         """Return the fields nobody took, for the journal."""
         return {k: v for k, v in self._data.items() if k not in self._taken}
@@ -71,7 +67,7 @@ def take_secret(data: dict[str, object]) -> str | None:
 def find_placeholder(value: object, path: str = "") -> str | None:
     """Return the path of the first value (or key) still holding a ``{{placeholder}}``."""
     if isinstance(value, str):
-        return path or "body" if _PLACEHOLDER_RE.search(value) else None
+        return (path or "body") if _PLACEHOLDER_RE.search(value) else None
     if isinstance(value, Mapping):
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
@@ -112,7 +108,7 @@ def _freeze(value: object) -> JsonValue:
         return tuple(_freeze(item) for item in value)
     if value is None or isinstance(value, str | bool | Decimal):
         return value
-    return str(value)
+    return str(value)  # only JSON types arrive from the readers; anything else is kept as text
 
 
 def lowered(pairs: Iterable[tuple[str, str]]) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.domain.alerts import MAX_BODY_CHARS, parse_alert
+from shared.domain.alerts.fields import extras_of, find_placeholder
 from shared.domain.errors import InvalidSignal
 from shared.domain.signal import MarketPosition, OrderType, PriceSpec, PriceUnit, Signal
 
@@ -270,3 +272,25 @@ def test_crosstrade_with_plain_trail_offset_reads_points() -> None:
 def test_crosstrade_with_comments_and_blank_segments_ignores_them() -> None:
     signal = signal_of("# entry\n;;command=PLACE; instrument=NQ1!;\n// long\naction=BUY;")
     assert signal.symbol.canonical == "NQ1!"
+
+
+def test_parse_alert_with_numeric_secret_reads_it_as_text() -> None:
+    assert parse_alert(native(token=12345)).secret == "12345"
+
+
+def test_parse_alert_with_same_secret_twice_accepts_it() -> None:
+    assert parse_alert(native(secret="s-1", passphrase="s-1")).secret == "s-1"
+
+
+def test_extras_of_with_non_json_values_keeps_text_and_drops_credentials() -> None:
+    extras = extras_of({"count": 3, "nested": {"api_key": "x", "ok": [True, None]}, "Token": "t"})
+    assert extras["count"] == "3"
+    nested = extras["nested"]
+    assert isinstance(nested, Mapping)
+    assert dict(nested) == {"ok": (True, None)}
+    assert "Token" not in extras
+
+
+def test_find_placeholder_with_whole_body_names_body() -> None:
+    assert find_placeholder("{{ticker}}") == "body"
+    assert find_placeholder({"a": [1, {"b": "x"}]}) is None
