@@ -113,7 +113,7 @@ class SimSocket:
         try:
             self.ws.close(timeout=1)
         except (OSError, websocket.WebSocketException):
-            self.ws.shutdown()
+            self.ws.shutdown()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

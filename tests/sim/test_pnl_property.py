@@ -41,9 +41,9 @@ def _engine() -> Engine:
 
 
 def _run(engine: Engine, plan: list[tuple[Any, ...]]) -> None:
+    products = [engine.library.product(root) for root in ROOTS]
     fronts = {
-        root: engine.library.front(engine.library.product(root), engine.clock.now())
-        for root in ROOTS
+        p.name: engine.library.front(p, engine.clock.now()) for p in products if p is not None
     }
     for step in plan:
         contract = fronts[step[1] if step[0] == "price" else step[2]]
