@@ -73,7 +73,7 @@ def _without_ticket(body: Any) -> Any:
 async def handle(sim: Simulation, req: ApiRequest, handlers: dict[str, Handler]) -> ApiResponse:
     """Run one request through the whole pipeline."""
     sim.stats.count(req.transport, req.endpoint)
-    decision = sim.faults.decide(req.endpoint, sim.clock.now())
+    decision = sim.faults.decide(req.endpoint, sim.clock.now(), resend=_p_ticket(req) is not None)
     if decision.latency_s > 0:
         await asyncio.sleep(decision.latency_s)
     if decision.throttle_status is not None:

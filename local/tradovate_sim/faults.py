@@ -108,8 +108,9 @@ class FaultState:
         if self.config.lockout_s > 0:
             self.lockout_until = now + timedelta(seconds=self.config.lockout_s)
 
-    def decide(self, endpoint: str, now: datetime) -> FaultDecision:
-        """Decide the faults for one request and count down the "next N" budgets."""
+    def decide(self, endpoint: str, now: datetime, resend: bool = False) -> FaultDecision:
+        """Decide the faults for one request and count down the "next N" budgets; a p-ticket
+        ``resend`` never earns a new penalty from the budget."""
         cfg = self.config
         decision = FaultDecision()
         if cfg.latency_ms > 0 and matches(cfg.latency_endpoint, endpoint):
@@ -127,7 +128,8 @@ class FaultState:
             decision.error_after = self.config.error_mode == "after"
             if not decision.error_after:
                 return decision
-        if self.config.pticket_next > 0 and matches(self.config.pticket_endpoint, endpoint):
+        pticket_due = self.config.pticket_next > 0 and not resend
+        if pticket_due and matches(self.config.pticket_endpoint, endpoint):
             self.config = dataclasses.replace(
                 self.config, pticket_next=self.config.pticket_next - 1
             )

@@ -189,3 +189,14 @@ def test_stats_with_faults_count_injected_outcomes(sim: SimulatorServer, api: ht
     stats = sim.stats()
     assert stats["faults"] == {"429": 1, "500": 1}
     assert stats["requests"]["account/list"] == 2
+
+
+def test_pticket_with_budget_of_two_penalizes_two_requests_not_resends(
+    sim: SimulatorServer, api: httpx.Client
+) -> None:
+    sim.inject(pticket_next=2, pticket_time_s=0.5, pticket_endpoint="account/list")
+    first = api.get("/account/list").json()
+    sim.advance_clock(1)
+    assert len(api.post("/account/list", json={"p-ticket": first["p-ticket"]}).json()) == 2
+    assert "p-ticket" in api.get("/account/list").json()
+    assert len(api.get("/account/list").json()) == 2
