@@ -87,6 +87,15 @@ class Denial(OrderDenied):
     def __repr__(self) -> str:
         return f"Denial({self.reason.value!r}, {self.message!r})"
 
+    # Compared by value, so plans that carry a withheld denial compare by value too.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Denial):
+            return NotImplemented
+        return (self.reason, self.message) == (other.reason, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.reason, self.message))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFlow:

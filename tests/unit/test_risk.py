@@ -238,6 +238,15 @@ def test_denial_is_an_order_denied_with_code_and_sentence() -> None:
         raise denial
 
 
+def test_denial_compares_by_code_and_message() -> None:
+    denial = Denial(DenialCode.COOLDOWN, "too soon")
+    assert denial == Denial(DenialCode.COOLDOWN, "too soon")
+    assert hash(denial) == hash(Denial(DenialCode.COOLDOWN, "too soon"))
+    assert denial != Denial(DenialCode.COOLDOWN, "later")
+    assert denial != Denial(DenialCode.MAX_POSITION, "too soon")
+    assert denial != "cooldown"
+
+
 def test_denial_codes_are_unique_snake_case_values() -> None:
     values = [code.value for code in DenialCode]
     assert len(values) == len(set(values))
