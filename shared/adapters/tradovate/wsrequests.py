@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from shared.adapters.tradovate.classify import Ok, Penalty, Throttled, classify
 from shared.adapters.tradovate.errors import CaptchaRequired, RateLimited, SocketClosed
@@ -23,6 +24,13 @@ from shared.domain.errors import BridgeError, TransientBrokerError
 
 Query = str | Mapping[str, str | int] | None
 _MAX_PENALTIES = 3
+
+
+def _with_ticket(query: Query, ticket: str) -> Query:
+    if query is None or isinstance(query, Mapping):
+        return {**(query or {}), "p-ticket": ticket}
+    extra = urlencode({"p-ticket": ticket})
+    return f"{query}&{extra}" if query else extra
 
 
 @dataclass(slots=True)
@@ -125,8 +133,12 @@ class PendingRequests:
                 )
             )
             return
-        # The identical body plus the ticket, after p-time (reference §2.4).
-        pending.body = {**(pending.body or {}), "p-ticket": penalty.ticket}
+        # The identical request plus the ticket, after p-time (reference §2.4): in the body,
+        # or in the query when there is no body, exactly as the REST client does.
+        if pending.body is None:
+            pending.query = _with_ticket(pending.query, penalty.ticket)
+        else:
+            pending.body = {**pending.body, "p-ticket": penalty.ticket}
         pending.deadline += penalty.wait_s
         timer = threading.Timer(penalty.wait_s, self._resend, args=(pending,))
         timer.daemon = True

@@ -386,3 +386,16 @@ def test_fake_connection_records_requests(server: FakeServer) -> None:
     conn: FakeConnection = server("ws://x", 1.0)
     conn.send("order/list\n7\n\n")
     assert conn.requests() == [ClientRequest("order/list", 7, "", "")]
+
+
+def test_socket_with_p_ticket_on_bodyless_request_resends_ticket_in_query(
+    harness: Harness, server: FakeServer
+) -> None:
+    future = harness.socket.request("account/list", query="x=1")
+    (first,) = server.last.requests("account/list")
+    server.last.push(reply(first.request_id, 200, {"p-ticket": "tk", "p-time": 0.05}))
+    assert wait_until(lambda: len(server.last.requests("account/list")) == 2)
+    second = server.last.requests("account/list")[1]
+    assert (second.query, second.body) == ("x=1&p-ticket=tk", "")
+    server.last.push(reply(second.request_id, 200, []))
+    assert future.result(1.0) == []
