@@ -97,7 +97,7 @@ def reject_placeholders(value: object) -> None:
 
 
 def extras_of(rest: Mapping[str, object]) -> dict[str, JsonValue]:
-    """Freeze unknown fields for the journal, dropping anything named like a credential."""
+    """Freeze unknown fields for the journal (numbers as text), dropping credential-like names."""
     return {str(k): _freeze(v) for k, v in rest.items() if not _SECRET_NAME_RE.search(str(k))}
 
 
@@ -106,9 +106,10 @@ def _freeze(value: object) -> JsonValue:
         return MappingProxyType(extras_of(value))
     if isinstance(value, list | tuple):
         return tuple(_freeze(item) for item in value)
-    if value is None or isinstance(value, str | bool | Decimal):
+    if value is None or isinstance(value, str | bool):
         return value
-    return str(value)  # only JSON types arrive from the readers; anything else is kept as text
+    # Numbers are kept as their exact text: extras are for people reading the journal.
+    return str(value)
 
 
 def lowered(pairs: Iterable[tuple[str, str]]) -> dict[str, object]:

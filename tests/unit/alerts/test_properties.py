@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.domain.alerts import parse_alert
+from shared.domain.alerts.codec import signal_from_json, signal_to_json
 from shared.domain.alerts.coerce import to_decimal
 from shared.domain.errors import InvalidSignal
 
@@ -75,6 +76,7 @@ def _parse_or_invalid(text: str) -> None:
         error = exc
     else:
         _assert_no_floats(parsed.signal)
+        assert signal_from_json(signal_to_json(parsed.signal)) == parsed.signal
         return
     assert error.code.replace("_", "").isalpha()
     assert error.message
