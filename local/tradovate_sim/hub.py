@@ -101,11 +101,13 @@ class Hub:
                 conn.send(array_frame([shutdown_event(reason_code, reason)]))
         return len(targets)
 
-    async def close_all(self, reason: str) -> None:
-        """Close every connection (a planned close: ``shutdown`` event first) and wait."""
+    async def close_all(self, reason: str, sim: Simulation | None = None) -> None:
+        """Close every connection (or those bound to ``sim``) as a planned close, with a
+        ``shutdown`` event first, and wait until the closes are sent."""
         closing = [
             conn.close(1001, reason, shutdown=("Maintenance", reason))
             for conn in list(self.connections)
+            if sim is None or conn.sim is sim
         ]
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)

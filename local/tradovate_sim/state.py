@@ -23,9 +23,13 @@ class ServerState:
         self._ticker: asyncio.Task[None] | None = None
 
     async def reset(self) -> None:
-        """Close every socket and start again from the original config."""
-        await self.hub.close_all("Simulator reset")
-        self.sim = Simulation(self.config)
+        """Start again from the original config and close the sockets of the old state.
+
+        The new state is in place before the closes go out, so a client that reconnects at
+        once lands on the new state, never on the discarded one.
+        """
+        old, self.sim = self.sim, Simulation(self.config)
+        await self.hub.close_all("Simulator reset", sim=old)
         self.set_ticker(self.config.random_walk_s)
 
     def set_ticker(self, interval_s: float | None) -> None:
