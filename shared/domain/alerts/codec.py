@@ -90,9 +90,8 @@ def _decode_tuple(value: Any, item: Any, where: str) -> tuple[Any, ...]:
 def _decode_dataclass(value: Any, cls: type[Any], where: str) -> Any:
     if not isinstance(value, dict):
         fail(f"{where} must be an object", "malformed_signal_message", where)
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - names)
+    hints = _hints(cls)
+    unknown = sorted(set(value) - set(hints))
     if unknown:
         fail(f"{where}.{unknown[0]} is not a signal field", "malformed_signal_message", where)
     kwargs = {name: _decode(value[name], hints[name], f"{where}.{name}") for name in value}
@@ -100,6 +99,17 @@ def _decode_dataclass(value: Any, cls: type[Any], where: str) -> Any:
         return cls(**kwargs)
     except TypeError:
         fail(f"{where} lacks a required field", "malformed_signal_message", where)
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    # Resolving string annotations is slow and the dataclasses never change: resolve once.
+    if cls not in _HINTS:
+        names = {f.name for f in dataclasses.fields(cls)}
+        _HINTS[cls] = {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+    return _HINTS[cls]
 
 
 def _decode_leaf(value: Any, kind: Any, where: str) -> Any:
