@@ -176,7 +176,7 @@ def _draft(inputs: _Inputs, intention: Intention) -> _Draft:
     closing = min(abs(delta), abs(current)) if current * delta < 0 else 0
     opening = abs(delta) - closing
     if current * target > 0 and abs(target) < abs(current):
-        cancels += _shrink_exits(inputs, abs(target), gone)
+        cancels += _shrink_exits(inputs, abs(target))
     if opening == 0:
         closes = _closes(inputs, side, closing, intention.close_pricing, reference)
         return _Draft(cancels, closes, closing=closing, cancelled=gone)
@@ -215,8 +215,15 @@ def _one_order(inputs: _Inputs, qty: int) -> bool:
     return (largest is None or qty <= largest) and not _brackets(inputs)
 
 
+def _grows(current: int, target: int) -> bool:
+    return target != 0 and (current * target <= 0 or abs(target) > abs(current))
+
+
 def _to_cancel(book: Book, intention: Intention, signal: Signal) -> tuple[WorkingOrder, ...]:
-    scope = CancelScope.ALL if signal.cancel_first and signal.is_entry else intention.cancel
+    # cancel_first clears the way for a new entry; with nothing to open it would only strip
+    # the exits that protect the position.
+    cancel_first = signal.cancel_first and _grows(book.net_pos, intention.target)
+    scope = CancelScope.ALL if cancel_first else intention.cancel
     if scope is CancelScope.ALL:
         return book.working
     exits = book.exits
@@ -232,11 +239,11 @@ def _cancel(inputs: _Inputs, order: WorkingOrder) -> CancelOrder:
     return CancelOrder(leg, order.order_id, inputs.ids(leg))
 
 
-def _shrink_exits(inputs: _Inputs, keep: int, gone: frozenset[int]) -> tuple[Command, ...]:
+def _shrink_exits(inputs: _Inputs, keep: int) -> tuple[Command, ...]:
+    # Only a same-side reduce shrinks exits, and such a plan cancels none of them.
     groups: dict[int, list[WorkingOrder]] = {}
     for order in sorted(inputs.book.exits, key=lambda o: o.order_id):
-        if order.order_id not in gone:
-            groups.setdefault(order.group_key, []).append(order)
+        groups.setdefault(order.group_key, []).append(order)
     excess = sum(max(o.qty for o in members) for members in groups.values()) - keep
     commands: list[Command] = []
     # Oldest groups first: the first target placed is the one a partial exit stands for.

@@ -132,10 +132,16 @@ def test_plan_with_reduce_from_above_max_position_is_allowed() -> None:
     assert result.position_after == 5
 
 
-def test_plan_with_target_reduce_and_cancel_first_cancels_instead_of_shrinking() -> None:
+def test_plan_with_target_reduce_and_cancel_first_shrinks_instead_of_cancelling() -> None:
     book = Book(3, bracket_pair(11, Side.SELL, 3))
     sig = signal(Intent.SELL, target=TargetPosition(MarketPosition.LONG, D(1)), cancel_first=True)
-    assert planned(sig, book).legs == ("cancel.11", "cancel.12", "close")
+    assert planned(sig, book).legs == ("trim.11", "trim.12", "close")
+
+
+def test_plan_with_target_held_and_cancel_first_keeps_the_brackets() -> None:
+    book = Book(2, bracket_pair(11, Side.SELL, 2))
+    sig = signal(Intent.BUY, target=TargetPosition(MarketPosition.LONG, D(2)), cancel_first=True)
+    assert planned(sig, book).commands == ()
 
 
 def test_plan_with_entry_at_exactly_the_limits_passes() -> None:
