@@ -16,6 +16,10 @@ in as few orders as possible:
 * closing quantity above ``max_order_qty`` goes out as several orders of at most that size;
   opening quantity above it is refused (``max_order_qty``).
 
+Leg ids name roles, not state, so a re-delivered signal derives the same client order ids:
+``cancel.<order id>``, ``trim.<order id>`` (an exit shrunk), ``close`` or ``close.<n>``,
+``entry`` or ``entry.<n>`` (one per target) and its exits ``<entry leg>.tp`` / ``.sl``.
+
 Risk gates (:mod:`shared.domain.risk`) then see the draft. If they refuse the opening part of a
 plan that also closes (a reversal), the plan keeps only the closing part and records the refusal
 in ``Plan.withheld``; a plan that only cancels passes every gate.

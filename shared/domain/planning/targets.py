@@ -17,7 +17,9 @@ between that target and the broker's position, so a reversal is one order and a 
 
 Reaching flat from an exit cancels the position's exits (its brackets); a target position that
 is flat or on the other side, a reversal and ``flatten_first`` cancel every working order, since a
-resting order from before would break the new target.
+resting order from before would break the new target. ``cancel_first`` cancels every working order
+only when the signal opens contracts. A full exit at a limit or stop cancels the brackets before
+it rests (both would otherwise close the same contracts); until it fills the position has no stop.
 """
 
 from __future__ import annotations
