@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from local.tradovate_sim.calendar import expiration, first_intent, month_code
 from local.tradovate_sim.clock import iso_minutes
+from local.tradovate_sim.expiry import expiration, first_intent, month_code
 
 EXCHANGES = {"CME": 1, "CBOT": 2, "NYMEX": 3, "COMEX": 4}
 

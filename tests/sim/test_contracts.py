@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.tradovate_sim.calendar import crude_last_trade, expiration, third_friday
 from local.tradovate_sim.clock import central_to_utc, trade_date, utc_to_central
 from local.tradovate_sim.contracts import PRODUCTS, ContractLibrary
+from local.tradovate_sim.expiry import crude_last_trade, expiration, third_friday
 
 NAME = re.compile(r"^(?P<root>[A-Z0-9]+?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d)$")
 # hypothesis takes naive bounds and attaches the time zone itself.
