@@ -14,7 +14,8 @@ from shared.domain.signal import JsonValue
 SECRET_FIELDS = ("secret", "passphrase", "key", "token")
 # Anything named like a credential is dropped from extras so the journal never stores it.
 _SECRET_NAME_RE = re.compile(
-    r"secret|passphrase|password|passwd|token|api_?key|apikey|^key$|auth|credential|private",
+    r"secret|passphrase|password|passwd|token|api_?key|apikey|^key$|^auth(?:_|orization|$)"
+    r"|credential|private",
     re.IGNORECASE,
 )
 _PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)

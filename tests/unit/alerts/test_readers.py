@@ -294,3 +294,10 @@ def test_extras_of_with_non_json_values_keeps_text_and_drops_credentials() -> No
 def test_find_placeholder_with_whole_body_names_body() -> None:
     assert find_placeholder("{{ticker}}") == "body"
     assert find_placeholder({"a": [1, {"b": "x"}]}) is None
+
+
+def test_extras_of_with_credential_like_names_drops_only_those() -> None:
+    kept = extras_of(
+        {"author": "me", "auth": "x", "authorization": "x", "auth_code": "x", "monkey": "ok"}
+    )
+    assert set(kept) == {"author", "monkey"}
