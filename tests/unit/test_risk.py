@@ -224,7 +224,7 @@ def test_check_closing_inside_window_with_exits_forbidden_allows() -> None:
     assert check_closing(_context(limits=limits)) is None
 
 
-def test_gate_registries_list_every_opening_gate_once_and_one_closing_gate() -> None:
+def test_gate_registries_with_every_gate_list_each_once() -> None:
     assert len(OPENING_GATES) == len(set(OPENING_GATES)) == 8
     assert len(CLOSING_GATES) == 1
 
@@ -238,7 +238,7 @@ def test_denial_is_an_order_denied_with_code_and_sentence() -> None:
         raise denial
 
 
-def test_denial_compares_by_code_and_message() -> None:
+def test_denial_with_same_code_and_message_compares_equal() -> None:
     denial = Denial(DenialCode.COOLDOWN, "too soon")
     assert denial == Denial(DenialCode.COOLDOWN, "too soon")
     assert hash(denial) == hash(Denial(DenialCode.COOLDOWN, "too soon"))
@@ -247,7 +247,7 @@ def test_denial_compares_by_code_and_message() -> None:
     assert denial != "cooldown"
 
 
-def test_denial_codes_are_unique_snake_case_values() -> None:
+def test_denial_codes_with_every_member_are_unique_snake_case() -> None:
     values = [code.value for code in DenialCode]
     assert len(values) == len(set(values))
     assert all(value == value.lower() and " " not in value for value in values)

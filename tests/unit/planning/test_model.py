@@ -136,7 +136,7 @@ def test_plan_with_repeated_leg_raises() -> None:
         Plan((_order("entry"), _order("entry")), 0, 2)
 
 
-def test_plan_legs_and_placements_follow_command_order() -> None:
+def test_plan_legs_with_cancel_then_order_follow_command_order() -> None:
     cancel = CancelOrder("cancel.3", 3, "c3")
     result = Plan((cancel, _order("entry")), 0, 1)
     assert result.legs == ("cancel.3", "entry")

@@ -96,7 +96,7 @@ def test_risk_limits_in_trading_window_without_windows_is_always_open() -> None:
     assert RiskLimits().time_zone.key == "America/Chicago"
 
 
-def test_risk_limits_in_trading_window_reads_the_exchange_time_zone() -> None:
+def test_risk_limits_in_trading_window_with_utc_moment_reads_the_exchange_zone() -> None:
     limits = RiskLimits(trading_windows=(TradingWindow(WEEKDAYS, time(8, 30), time(15)),))
     # 14:00 UTC is 08:00 in Chicago (CST, UTC-6): before the open; 15:00 UTC is 09:00.
     assert not limits.in_trading_window(NOW - timedelta(hours=1))
@@ -162,7 +162,7 @@ def test_risk_state_with_naive_time_raises(fields: dict[str, Any]) -> None:
         state(**fields)
 
 
-def test_risk_state_day_pnl_adds_realized_and_open() -> None:
+def test_risk_state_day_pnl_with_both_figures_adds_realized_and_open() -> None:
     assert state(realized_pnl=D(-300), open_pnl=D(120)).day_pnl == D(-180)
 
 
