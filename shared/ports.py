@@ -10,7 +10,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from shared.domain.broker import (
+        Account,
+        BracketOrderRequest,
+        CashBalanceSnapshot,
+        CommandAck,
+        ContractSpec,
+        ModifyOrderRequest,
+        Order,
+        OrderAck,
+        OrderRequest,
+        OrderVersion,
+        Position,
+    )
+    from shared.domain.symbols import SymbolRef
 
 PropertyValue = str | int | bool
 
@@ -139,4 +156,120 @@ class AlertGate(Protocol):
 
     async def release(self, strategy_id: str, dedupe_key: str, signal_id: str) -> None:
         """Drop a claim made for ``signal_id`` (after a failed enqueue), leaving others' alone."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One row of the execution ledger: a leg of a signal for an account, or its summary.
+
+    PartitionKey = ``signal_id``; RowKey = the leg's client order id, or ``exec:{account}``
+    for the per-account summary. ``status`` moves claimed → sent → acknowledged | rejected
+    (then filled | cancelled, written by the worker) for legs; planned | denied | done for
+    summaries.
+    """
+
+    signal_id: str
+    row_key: str
+    status: str
+    fields: Mapping[str, str | int | bool | datetime | None] = field(default_factory=dict)
+
+
+class Ledger(Protocol):
+    """Claim legs exactly once and record what happened to them."""
+
+    async def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Insert ``entry`` if its row does not exist; else return the existing row."""
+        ...
+
+    async def update(self, entry: LedgerEntry) -> None:
+        """Merge ``entry``'s status and fields into its row (creating it if needed)."""
+        ...
+
+    async def rows(self, signal_id: str) -> list[LedgerEntry]:
+        """Return every row of one signal."""
+        ...
+
+
+class ContractSource(Protocol):
+    """Resolve a symbol (continuous, explicit or root) to a tradable contract and its spec."""
+
+    async def resolve(self, symbol: SymbolRef) -> ContractSpec:
+        """Return the contract, or raise ``InvalidSignal`` (unknown) / ``TransientError``."""
+        ...
+
+
+class BrokerTrading(Protocol):
+    """The broker operations the executor needs (Tradovate REST in production)."""
+
+    async def accounts(self) -> tuple[Account, ...]:
+        """Return the user's accounts."""
+        ...
+
+    async def positions(self, account_id: int | None = None) -> tuple[Position, ...]:
+        """Return positions, optionally of one account."""
+        ...
+
+    async def orders(self, account_id: int | None = None) -> tuple[Order, ...]:
+        """Return orders, optionally of one account."""
+        ...
+
+    async def order_versions(self, order_id: int) -> tuple[OrderVersion, ...]:
+        """Return an order's versions, oldest first."""
+        ...
+
+    async def cash_balance_snapshot(self, account_id: int) -> CashBalanceSnapshot:
+        """Return an account's cash balance with realized and open P&L."""
+        ...
+
+    async def place_order(self, req: OrderRequest, *, lookup_first: bool = False) -> OrderAck:
+        """Place one order (finding it by client order id first when asked)."""
+        ...
+
+    async def place_bracket(
+        self, req: BracketOrderRequest, *, lookup_first: bool = False
+    ) -> OrderAck:
+        """Place an entry with OSO brackets."""
+        ...
+
+    async def modify_order(self, req: ModifyOrderRequest) -> CommandAck:
+        """Modify a working order."""
+        ...
+
+    async def cancel_order(self, order_id: int, *, cl_ord_id: str | None = None) -> CommandAck:
+        """Cancel a working order."""
+        ...
+
+
+class ExecutionStore(Protocol):
+    """The small shared facts the executor reads and writes in Redis."""
+
+    async def risk_facts(
+        self, strategy_id: str, account_name: str, root: str
+    ) -> tuple[bool, bool, bool, datetime | None]:
+        """Return (global kill, strategy kill, account kill, last entry time)."""
+        ...
+
+    async def last_price(self, contract_id: int) -> Decimal | None:
+        """Return the latest cached price of a contract."""
+        ...
+
+    async def link_orders(
+        self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None
+    ) -> None:
+        """Index client order ids to their signal; stamp the entry time for cooldowns."""
+        ...
+
+    async def record_intent(
+        self, strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
+    ) -> None:
+        """Remember the strategy's intended position for the reconcile timer."""
+        ...
+
+    async def store_instructions(self, account_id: int, items: Mapping[str, str]) -> None:
+        """Hand stop-management instructions to the worker."""
+        ...
+
+    async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
+        """Publish an event on its pub/sub channel."""
         ...

@@ -108,3 +108,15 @@ def intended_positions(strategy_id: str) -> str:
     JSON ``{"net_pos", "signal_id", "at"}``, written by the executor after each
     target-position alert, read by the reconcile timer."""
     return f"intent:{strategy_id}"
+
+
+def management_instructions(account_id: int) -> str:
+    """Return the hash of stop-management instructions (breakeven, trailing) for the worker:
+    field = entry client order id -> JSON {"instruction": codec-encoded planner instruction,
+    "stop_cl_ord_id", "signal_id"}, written by the executor after it places the entry."""
+    return f"mgmt:{account_id}"
+
+
+def last_order(account_name: str, root: str) -> str:
+    """Return the key stamping the last entry an account sent on a root (for cooldowns)."""
+    return f"last-order:{account_name}:{root.upper()}"

@@ -92,3 +92,162 @@ class FakeSecrets:
         if env_name not in self.values:
             raise ConfigError(f"secret {env_name} is not set", code="missing_secret")
         return self.values[env_name]
+
+
+# --- execution -----------------------------------------------------------------------------
+
+
+class FakeBroker:
+    """Remembers placed orders by client order id; fills market orders at ``price``."""
+
+    def __init__(self, account_id: int = 10001, price: str = "21000") -> None:
+        from decimal import Decimal
+
+        self.account_id = account_id
+        self.price = Decimal(price)
+        self.net_pos = 0
+        self.placed: dict[str, int] = {}
+        self.sent: list[str] = []
+        self.cancels: list[int] = []
+        self.reject_next: str | None = None
+        self.fail_after_place = False
+        self.next_id = 5000
+
+    async def accounts(self):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import Account
+
+        return (Account(id=self.account_id, name="DEMO10001"),)
+
+    async def positions(self, account_id: int | None = None):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import Position
+
+        if self.net_pos == 0:
+            return ()
+        return (Position(id=1, account_id=self.account_id, contract_id=777, net_pos=self.net_pos),)
+
+    async def orders(self, account_id: int | None = None):  # type: ignore[no-untyped-def]
+        return ()
+
+    async def order_versions(self, order_id: int):  # type: ignore[no-untyped-def]
+        return ()
+
+    async def cash_balance_snapshot(self, account_id: int):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import CashBalanceSnapshot
+
+        return CashBalanceSnapshot(account_id=account_id)
+
+    async def _place(self, cl_ord_id: str, qty: int, side: str, lookup_first: bool) -> int:
+        from shared.domain.errors import BrokerRejected, TransientBrokerError
+
+        if lookup_first and cl_ord_id in self.placed:
+            return self.placed[cl_ord_id]
+        if self.reject_next is not None:
+            text, self.reject_next = self.reject_next, None
+            raise BrokerRejected(text, code="broker_rejected")
+        self.next_id += 1
+        self.placed[cl_ord_id] = self.next_id
+        self.sent.append(cl_ord_id)
+        self.net_pos += qty if side == "buy" else -qty
+        if self.fail_after_place:
+            self.fail_after_place = False
+            raise TransientBrokerError("timed out waiting for the answer")
+        return self.next_id
+
+    async def place_order(self, req, *, lookup_first: bool = False):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import OrderAck
+
+        order_id = await self._place(req.cl_ord_id, req.qty, str(req.side), lookup_first)
+        return OrderAck(order_id=order_id, cl_ord_id=req.cl_ord_id)
+
+    async def place_bracket(self, req, *, lookup_first: bool = False):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import OrderAck
+
+        entry = req.entry
+        order_id = await self._place(entry.cl_ord_id, entry.qty, str(entry.side), lookup_first)
+        return OrderAck(order_id=order_id, cl_ord_id=entry.cl_ord_id)
+
+    async def modify_order(self, req):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import CommandAck
+
+        return CommandAck(command_id=1)
+
+    async def cancel_order(self, order_id: int, *, cl_ord_id: str | None = None):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import CommandAck
+
+        self.cancels.append(order_id)
+        return CommandAck(command_id=2)
+
+
+class FakeContracts:
+    async def resolve(self, symbol):  # type: ignore[no-untyped-def]
+        from decimal import Decimal
+
+        from shared.domain.broker import Contract, ContractSpec, Product
+        from shared.domain.errors import InvalidSignal
+
+        if symbol.root != "MNQ":
+            raise InvalidSignal(f"no contract for {symbol.root}", code="unknown_contract")
+        return ContractSpec(
+            contract=Contract(id=777, name="MNQZ6"),
+            product=Product(
+                id=7, name="MNQ", tick_size=Decimal("0.25"), value_per_point=Decimal(2)
+            ),
+        )
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], object] = {}
+        self.fail_on_status: str | None = None
+
+    async def claim(self, entry):  # type: ignore[no-untyped-def]
+        key = (entry.signal_id, entry.row_key)
+        if key in self.rows:
+            return self.rows[key]
+        self.rows[key] = entry
+        return None
+
+    async def update(self, entry):  # type: ignore[no-untyped-def]
+        import dataclasses
+
+        if self.fail_on_status == entry.status:
+            self.fail_on_status = None
+            raise DependencyUnavailable("tables down")
+        key = (entry.signal_id, entry.row_key)
+        old = self.rows.get(key)
+        fields = {**(old.fields if old else {}), **entry.fields}  # type: ignore[attr-defined]
+        self.rows[key] = dataclasses.replace(entry, fields=fields)
+
+    async def rows_of(self, signal_id: str):  # type: ignore[no-untyped-def]
+        return [row for (sid, _), row in self.rows.items() if sid == signal_id]
+
+    async def rows(self, signal_id: str):  # type: ignore[no-untyped-def]
+        return await self.rows_of(signal_id)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.kills = (False, False, False)
+        self.events: list[tuple[str, dict[str, object]]] = []
+        self.links: dict[str, object] = {}
+        self.intents: list[tuple[str, str, str, int]] = []
+        self.instructions: dict[int, dict[str, str]] = {}
+        self.price = None
+
+    async def risk_facts(self, strategy_id, account_name, root):  # type: ignore[no-untyped-def]
+        return (*self.kills, None)
+
+    async def last_price(self, contract_id):  # type: ignore[no-untyped-def]
+        return self.price
+
+    async def link_orders(self, entries, stamp):  # type: ignore[no-untyped-def]
+        self.links.update(entries)
+
+    async def record_intent(self, strategy_id, account, root, net_pos, signal_id, at):  # type: ignore[no-untyped-def]
+        self.intents.append((strategy_id, account, root, net_pos))
+
+    async def store_instructions(self, account_id, items):  # type: ignore[no-untyped-def]
+        self.instructions.setdefault(account_id, {}).update(items)
+
+    async def publish(self, event, payload):  # type: ignore[no-untyped-def]
+        self.events.append((event, dict(payload)))

@@ -1,0 +1,106 @@
+"""The executor's view of Redis: kill switches, cooldown stamps, quotes, indexes, events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared import redis_keys as keys
+from shared.domain.errors import DependencyUnavailable
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class RedisExecutionStore:
+    """Read and write the small shared facts the executor needs, one round trip where possible."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+
+    async def risk_facts(
+        self, strategy_id: str, account_name: str, root: str
+    ) -> tuple[bool, bool, bool, datetime | None]:
+        """Return (global kill, strategy kill, account kill, last entry time) in one MGET."""
+        try:
+            values = await self._redis.mget(
+                keys.KILL_GLOBAL,
+                keys.kill_strategy(strategy_id),
+                keys.kill_account(account_name),
+                keys.last_order(account_name, root),
+            )
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"Redis could not be reached: {type(exc).__name__}"
+            ) from exc
+        stamp = _text(values[3])
+        return (
+            values[0] is not None,
+            values[1] is not None,
+            values[2] is not None,
+            datetime.fromisoformat(stamp) if stamp else None,
+        )
+
+    async def last_price(self, contract_id: int) -> Decimal | None:
+        """Return the latest quoted price the worker cached for a contract, if any."""
+        raw = _text(await self._redis.get(keys.quote(contract_id)))
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            for name in ("last", "price", "mid"):
+                if data.get(name) is not None:
+                    return Decimal(str(data[name]))
+            if data.get("bid") is not None and data.get("ask") is not None:
+                return (Decimal(str(data["bid"])) + Decimal(str(data["ask"]))) / 2
+        except (ValueError, InvalidOperation, AttributeError):
+            return None
+        return None
+
+    async def link_orders(
+        self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None
+    ) -> None:
+        """Index client order ids to their signal and stamp the entry time, in one pipeline."""
+        pipe = self._redis.pipeline(transaction=False)
+        for cl_ord_id, info in entries.items():
+            pipe.set(keys.cl_ord_index(cl_ord_id), json.dumps(info), ex=keys.CL_ORD_INDEX_TTL_S)
+        if stamp is not None:
+            account, root, at = stamp
+            pipe.set(keys.last_order(account, root), at.isoformat(), ex=86_400)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"Redis could not be reached: {type(exc).__name__}"
+            ) from exc
+
+    async def record_intent(
+        self, strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
+    ) -> None:
+        """Remember the position the strategy intends, for the reconcile timer."""
+        value = json.dumps({"net_pos": net_pos, "signal_id": signal_id, "at": at.isoformat()})
+        await self._redis.hset(keys.intended_positions(strategy_id), f"{account}:{root}", value)
+
+    async def store_instructions(self, account_id: int, items: Mapping[str, str]) -> None:
+        """Hand stop-management instructions (JSON per entry client order id) to the worker."""
+        if items:
+            mapping: dict[str | bytes, str | bytes] = {k: v for k, v in items.items()}
+            await self._redis.hset(keys.management_instructions(account_id), mapping=mapping)  # type: ignore[arg-type]
+
+    async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
+        """Publish an event on its channel; a dashboard missing it must not fail an order."""
+        if event not in keys.EVENT_CHANNELS:
+            raise ValueError(f"unknown event channel {event!r}")
+        try:
+            await self._redis.publish(event, json.dumps({"type": event, **payload}, default=str))
+        except (RedisError, OSError):
+            return

@@ -1,0 +1,119 @@
+"""Keep the execution ledger in Table storage: exactly-once claims by conditional insert.
+
+Table ``{prefix}Ledger``: PartitionKey = signal id, RowKey = client order id (one row per
+leg) or ``exec:{account}`` (one summary per account), so a signal's whole story is one
+partition. ``claim`` is ``create_entity``, which fails if the row exists: two deliveries of
+the same message cannot both claim a leg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.errors import DependencyUnavailable
+from shared.ports import LedgerEntry
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient, TableServiceClient
+
+
+def to_entity(entry: LedgerEntry) -> dict[str, Any]:
+    """Render a ledger entry as a table entity (None values are left out)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": entry.signal_id,
+        "RowKey": entry.row_key,
+        "status": entry.status,
+    }
+    entity.update({k: v for k, v in entry.fields.items() if v is not None})
+    return entity
+
+
+def from_entity(entity: dict[str, Any]) -> LedgerEntry:
+    """Rebuild a ledger entry from a table entity."""
+    skip = {"PartitionKey", "RowKey", "status", "Timestamp", "etag"}
+    fields = {k: v for k, v in entity.items() if k not in skip and not k.startswith("odata")}
+    return LedgerEntry(
+        signal_id=str(entity["PartitionKey"]),
+        row_key=str(entity["RowKey"]),
+        status=str(entity.get("status", "")),
+        fields=fields,
+    )
+
+
+class TablesLedger:
+    """Implement the ``Ledger`` port on one table, created on first use."""
+
+    def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
+        self._factory = service_factory
+        self._table_name = table_name
+        self._service: TableServiceClient | None = None
+        self._table: TableClient | None = None
+        self._ready = asyncio.Lock()
+
+    async def _client(self) -> TableClient:
+        if self._table is not None:
+            return self._table
+        async with self._ready:
+            if self._table is None:
+                from azure.core.exceptions import ResourceExistsError
+
+                service = self._service = self._factory()
+                with contextlib.suppress(ResourceExistsError):
+                    await service.create_table(self._table_name)
+                self._table = service.get_table_client(self._table_name)
+        return self._table
+
+    async def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Insert the row unless it exists; return the existing row when it does."""
+        from azure.core.exceptions import AzureError, ResourceExistsError
+
+        try:
+            table = await self._client()
+            try:
+                await table.create_entity(to_entity(entry))
+                return None
+            except ResourceExistsError:
+                existing = await table.get_entity(entry.signal_id, entry.row_key)
+                return from_entity(dict(existing))
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the ledger could not be written: {type(exc).__name__}"
+            ) from exc
+
+    async def update(self, entry: LedgerEntry) -> None:
+        """Merge the row's status and fields."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        try:
+            table = await self._client()
+            await table.upsert_entity(to_entity(entry), mode=UpdateMode.MERGE)
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the ledger could not be written: {type(exc).__name__}"
+            ) from exc
+
+    async def rows(self, signal_id: str) -> list[LedgerEntry]:
+        """Return every row of one signal's partition."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            table = await self._client()
+            entities = table.query_entities("PartitionKey eq @pk", parameters={"pk": signal_id})
+            return [from_entity(dict(e)) async for e in entities]
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the ledger could not be read: {type(exc).__name__}"
+            ) from exc
+
+    async def close(self) -> None:
+        """Close the clients."""
+        table, service = self._table, self._service
+        self._table = self._service = None
+        if table is not None:
+            await table.close()
+        if service is not None:
+            await service.close()

@@ -1,0 +1,52 @@
+"""Convert a validated strategy (from the TOML file) into the planner's ``StrategyPolicy``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from shared.domain.policy import OppositeSignal, RiskLimits, StrategyPolicy, TradingWindow
+from shared.strategies import Strategy
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+def limits_for(strategy: Strategy) -> RiskLimits:
+    """Return the strategy's risk limits in planning terms."""
+    risk = strategy.risk
+    return RiskLimits(
+        max_order_qty=risk.max_order_qty,
+        max_position=risk.max_position,
+        daily_loss_limit=risk.daily_loss_limit,
+        time_zone=ZoneInfo(risk.timezone),
+        trading_windows=tuple(
+            TradingWindow(frozenset(_WEEKDAYS[d] for d in w.days), w.start, w.end)
+            for w in risk.trading_windows
+        ),
+        exits_outside_windows=risk.exits_outside_windows,
+        cooldown_s=risk.cooldown_s,
+        max_alert_age_s=risk.max_alert_age_s,
+        allowed_roots=frozenset(risk.symbols),
+        kill_switch=risk.kill_switch,
+    )
+
+
+def policy_for(strategy: Strategy, account: str, multiplier: Decimal) -> StrategyPolicy:
+    """Return the policy for one account of a strategy.
+
+    The webhook already applied the symbol map and chose the account's multiplier (the
+    alert's own, or the strategy file's), so the policy carries that one multiplier and
+    an identity symbol map.
+    """
+    defaults, behaviour = strategy.defaults, strategy.behaviour
+    return StrategyPolicy(
+        strategy_id=strategy.id,
+        opposite_signal=OppositeSignal(behaviour.opposite_signal),
+        allow_add=behaviour.allow_add,
+        default_quantity=defaults.quantity,
+        default_order_type=defaults.order_type,
+        default_time_in_force=defaults.time_in_force,
+        default_brackets=defaults.brackets(),
+        account_multipliers={account: multiplier},
+        limits=limits_for(strategy),
+    )

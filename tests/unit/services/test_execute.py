@@ -1,0 +1,164 @@
+"""The executor's exactly-once rules against in-memory ports."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from shared.domain.alerts import parse_alert
+from shared.domain.clock import ManualClock
+from shared.domain.errors import DependencyUnavailable, TransientBrokerError
+from shared.services.envelope import Envelope
+from shared.services.execute import Delivery, ExecuteDeps, Executor
+from shared.strategies import load_strategies
+from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeStore
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "fixtures" / "strategies.test.toml"
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+class World:
+    def __init__(self) -> None:
+        self.broker = FakeBroker()
+        self.ledger = FakeLedger()
+        self.store = FakeStore()
+        self.executor = Executor(
+            ExecuteDeps(
+                strategies=load_strategies(STRATEGIES),
+                broker=self.broker,
+                contracts=FakeContracts(),
+                ledger=self.ledger,
+                store=self.store,
+                clock=ManualClock(NOW),
+            )
+        )
+
+    async def run(self, body: dict[str, object], signal_id: str = "s" * 32, delivery: int = 1):
+        signal = parse_alert(json.dumps(body)).signal
+        envelope = Envelope(
+            signal_id=signal_id, strategy_id="nq-trend", account="DEMO10001", account_id=10001,
+            multiplier=Decimal(1), alert_format="native", received_at=NOW,
+            correlation_id="corr", signal=signal,
+        )  # fmt: skip
+        return await self.executor.execute(Delivery(envelope, f"{signal_id}:DEMO10001", delivery))
+
+
+BUY = {"intent": "buy", "symbol": "MNQ1!", "quantity": 2, "signal_price": "21000"}
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_execute_with_buy_places_one_order_and_journals_done(world: World) -> None:
+    outcome = await world.run(BUY)
+    assert outcome.status == "done"
+    assert len(world.broker.sent) == 1
+    assert world.broker.net_pos == 2
+    summary = world.ledger.rows[("s" * 32, "exec:DEMO10001")]
+    assert summary.status == "done"  # type: ignore[attr-defined]
+    assert [e for e, _ in world.store.events] == ["order.request", "order.placed"]
+    assert set(world.store.links) == set(world.broker.sent)
+
+
+async def test_execute_delivered_four_times_places_one_order(world: World) -> None:
+    outcomes = [await world.run(BUY, delivery=n) for n in range(1, 5)]
+    assert [o.status for o in outcomes] == ["done", "already_done", "already_done", "already_done"]
+    assert len(world.broker.sent) == 1
+
+
+async def test_execute_killed_between_broker_call_and_ledger_update_places_once(
+    world: World,
+) -> None:
+    world.ledger.fail_on_status = "acknowledged"  # the process dies after the broker said yes
+    with pytest.raises(DependencyUnavailable):
+        await world.run(BUY)
+    assert len(world.broker.sent) == 1
+    outcome = await world.run(BUY, delivery=2)
+    assert outcome.status == "done"
+    assert len(world.broker.sent) == 1  # found by clOrdId, not placed again
+    leg = next(r for (s, k), r in world.ledger.rows.items() if k != "exec:DEMO10001")
+    assert leg.status == "acknowledged"  # type: ignore[attr-defined]
+
+
+async def test_execute_with_broker_timeout_after_placing_finds_the_order_on_redelivery(
+    world: World,
+) -> None:
+    world.broker.fail_after_place = True
+    with pytest.raises(TransientBrokerError):
+        await world.run(BUY)
+    assert (await world.run(BUY, delivery=2)).status == "done"
+    assert len(world.broker.sent) == 1
+
+
+async def test_execute_with_kill_switch_is_denied_without_broker_call(world: World) -> None:
+    world.store.kills = (True, False, False)
+    outcome = await world.run(BUY)
+    assert outcome.status == "denied"
+    assert outcome.detail.startswith("kill_switch_global")
+    assert world.broker.sent == []
+    assert world.store.events[-1][0] == "risk.denied"
+
+
+async def test_execute_with_broker_rejection_is_journaled_and_not_retried(world: World) -> None:
+    world.broker.reject_next = "Insufficient margin"
+    outcome = await world.run(BUY)
+    assert outcome.status == "rejected"
+    assert "Insufficient margin" in outcome.detail
+    assert (await world.run(BUY, delivery=2)).status == "already_done"
+    assert world.broker.sent == []
+    assert ("order.rejected") in [e for e, _ in world.store.events]
+
+
+async def test_execute_with_unknown_contract_is_denied_not_retried(world: World) -> None:
+    outcome = await world.run({**BUY, "symbol": "ZZ1!"})
+    assert (outcome.status, outcome.detail.split(":")[0]) == ("denied", "unknown_contract")
+
+
+async def test_execute_with_target_position_records_intent(world: World) -> None:
+    body = {"intent": "buy", "symbol": "MNQ1!", "quantity": 3, "market_position": "long",
+            "position_size": 3, "signal_price": "21000"}  # fmt: skip
+    assert (await world.run(body)).status == "done"
+    assert world.store.intents == [("nq-trend", "DEMO10001", "MNQ", 3)]
+    assert world.broker.net_pos == 3
+
+
+async def test_execute_redelivered_after_crash_finishes_the_first_plan(world: World) -> None:
+    world.ledger.fail_on_status = "acknowledged"
+    with pytest.raises(DependencyUnavailable):
+        await world.run(BUY)
+    world.broker.price = Decimal("25000")  # the world moved; the stored plan still rules
+    outcome = await world.run(BUY, delivery=2)
+    assert outcome.status == "done"
+    summary = world.ledger.rows[("s" * 32, "exec:DEMO10001")]
+    assert summary.fields["position_after"] == 2  # type: ignore[attr-defined]
+    assert len(world.broker.sent) == 1
+
+
+def test_plan_record_round_trips_a_bracket_plan() -> None:
+    from shared.domain import broker
+    from shared.domain.planning.model import Book
+    from shared.domain.planning.planner import plan
+    from shared.domain.policy import RiskState, StrategyPolicy
+    from shared.services.plan_record import dump_plan, load_plan
+
+    signal = parse_alert(
+        json.dumps({**BUY, "take_profit": {"ticks": 40}, "stop_loss": {"ticks": 20}})
+    ).signal
+    contract = broker.ContractSpec(
+        contract=broker.Contract(id=777, name="MNQZ6"),
+        product=broker.Product(
+            id=7, name="MNQ", tick_size=Decimal("0.25"), value_per_point=Decimal(2)
+        ),
+    )
+    made = plan(
+        signal, Book(), contract, RiskState(now=NOW), StrategyPolicy(strategy_id="s"),
+        broker.Account(id=1, name="A"), signal_id="x" * 32,
+    )  # fmt: skip
+    assert not isinstance(made, Exception)
+    assert load_plan(dump_plan(made)) == made
