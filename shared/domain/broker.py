@@ -14,38 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-__all__ = [
-    "Account",
-    "BracketLeg",
-    "BracketOrderRequest",
-    "CashBalance",
-    "CashBalanceSnapshot",
-    "ChangeKind",
-    "CommandAck",
-    "Contract",
-    "ContractMaturity",
-    "ContractSpec",
-    "EntityChange",
-    "ExecutionReport",
-    "Fill",
-    "ModifyOrderRequest",
-    "OcoOrderRequest",
-    "Order",
-    "OrderAck",
-    "OrderCommand",
-    "OrderRequest",
-    "OrderStatus",
-    "OrderType",
-    "OrderVersion",
-    "Position",
-    "Product",
-    "Quote",
-    "ServerShutdown",
-    "Side",
-    "SyncSnapshot",
-    "TimeInForce",
-]
-
 
 class Side(StrEnum):
     """Say which way an order trades."""

@@ -232,6 +232,17 @@ class TradovateSocket:
     # --- supervisor ---------------------------------------------------------------------------
 
     def _supervise(self) -> None:
+        try:
+            self._supervise_loop()
+        except Exception as exc:
+            # The thread's boundary: surface the bug through state and wait_ready, then raise.
+            logger.exception(
+                "tradovate socket supervisor crashed", extra={"socket": self.config.name}
+            )
+            self._fail(exc)
+            raise
+
+    def _supervise_loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
             self._set_state(SocketState.CONNECTING)
@@ -291,8 +302,8 @@ class TradovateSocket:
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         logger.error(
-            "tradovate socket stopped: authorization impossible",
-            extra={"socket": self.config.name, "alert": "tradovate_ws_auth", "error": str(exc)},
+            "tradovate socket stopped; it will not reconnect",
+            extra={"socket": self.config.name, "alert": "tradovate_ws_failed", "error": str(exc)},
         )
         self._set_state(SocketState.FAILED, exc)
         self._settled.set()

@@ -399,3 +399,17 @@ def test_socket_with_p_ticket_on_bodyless_request_resends_ticket_in_query(
     assert (second.query, second.body) == ("x=1&p-ticket=tk", "")
     server.last.push(reply(second.request_id, 200, []))
     assert future.result(1.0) == []
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_socket_with_crashing_token_source_fails_visibly_instead_of_dying_silently(
+    server: FakeServer,
+) -> None:
+    harness = Harness(server, Tokens(error=RuntimeError("event loop is closed")))
+    harness.socket.start()
+    try:
+        with pytest.raises(RuntimeError, match="event loop is closed"):
+            harness.socket.wait_ready(2.0)
+        assert harness.socket.state is SocketState.FAILED
+    finally:
+        harness.socket.stop()
