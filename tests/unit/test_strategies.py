@@ -98,6 +98,9 @@ def test_secret_ref_with_only_key_vault_name_derives_env_name() -> None:
     assert parse_strategies(text)["nq"].secret.env_name == "WEBHOOK_NQ"
 
 
+RISK = "\n[strategies.nq.risk]\n"
+HOURS = 'start = "09:00", end = "10:00" }]\n'
+
 # (name, text added to or replacing MINIMAL, code, field, line)
 INVALID = [
     ("inline_secret_string", MINIMAL.replace('{ env = "WEBHOOK_NQ" }', '"hunter2-not-real"'),
@@ -155,6 +158,16 @@ INVALID = [
     ("unsupported_version", MINIMAL.replace("version = 1", "version = 2"),
      "invalid_strategies", "version", 1),
     ("no_strategies", "version = 1\n", "invalid_strategies", "strategies", None),
+    ("window_without_days", MINIMAL + RISK + 'trading_windows = [{ days = [], ' + HOURS,
+     "invalid_strategies", "strategies.nq.risk.trading_windows[0]", 8),
+    ("window_with_repeated_day",
+     MINIMAL + RISK + 'trading_windows = [{ days = ["mon", "mon"], ' + HOURS,
+     "invalid_strategies", "strategies.nq.risk.trading_windows[0]", 8),
+    ("required_field_missing_before_next_table",
+     'version = 1\n[strategies.nq]\nsecret = { env = "X" }\n' + RISK + "accounts = 1\n",
+     "invalid_strategies", "strategies.nq.accounts", 2),
+    ("strategies_not_a_table", "version = 1\nstrategies = 5\n", "invalid_strategies",
+     "strategies", 2),
     ("not_toml", MINIMAL + "accounts = [\n", "invalid_toml", None, 6),
 ]  # fmt: skip
 

@@ -49,6 +49,8 @@ REFUSALS = [
     ("time_before_epoch_era", native(time="1900-01-01T00:00:00Z"), "invalid_time", "time"),
     ("negative_epoch_time", native(time=-5), "invalid_time", "time"),
     ("choice_of_wrong_type", native(side=5), "invalid_choice", "side"),
+    ("boolean_out_of_range", native(flatten_first=2), "invalid_boolean", "flatten_first"),
+    ("boolean_of_wrong_type", native(flatten_first=[]), "invalid_boolean", "flatten_first"),
     # levels
     ("level_that_is_not_a_level", native(take_profit="soon"), "invalid_level", "take_profit"),
     ("dollar_sign_with_unit", native(take_profit="$20 ticks"), "invalid_level", "take_profit"),
