@@ -168,6 +168,8 @@ INVALID = [
      "invalid_strategies", "strategies.nq.accounts", 2),
     ("strategies_not_a_table", "version = 1\nstrategies = 5\n", "invalid_strategies",
      "strategies", 2),
+    ("strategy_not_a_table", "version = 1\n[strategies]\nnq = 5\n", "invalid_strategies",
+     "strategies.nq", 3),
     ("not_toml", MINIMAL + "accounts = [\n", "invalid_toml", None, 6),
 ]  # fmt: skip
 

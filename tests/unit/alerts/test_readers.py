@@ -303,3 +303,9 @@ def test_extras_of_with_credential_like_names_drops_only_those() -> None:
         {"author": "me", "auth": "x", "authorization": "x", "auth_code": "x", "monkey": "ok"}
     )
     assert set(kept) == {"author", "monkey"}
+
+
+def test_parse_alert_with_empty_secret_reads_no_secret() -> None:
+    parsed = parse_alert(native(secret="  "))
+    assert parsed.secret is None
+    assert "secret" not in parsed.extras
