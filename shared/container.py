@@ -101,7 +101,8 @@ class Container:
     @cached_property
     def alert_journal(self) -> AlertJournal:
         """Return the Table storage alert journal."""
-        from shared.adapters.tables_journal import TablesAlertJournal, build_table_service
+        from shared.adapters.tables_common import build_table_service
+        from shared.adapters.tables_journal import TablesAlertJournal
 
         s = self.settings
         s.require_tables()

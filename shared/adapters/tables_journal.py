@@ -7,41 +7,23 @@ second row ``{signal id}.dup.{correlation id}`` beside it rather than an overwri
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_common import LazyTable, build_table_service
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import AlertRecord
 
+__all__ = ["TablesAlertJournal", "build_table_service", "from_entity", "to_entity"]
+
 if TYPE_CHECKING:
-    from azure.data.tables.aio import TableClient, TableServiceClient
+    from azure.data.tables.aio import TableServiceClient
 
 _FIELDS = (
     "status", "correlation_id", "raw_redacted", "reason_code", "reason", "alert_format",
     "signal_json", "extras_json", "client_ip", "messages",
 )  # fmt: skip
-
-
-def build_table_service(
-    *, service_uri: str | None, connection_string: str | None, client_id: str | None
-) -> TableServiceClient:
-    """Create (without connecting) a Table service client from identity or a connection string."""
-    from azure.data.tables.aio import TableServiceClient
-
-    if connection_string:
-        return TableServiceClient.from_connection_string(connection_string)
-    if not service_uri:
-        raise DependencyUnavailable(
-            "no Table storage endpoint is configured", code="tables_not_configured"
-        )
-    from azure.identity.aio import DefaultAzureCredential
-
-    return TableServiceClient(
-        service_uri, credential=DefaultAzureCredential(managed_identity_client_id=client_id)
-    )
 
 
 def _row_key(record: AlertRecord) -> str:
@@ -91,31 +73,14 @@ class TablesAlertJournal:
     """Implement the ``AlertJournal`` port on one table, created on first use."""
 
     def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
-        self._factory = service_factory
-        self._table_name = table_name
-        self._table: TableClient | None = None
-        self._service: TableServiceClient | None = None
-        self._ready = asyncio.Lock()
-
-    async def _client(self) -> TableClient:
-        if self._table is not None:
-            return self._table
-        async with self._ready:
-            if self._table is None:
-                from azure.core.exceptions import ResourceExistsError
-
-                service = self._service = self._factory()
-                with contextlib.suppress(ResourceExistsError):
-                    await service.create_table(self._table_name)
-                self._table = service.get_table_client(self._table_name)
-        return self._table
+        self._table = LazyTable(service_factory, table_name)
 
     async def record_alert(self, record: AlertRecord) -> None:
         """Upsert the alert's row."""
         from azure.core.exceptions import AzureError
 
         try:
-            table = await self._client()
+            table = await self._table.client()
             await table.upsert_entity(to_entity(record))
         except (AzureError, OSError) as exc:
             raise DependencyUnavailable(
@@ -127,7 +92,7 @@ class TablesAlertJournal:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
-            table = await self._client()
+            table = await self._table.client()
             entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
         except ResourceNotFoundError:
             return None
@@ -139,7 +104,7 @@ class TablesAlertJournal:
 
     async def duplicates_of(self, strategy_id: str, signal_id: str) -> list[AlertRecord]:
         """Return the duplicate deliveries recorded for one alert."""
-        table = await self._client()
+        table = await self._table.client()
         low, high = f"{signal_id}.dup.", f"{signal_id}.dup/"
         query = "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high"
         entities = table.query_entities(
@@ -148,10 +113,5 @@ class TablesAlertJournal:
         return [from_entity(dict(e)) async for e in entities]
 
     async def close(self) -> None:
-        """Close the table client."""
-        table, service = self._table, self._service
-        self._table = self._service = None
-        if table is not None:
-            await table.close()
-        if service is not None:
-            await service.close()
+        """Close the table clients."""
+        await self._table.close()

@@ -8,16 +8,15 @@ the same message cannot both claim a leg.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_common import LazyTable
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import LedgerEntry
 
 if TYPE_CHECKING:
-    from azure.data.tables.aio import TableClient, TableServiceClient
+    from azure.data.tables.aio import TableServiceClient
 
 
 def to_entity(entry: LedgerEntry) -> dict[str, Any]:
@@ -47,31 +46,14 @@ class TablesLedger:
     """Implement the ``Ledger`` port on one table, created on first use."""
 
     def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
-        self._factory = service_factory
-        self._table_name = table_name
-        self._service: TableServiceClient | None = None
-        self._table: TableClient | None = None
-        self._ready = asyncio.Lock()
-
-    async def _client(self) -> TableClient:
-        if self._table is not None:
-            return self._table
-        async with self._ready:
-            if self._table is None:
-                from azure.core.exceptions import ResourceExistsError
-
-                service = self._service = self._factory()
-                with contextlib.suppress(ResourceExistsError):
-                    await service.create_table(self._table_name)
-                self._table = service.get_table_client(self._table_name)
-        return self._table
+        self._table = LazyTable(service_factory, table_name)
 
     async def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
         """Insert the row unless it exists; return the existing row when it does."""
         from azure.core.exceptions import AzureError, ResourceExistsError
 
         try:
-            table = await self._client()
+            table = await self._table.client()
             try:
                 await table.create_entity(to_entity(entry))
                 return None
@@ -89,7 +71,7 @@ class TablesLedger:
         from azure.data.tables import UpdateMode
 
         try:
-            table = await self._client()
+            table = await self._table.client()
             await table.upsert_entity(to_entity(entry), mode=UpdateMode.MERGE)
         except (AzureError, OSError) as exc:
             raise DependencyUnavailable(
@@ -101,7 +83,7 @@ class TablesLedger:
         from azure.core.exceptions import AzureError
 
         try:
-            table = await self._client()
+            table = await self._table.client()
             entities = table.query_entities("PartitionKey eq @pk", parameters={"pk": signal_id})
             return [from_entity(dict(e)) async for e in entities]
         except (AzureError, OSError) as exc:
@@ -110,10 +92,5 @@ class TablesLedger:
             ) from exc
 
     async def close(self) -> None:
-        """Close the clients."""
-        table, service = self._table, self._service
-        self._table = self._service = None
-        if table is not None:
-            await table.close()
-        if service is not None:
-            await service.close()
+        """Close the table clients."""
+        await self._table.close()

@@ -1,0 +1,65 @@
+"""Share the Table-storage plumbing of the journal and the ledger: one lazily created table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shared.domain.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient, TableServiceClient
+
+
+def build_table_service(
+    *, service_uri: str | None, connection_string: str | None, client_id: str | None
+) -> TableServiceClient:
+    """Create (without connecting) a Table service client from identity or a connection string."""
+    from azure.data.tables.aio import TableServiceClient
+
+    if connection_string:
+        return TableServiceClient.from_connection_string(connection_string)
+    if not service_uri:
+        raise DependencyUnavailable(
+            "no Table storage endpoint is configured", code="tables_not_configured"
+        )
+    from azure.identity.aio import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+    return TableServiceClient(service_uri, credential=credential)
+
+
+class LazyTable:
+    """Create one table on first use (once per process) and hand out its client."""
+
+    def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
+        self._factory = service_factory
+        self.table_name = table_name
+        self._service: TableServiceClient | None = None
+        self._table: TableClient | None = None
+        self._ready = asyncio.Lock()
+
+    async def client(self) -> TableClient:
+        """Return the table's client, creating the table the first time."""
+        if self._table is not None:
+            return self._table
+        async with self._ready:
+            if self._table is None:
+                from azure.core.exceptions import ResourceExistsError
+
+                service = self._service = self._factory()
+                with contextlib.suppress(ResourceExistsError):
+                    await service.create_table(self.table_name)
+                self._table = service.get_table_client(self.table_name)
+        return self._table
+
+    async def close(self) -> None:
+        """Close the table and service clients."""
+        table, service = self._table, self._service
+        self._table = self._service = None
+        if table is not None:
+            await table.close()
+        if service is not None:
+            await service.close()
