@@ -10,6 +10,8 @@ Keys (``{prefix}`` is ``tb:tradovate:<hash of base URL and user>``):
 * ``{prefix}:token`` — the token JSON, expiring with the token (PX).
 * ``{prefix}:lock`` — ``SET NX PX`` with a random owner; released only by its owner (Lua).
 * ``{prefix}:captcha`` — present while logins are suspended after a captcha.
+* ``{prefix}:refused-alive`` — present for a minute after a refused token still renewed (a
+  permission problem, not a dead session), so refusals stop causing renewals or logins.
 
 While one process renews, the others keep using the old token if it is still usable, so a
 burst of callers near expiry costs one renewal and no waiting.
@@ -30,7 +32,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from shared.adapters.tradovate.auth import SessionToken, TradovateAuth
-from shared.adapters.tradovate.errors import CaptchaRequired
+from shared.adapters.tradovate.errors import CaptchaRequired, TokenRejected
 from shared.domain.errors import AuthError, TransientBrokerError, TransientError
 from shared.ports import Clock
 
@@ -55,6 +57,7 @@ class TokenPolicy:
     poll_s: float = 0.05
     memory_ttl_s: float = 30.0
     renew_retry_s: float = 15.0
+    alive_guard_s: float = 60.0
     captcha_backoff_s: float = 3600.0
 
 
@@ -99,6 +102,7 @@ class TokenManager:
         self._token_key = f"{namespace}:token"
         self._lock_key = f"{namespace}:lock"
         self._captcha_key = f"{namespace}:captcha"
+        self._alive_key = f"{namespace}:refused-alive"
         self._memory: SessionToken | None = None
         self._memory_at = 0.0
         self._renew_not_before = 0.0
@@ -132,17 +136,52 @@ class TokenManager:
         return (await self.current()).access_token
 
     async def token_rejected(self, token: str) -> SessionToken:
-        """Replace a token the broker refused (revoked or expired early) and return a new one."""
+        """Replace a token the broker refused and return the replacement, or raise.
+
+        A 401/403 can mean a revoked token or a permission problem (API key, account, device
+        id: reference §2.2, §2.5), and logging in again cures only the first. So the refused
+        token is first renewed: if that works the token was alive, the renewed one is returned
+        once, and further refusals within ``alive_guard_s`` raise ``TokenRejected`` instead of
+        opening session after session. If renewal is refused too, the session is gone: log in.
+        """
         async with self._refresh_lock:
             self._memory = None
             stored, raw = await self._load_raw()
             if stored is not None and stored.access_token != token and self._usable(stored):
                 return self._remember(stored)
+            if await self._redis.exists(self._alive_key):
+                raise TokenRejected(
+                    "Tradovate refuses a token that still renews: check the API key's "
+                    "permissions, the account id and the device id"
+                )
             if raw is not None and stored is not None and stored.access_token == token:
-                # Only drop it if it is still the refused one; another process may have moved on.
-                await self._redis.eval(_DELETE_IF_EQUAL, 1, self._token_key, raw)
+                renewed = await self._verify_by_renewal(stored, raw)
+                if renewed is not None:
+                    return self._remember(renewed)
             logger.warning("tradovate token refused; obtaining a new one")
             return self._remember(await self._refresh_shared(None))
+
+    async def _verify_by_renewal(
+        self, stored: SessionToken, raw: bytes | str
+    ) -> SessionToken | None:
+        try:
+            renewed = await self._auth.renew(stored)
+        except CaptchaRequired as exc:
+            await self._suspend(exc)
+            raise
+        except AuthError:
+            # Dead token; drop it only if it is still the refused one (another process may
+            # already have replaced it).
+            await self._redis.eval(_DELETE_IF_EQUAL, 1, self._token_key, raw)
+            return None
+        self.renewals += 1
+        await self._store(renewed)
+        guard_ms = int(self.policy.alive_guard_s * 1000)
+        await self._redis.set(self._alive_key, "1", px=guard_ms)
+        logger.warning(
+            "tradovate refused a token that still renews", extra={"token": renewed.masked}
+        )
+        return renewed
 
     async def ensure_fresh(self) -> SessionToken:
         """Renew now if the token is inside the renewal margin; for the token timer."""

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from shared.adapters.tradovate.auth import Credentials, SessionToken, TradovateAuth
-from shared.adapters.tradovate.errors import CaptchaRequired, InvalidCredentials
+from shared.adapters.tradovate.errors import CaptchaRequired, InvalidCredentials, TokenRejected
 from shared.adapters.tradovate.token import TokenManager, TokenPolicy, namespace_for
 from shared.domain.clock import SystemClock
 from tests.adapters.tradovate.helpers import BASE_URL, BrokerRouter, fixture, make_http
@@ -235,17 +235,40 @@ async def test_current_with_bad_credentials_raises_invalid_credentials(
         await _manager(clients[0], router).current()
 
 
-async def test_token_rejected_with_the_stored_token_logs_in_and_shares_the_new_one(
+async def test_token_rejected_with_dead_stored_token_checks_renewal_then_logs_in_once(
     clients: list[Redis],
 ) -> None:
     await _seed(clients[0], _stored("revoked-by-broker-token", 60))
-    router = BrokerRouter().on("auth/accesstokenrequest", _issued("login"))
+    router = (
+        BrokerRouter()
+        .on("auth/renewaccesstoken", (401, None))
+        .on("auth/accesstokenrequest", _issued("login"))
+    )
     manager = _manager(clients[0], router)
     new = await manager.token_rejected("revoked-by-broker-token")
     assert new.access_token == "login-token-0001-xxxxxxxxxxxx"
     other = await _manager(clients[1], router).current()
     assert other.access_token == new.access_token
+    assert router.count("auth/renewaccesstoken") == 1
     assert router.count("auth/accesstokenrequest") == 1
+
+
+async def test_token_rejected_with_token_that_still_renews_stops_after_one_renewal(
+    clients: list[Redis],
+) -> None:
+    await _seed(clients[0], _stored("alive-but-forbidden-token", 60))
+    router = (
+        BrokerRouter()
+        .on("auth/renewaccesstoken", _issued("renewed"))
+        .on("auth/accesstokenrequest", _issued("login"))
+    )
+    manager = _manager(clients[0], router)
+    renewed = await manager.token_rejected("alive-but-forbidden-token")
+    assert renewed.access_token == "renewed-token-0001-xxxxxxxxxxxx"
+    with pytest.raises(TokenRejected, match="permissions"):
+        await _manager(clients[1], router).token_rejected(renewed.access_token)
+    assert router.count("auth/renewaccesstoken") == 1
+    assert router.count("auth/accesstokenrequest") == 0  # a permission problem is no reason
 
 
 async def test_token_rejected_with_newer_token_already_shared_uses_it_without_login(
