@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.errors import ConfigError
+from shared.domain.rolls import RollPolicy, parse_roll_overrides
 
 
 def _strict_bool(value: object) -> object:
@@ -37,6 +38,8 @@ def _strict_bool(value: object) -> object:
 
 
 StrictFlag = Annotated[bool, BeforeValidator(_strict_bool)]
+# An NCRONTAB expression as the Functions host reads it: six fields, seconds first.
+_NCRONTAB = r"^\S+( \S+){5}$"
 
 
 def _env(*names: str) -> Any:
@@ -202,6 +205,29 @@ class Settings(BaseSettings):
     tradovate_md_authorize_with: Literal["access", "md"] = Field(
         "access", validation_alias=_env("TRADOVATE_MD_AUTHORIZE_WITH")
     )
+
+    # --- timers: NCRONTAB schedules (six fields, UTC); roll overrides (shared/domain/rolls.py) --
+    contract_refresh_schedule: str = Field(
+        "0 */15 * * * *", pattern=_NCRONTAB, validation_alias=_env("CONTRACT_REFRESH_SCHEDULE")
+    )
+    token_refresh_schedule: str = Field(
+        "0 */5 * * * *", pattern=_NCRONTAB, validation_alias=_env("TOKEN_REFRESH_SCHEDULE")
+    )
+    reconcile_schedule: str = Field(
+        "30 */5 * * * *", pattern=_NCRONTAB, validation_alias=_env("RECONCILE_SCHEDULE")
+    )
+    contract_roll_overrides: str = Field("", validation_alias=_env("CONTRACT_ROLL_OVERRIDES"))
+
+    @field_validator("contract_roll_overrides")
+    @classmethod
+    def _roll_overrides(cls, value: str) -> str:
+        parse_roll_overrides(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def roll_overrides(self) -> dict[str, RollPolicy]:
+        """Return the roll-policy overrides by root."""
+        return parse_roll_overrides(self.contract_roll_overrides)
 
     # --- strategies and behaviour ----------------------------------------------------------------
     strategies_file: str = Field(

@@ -10,7 +10,12 @@ Document shapes (JSON strings unless noted):
 - ``contracts:{ROOT}``: the contract map of one product root, written whole (one SET, so
   a reader never sees half a refresh) by the contract-refresh timer or on demand by the
   executor: ``{"root", "updated_at", "spec": {...}, "continuous": {"1": name, ...},
-  "contracts": {name: {"id", "name", "expiration", ...}}}``.
+  "contracts": {name: {"id", "name", "expiration", ...}}}``; in full (version ``"v": 1``,
+  ``shared.services.contracts``): ``spec`` is the product (``product_id``, ``tick_size`` and
+  ``value_per_point`` as strings, ``currency_id``, ``months``, ...), ``policy`` the roll policy,
+  ``front`` the ``1!`` contract and ``next_roll_at`` when it stops being front; each contract
+  has ``id``, ``maturity_id``, ``expiration_month``, ``expiration``, ``first_intent``,
+  ``roll_at``. Only the ``contracts`` of unexpired maturities are kept.
 - ``live:{ACCOUNT_ID}:positions`` / ``:orders`` / ``:cash``: the worker's live view of one
   account, each ``{"as_of": iso-8601, ...}``; trusted only while ``worker:heartbeat`` is
   fresh and ``worker:sync`` says ``synced``.
@@ -33,6 +38,9 @@ def contract_map(root: str) -> str:
 def contract_refresh_lock(root: str) -> str:
     """Return the lock key serialising refreshes of one root's map."""
     return f"lock:contracts:{root.upper()}"
+
+
+CONTRACT_MAP_PATTERN = "contracts:*"  # SCAN match for every root's map (the timer refreshes all)
 
 
 # --- live state written by the worker ----------------------------------------------------------
@@ -108,6 +116,10 @@ def intended_positions(strategy_id: str) -> str:
     JSON ``{"net_pos", "signal_id", "at"}``, written by the executor after each
     target-position alert, read by the reconcile timer."""
     return f"intent:{strategy_id}"
+
+
+# --- timers: one run at a time across instances ---------------------------------------------
+RECONCILE_LOCK = "lock:reconcile"
 
 
 def management_instructions(account_id: int) -> str:

@@ -268,6 +268,11 @@ var functionOnlySettings = {
   WEBHOOK_EXTRA_ALLOWED_IPS: ''
   WEBHOOK_MAX_BODY_BYTES: '65536'
   WEBHOOK_JOURNAL_TIMEOUT_S: '0.25'
+  // Timers (NCRONTAB, UTC; the bindings read them as %NAME%) and roll-policy overrides.
+  CONTRACT_REFRESH_SCHEDULE: '0 */15 * * * *'
+  TOKEN_REFRESH_SCHEDULE: '0 */5 * * * *'
+  RECONCILE_SCHEDULE: '30 */5 * * * *'
+  CONTRACT_ROLL_OVERRIDES: ''
 }
 
 var workerOnlySettings = {
