@@ -1,32 +1,37 @@
-"""Convert frozen domain dataclasses to JSON-ready values and back, losslessly.
+"""Convert frozen domain dataclasses to JSON-ready data and back, exactly.
 
-Decimals travel as strings (never floats), datetimes as ISO-8601 with their offset, enums
-as their values, tuples as lists. Decoding is driven by the dataclass's type hints, so a
-``Signal`` put on the queue by the webhook comes back identical in the executor, and its
-``__post_init__`` checks run again on the way in.
+Decimals travel as strings (never floats), datetimes as ISO-8601 with their offset, enums as
+their values, tuples as lists. Decoding is driven by the dataclass's type hints and validates
+again (every ``__post_init__`` runs), so a tampered or foreign message is an ``InvalidSignal``
+naming the field, never a half-built object. Queue envelopes, stored plans and the journal
+all use it; ``shared.domain.alerts.codec`` wraps it for a whole signal message.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
-from functools import cache
-from typing import Any, TypeVar, Union
+from types import NoneType, UnionType
+from typing import Any, TypeVar
+
+from shared.domain.alerts.coerce import fail, to_datetime, to_decimal
+from shared.domain.alerts.fields import extras_of
+from shared.domain.errors import InvalidSignal
 
 T = TypeVar("T")
 
 
-class CodecError(ValueError):
-    """The data does not fit the type it is decoded into."""
+def decode(cls: type[T], data: Any, where: str = "value") -> T:
+    """Rebuild a dataclass of type ``cls`` from ``encode`` output, or raise ``InvalidSignal``."""
+    return typing.cast(T, _decode(data, cls, where))
 
 
-def encode(value: Any) -> Any:
-    """Return ``value`` as JSON-ready data (dicts, lists, strings, numbers, booleans, None)."""
+def encode(value: object) -> Any:
+    """Return ``value`` as JSON-ready data: enums as values, decimals as strings, times ISO."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
@@ -34,112 +39,80 @@ def encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise CodecError("naive datetimes are not encoded; attach a time zone")
         return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [encode(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise CodecError(f"cannot encode {type(value).__name__}")
+    if isinstance(value, tuple | list):
+        return [encode(v) for v in value]
+    return value
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def decode(cls: type[T], data: Any) -> T:
-    """Rebuild a dataclass of type ``cls`` from data made by ``encode``."""
-    return typing.cast(T, _decode(cls, data))
-
-
-def _decode(hint: Any, data: Any) -> Any:
+def _decode(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return _decode_union(hint, data)
+    if origin in (typing.Union, UnionType):
+        return _decode_union(value, typing.get_args(hint), where)
+    if value is None:
+        fail(f"{where} is missing", "malformed_signal_message", where)
     if origin is tuple:
-        return _decode_tuple(hint, data)
-    if origin in (dict, Mapping) or hint in (dict, Mapping) or origin is typing.Mapping:
-        if not isinstance(data, dict):
-            raise CodecError(f"expected an object, got {type(data).__name__}")
-        return dict(data)
-    if hint is Any:
-        return data
-    if isinstance(hint, type):
-        return _decode_type(hint, data)
-    return data  # recursive JSON aliases and other open types carry data as it is
+        return _decode_tuple(value, typing.get_args(hint)[0], where)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _decode_dataclass(value, hint, where)
+    return _decode_leaf(value, origin or hint, where)
 
 
-def _decode_union(hint: Any, data: Any) -> Any:
-    options = typing.get_args(hint)
-    if data is None:
-        if type(None) in options:
-            return None
-        raise CodecError("null where a value is required")
-    errors = []
-    for option in options:
-        if option is type(None):
-            continue
-        try:
-            return _decode(option, data)
-        except (CodecError, ValueError, TypeError) as exc:
-            errors.append(str(exc))
-    raise CodecError("; ".join(errors) or "no union member fits")
+def _decode_union(value: Any, options: tuple[Any, ...], where: str) -> Any:
+    # Every union in the model is "X | None": null means the alert did not say.
+    if value is None:
+        return None
+    concrete = [option for option in options if option is not NoneType]
+    return _decode(value, concrete[0], where)
 
 
-def _decode_tuple(hint: Any, data: Any) -> tuple[Any, ...]:
-    if not isinstance(data, list):
-        raise CodecError(f"expected a list, got {type(data).__name__}")
-    args = typing.get_args(hint)
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(_decode(args[0], item) for item in data)
-    if len(args) != len(data):
-        raise CodecError(f"expected {len(args)} items, got {len(data)}")
-    return tuple(_decode(arg, item) for arg, item in zip(args, data, strict=True))
+def _decode_tuple(value: Any, item: Any, where: str) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        fail(f"{where} must be a list", "malformed_signal_message", where)
+    return tuple(_decode(v, item, f"{where}[{i}]") for i, v in enumerate(value))
 
 
-def _decode_type(cls: type, data: Any) -> Any:
-    if dataclasses.is_dataclass(cls):
-        if not isinstance(data, dict):
-            raise CodecError(f"expected an object for {cls.__name__}")
-        hints = _hints(cls)
-        kwargs = {
-            f.name: _decode(hints[f.name], data[f.name])
-            for f in dataclasses.fields(cls)
-            if f.init and f.name in data
-        }
-        return cls(**kwargs)
-    if issubclass(cls, Enum):
-        return cls(data)
-    if cls is Decimal:
-        return _decimal(data)
-    if cls is datetime:
-        return _datetime(data)
-    if cls is bool:
-        if not isinstance(data, bool):
-            raise CodecError("expected a boolean")
-        return data
-    if cls in (int, str, float) and (not isinstance(data, cls) or isinstance(data, bool)):
-        raise CodecError(f"expected {cls.__name__}, got {type(data).__name__}")
-    return data
-
-
-def _decimal(data: Any) -> Decimal:
-    if not isinstance(data, str):
-        raise CodecError("decimals travel as strings")
+def _decode_dataclass(value: Any, cls: type[Any], where: str) -> Any:
+    if not isinstance(value, dict):
+        fail(f"{where} must be an object", "malformed_signal_message", where)
+    hints = _hints(cls)
+    unknown = sorted(set(value) - set(hints))
+    if unknown:
+        fail(f"{where}.{unknown[0]} is not a signal field", "malformed_signal_message", where)
+    kwargs = {name: _decode(value[name], hints[name], f"{where}.{name}") for name in value}
     try:
-        return Decimal(data)
-    except InvalidOperation as exc:
-        raise CodecError(f"not a decimal: {data!r}") from exc
+        return cls(**kwargs)
+    except TypeError:
+        fail(f"{where} lacks a required field", "malformed_signal_message", where)
 
 
-def _datetime(data: Any) -> datetime:
-    if not isinstance(data, str):
-        raise CodecError("datetimes travel as ISO-8601 strings")
-    moment = datetime.fromisoformat(data)
-    if moment.tzinfo is None:
-        raise CodecError("datetime without a time zone")
-    return moment
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    # Resolving string annotations is slow and the dataclasses never change: resolve once.
+    if cls not in _HINTS:
+        names = {f.name for f in dataclasses.fields(cls)}
+        _HINTS[cls] = {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+    return _HINTS[cls]
+
+
+def _decode_leaf(value: Any, kind: Any, where: str) -> Any:
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        try:
+            return kind(value)
+        except ValueError:
+            fail(f"{where} has an unknown value", "malformed_signal_message", where)
+    if kind is Decimal:
+        return to_decimal(value, where)
+    if kind is datetime:
+        return to_datetime(value, where)
+    if kind is Mapping:  # extras: plain JSON, frozen as the readers freeze them
+        if not isinstance(value, dict):
+            fail(f"{where} must be an object", "malformed_signal_message", where)
+        return extras_of(value)
+    if kind in (str, int, bool) and type(value) is kind:
+        return value
+    raise InvalidSignal(f"{where} has the wrong type", code="malformed_signal_message", field=where)

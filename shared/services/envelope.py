@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.domain.codec import CodecError, decode, encode
+from shared.domain.codec import decode, encode
 from shared.domain.errors import InvalidSignal
 from shared.domain.signal import Signal
 from shared.ports import OutboundMessage
@@ -93,11 +93,11 @@ def from_body(body: bytes) -> Envelope:
             alert_format=str(data["format"]),
             received_at=datetime.fromisoformat(str(data["received_at"])),
             correlation_id=str(data["correlation_id"]),
-            signal=decode(Signal, data["signal"]),
+            signal=decode(Signal, data["signal"], "signal"),
         )
     except InvalidSignal:
         raise
-    except (ValueError, KeyError, TypeError, InvalidOperation, CodecError) as exc:
+    except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
         raise InvalidSignal(
             f"the queue message is not a signal envelope: {exc}", code="bad_envelope"
         ) from exc
