@@ -200,6 +200,14 @@ class Settings(BaseSettings):
     tradovate_ws_reconnect_max_s: float = Field(
         30.0, ge=1, le=600, validation_alias=_env("TRADOVATE_WS_RECONNECT_MAX_S")
     )
+    # First reconnect delay (doubled per failed attempt up to the cap, jittered), and how long a
+    # connection must stay up before the next drop starts again from the first delay.
+    tradovate_ws_reconnect_base_s: float = Field(
+        0.5, gt=0, le=10, validation_alias=_env("TRADOVATE_WS_RECONNECT_BASE_S")
+    )
+    tradovate_ws_stable_after_s: float = Field(
+        10.0, gt=0, le=600, validation_alias=_env("TRADOVATE_WS_STABLE_AFTER_S")
+    )
     # Which token authorizes the market-data socket; sources disagree (§2.2), "access" is
     # what the official tutorial and a staff answer use.
     tradovate_md_authorize_with: Literal["access", "md"] = Field(

@@ -21,7 +21,17 @@ Document shapes (JSON strings unless noted):
   fresh and ``worker:sync`` says ``synced``.
 - ``kill:global``, ``kill:strategy:{ID}``, ``kill:account:{NAME}``: present = engaged;
   the value says who engaged it and why.
-- ``quote:{CONTRACT_ID}``: the latest quote with a short TTL.
+- ``quote:{CONTRACT_ID}``: the latest quote with a short TTL, refreshed by the worker while
+  its market-data socket is up: ``{"contract_id", "bid", "ask", "last", "mark", "timestamp",
+  "received_at", ...}`` (prices as strings).
+- ``worker:heartbeat``: ``{"at", "state", "pid", "host"}`` with a TTL of a few seconds;
+  ``worker:sync``: ``synced`` only while the live documents match the broker (else
+  ``syncing``, ``stale`` or ``stopped``), with the same TTL.
+- ``worker:fills`` / ``worker:executions``: sorted sets (member = broker id, score = epoch
+  seconds) of the fills and execution reports already written to Table storage.
+- ``mgmt:done:{ENTRY_CL_ORD_ID}``: the worker's once-only marker for a managed stop
+  (``{"status": "moving"|"moved"|"failed"|"unknown", ...}``), so neither a restart nor a
+  second worker moves a stop twice.
 """
 
 from __future__ import annotations
@@ -66,6 +76,15 @@ def live_cash(account_id: int) -> str:
 def quote(contract_id: int) -> str:
     """Return the key of a contract's latest quote."""
     return f"quote:{contract_id}"
+
+
+WORKER_FILLS_RECORDED = "worker:fills"
+WORKER_EXECUTIONS_RECORDED = "worker:executions"
+
+
+def management_done(entry_cl_ord_id: str) -> str:
+    """Return the once-only marker of the stop managed for one entry client order id."""
+    return f"mgmt:done:{entry_cl_ord_id}"
 
 
 # --- kill switches ---------------------------------------------------------------------------

@@ -58,6 +58,8 @@ locals {
     TRADOVATE_WS_HEARTBEAT_S              = "2.5"
     TRADOVATE_WS_SILENCE_S                = "15"
     TRADOVATE_WS_RECONNECT_MAX_S          = "30"
+    TRADOVATE_WS_RECONNECT_BASE_S         = "0.5"
+    TRADOVATE_WS_STABLE_AFTER_S           = "10"
     TRADOVATE_MD_AUTHORIZE_WITH           = "access"
     STRATEGIES_FILE                       = "strategies.toml"
     LOG_LEVEL                             = "INFO"

@@ -1,0 +1,189 @@
+"""Read the worker's live view of the broker from Redis, for execution's hot path.
+
+The WebSocket worker keeps, per account, the positions, working orders and cash (with
+realized and open P&L) in Redis (``shared.redis_keys``: ``live:{id}:positions|orders|cash``),
+plus ``worker:heartbeat`` (expires when the worker stops) and ``worker:sync`` (``synced``
+only while those documents match the broker). Every read here fetches the document together
+with both flags in one ``MGET`` and returns None unless the worker is alive and synced and
+the document is complete: None means "ask the broker over REST", never "flat" or "nothing".
+
+Example::
+
+    live = LiveState(redis)                     # any client with ``mget`` (redis.asyncio)
+    position = await live.position(10001, 3570918)
+    if position is None:
+        position = await rest_position(...)     # the fallback the caller owns
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from shared import redis_keys as keys
+from shared.domain.broker import CashBalanceSnapshot, OrderStatus, OrderType, Position, Side
+from shared.domain.planning.model import WorkingOrder
+
+SYNCED = "synced"
+
+
+class KeyReader(Protocol):
+    """Read several string keys in one round trip (``redis.asyncio.Redis`` fits)."""
+
+    def mget(self, keys: list[str]) -> Any:
+        """Return an awaitable of the values of ``keys`` (None where missing)."""
+        ...
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _decimal(raw: Any) -> Decimal | None:
+    if raw is None:
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _moment(raw: Any) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+class LiveState:
+    """Answer position, working-order and cash questions from the worker's cache, or None."""
+
+    def __init__(self, redis: KeyReader) -> None:
+        self._redis = redis
+
+    async def _document(self, key: str) -> dict[str, Any] | None:
+        values: Sequence[Any] = await self._redis.mget(
+            [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE, key]
+        )
+        heartbeat, sync, raw = (_text(v) for v in values)
+        if heartbeat is None or sync != SYNCED or raw is None:
+            return None
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    async def is_live(self) -> bool:
+        """Tell whether the worker is alive and its documents match the broker."""
+        values: Sequence[Any] = await self._redis.mget(
+            [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE]
+        )
+        return _text(values[0]) is not None and _text(values[1]) == SYNCED
+
+    async def position(self, account_id: int, contract_id: int) -> Position | None:
+        """Return the account's position in the contract (flat with id 0 if never traded)."""
+        document = await self._document(keys.live_positions(account_id))
+        if document is None:
+            return None
+        entry = (document.get("positions") or {}).get(str(contract_id))
+        if entry is None:
+            return Position(id=0, account_id=account_id, contract_id=contract_id, net_pos=0)
+        try:
+            net_pos = int(entry["net_pos"])
+            return Position(
+                id=int(entry.get("position_id") or 0),
+                account_id=account_id,
+                contract_id=contract_id,
+                net_pos=net_pos,
+                net_price=_decimal(entry.get("net_price")) if net_pos else None,
+                bought=int(entry.get("bought") or 0),
+                sold=int(entry.get("sold") or 0),
+                timestamp=_moment(entry.get("timestamp")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    async def working_orders(
+        self, account_id: int, contract_id: int | None = None
+    ) -> tuple[WorkingOrder, ...] | None:
+        """Return the account's open orders (on one contract, or all) as the planner sees them."""
+        document = await self._document(keys.live_orders(account_id))
+        if document is None:
+            return None
+        found: list[WorkingOrder] = []
+        for entry in document.get("orders") or []:
+            if contract_id is not None and entry.get("contract_id") != contract_id:
+                continue
+            order = _working_order(entry)
+            if order is None:
+                return None  # an order without its terms yet: the cache cannot answer
+            found.append(order)
+        return tuple(found)
+
+    async def cash(self, account_id: int) -> CashBalanceSnapshot | None:
+        """Return the account's balance with realized and open P&L (None if marks are missing)."""
+        document = await self._document(keys.live_cash(account_id))
+        if document is None or not document.get("known") or not document.get("marks_complete"):
+            return None
+        names = ("amount", "net_liq", "open_pnl", "realized_pnl", "week_realized_pnl")
+        parsed = [_decimal(document.get(name)) for name in names]
+        values = [value for value in parsed if value is not None]
+        if len(values) != len(names):
+            return None
+        amount, net_liq, opened, realized, week = values
+        return CashBalanceSnapshot(
+            account_id=account_id,
+            total_cash_value=amount,
+            net_liq=net_liq,
+            open_pnl=opened,
+            realized_pnl=realized,
+            week_realized_pnl=week,
+            total_pnl=realized + opened,
+        )
+
+    async def last_price(self, contract_id: int) -> Decimal | None:
+        """Return the contract's latest mark from its quote snapshot, or None when expired."""
+        values: Sequence[Any] = await self._redis.mget([keys.quote(contract_id)])
+        raw = _text(values[0])
+        if raw is None:
+            return None
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return None
+        return _decimal(document.get("mark")) if isinstance(document, dict) else None
+
+
+_SIDES = {side.value: side for side in Side}
+_TYPES = {kind.value: kind for kind in OrderType}
+
+
+def _working_order(entry: dict[str, Any]) -> WorkingOrder | None:
+    try:
+        if not OrderStatus(entry["status"]).is_open:
+            return None
+        qty, kind = entry.get("qty"), _TYPES.get(entry.get("order_type") or "")
+        if not isinstance(qty, int) or qty <= 0 or kind is None:
+            return None
+        return WorkingOrder(
+            order_id=int(entry["order_id"]),
+            side=_SIDES[entry["side"]],
+            qty=qty,
+            order_type=kind,
+            price=_decimal(entry.get("price")),
+            stop_price=_decimal(entry.get("stop_price")),
+            trail=_decimal(entry.get("trail")),
+            group=entry.get("oco_id") or entry.get("parent_id"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -1,0 +1,220 @@
+"""Write the trading history to Azure Table storage: fills, executions, and the ledger's end.
+
+Tables (``{prefix}`` is ``TABLE_PREFIX``):
+
+* ``{prefix}Fills``: PartitionKey = signal id (``unlinked`` when no signal placed the
+  order), RowKey = the broker's fill id. One row per fill, price as a decimal string.
+* ``{prefix}Executions``: PartitionKey = signal id or ``unlinked``, RowKey =
+  ``{order id}-{execution report id}`` (both zero-padded, so an order's rows sort in time):
+  every execution report (New, Trade, Replaced, Canceled, Rejected, ...), i.e. each order
+  status change.
+* ``{prefix}Ledger`` (the executor's): PartitionKey = signal id, RowKey = clOrdId. The worker
+  MERGE-upserts only the end of a leg's story: ``filled`` with ``filled_at``, ``fill_price``
+  (average, decimal string) and ``filled_qty``, or ``cancelled`` with ``cancelled_at``.
+
+Every write is an upsert keyed by broker ids, so writing a row twice (after a resync or a
+restart) changes nothing. Failures raise ``DependencyUnavailable`` for the caller to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from shared.domain.broker import ExecutionReport, Fill
+from shared.domain.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient, TableServiceClient
+
+UNLINKED = "unlinked"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalLink:
+    """Say which signal, strategy, account and leg placed an order (the ``clord:`` index)."""
+
+    signal_id: str
+    strategy: str | None = None
+    account: str | None = None
+    leg: str | None = None
+
+    @classmethod
+    def from_index(cls, data: Any) -> SignalLink | None:
+        """Read the executor's index JSON (``signal_id, strategy, account, account_id, leg``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("signal_id"), str):
+            return None
+        if not data["signal_id"]:
+            return None
+
+        def opt(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) else None
+
+        return cls(data["signal_id"], opt("strategy"), opt("account"), opt("leg"))
+
+
+def _compact(entity: dict[str, Any]) -> dict[str, Any]:
+    # Table storage keeps no nulls; leave absent values out instead.
+    return {k: v for k, v in entity.items() if v is not None}
+
+
+def fill_entity(
+    fill: Fill,
+    account_id: int,
+    cl_ord_id: str | None,
+    link: SignalLink | None,
+    contract: str | None,
+    recorded_at: datetime,
+) -> dict[str, Any]:
+    """Render one fill as a ``Fills`` row."""
+    return _compact(
+        {
+            "PartitionKey": link.signal_id if link else UNLINKED,
+            "RowKey": str(fill.id),
+            "fill_id": fill.id,
+            "order_id": fill.order_id,
+            "account_id": account_id,
+            "contract_id": fill.contract_id,
+            "contract": contract,
+            "side": fill.side.value,
+            "qty": fill.qty,
+            "price": str(fill.price),
+            "filled_at": fill.timestamp,
+            "active": fill.active,
+            "cl_ord_id": cl_ord_id,
+            "strategy": link.strategy if link else None,
+            "account": link.account if link else None,
+            "leg": link.leg if link else None,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
+def execution_entity(
+    report: ExecutionReport, cl_ord_id: str | None, link: SignalLink | None, recorded_at: datetime
+) -> dict[str, Any]:
+    """Render one execution report as an ``Executions`` row."""
+    return _compact(
+        {
+            "PartitionKey": link.signal_id if link else UNLINKED,
+            "RowKey": f"{report.order_id:012d}-{report.id:012d}",
+            "report_id": report.id,
+            "order_id": report.order_id,
+            "account_id": report.account_id,
+            "contract_id": report.contract_id,
+            "exec_type": report.exec_type,
+            "status": report.status.value,
+            "side": None if report.side is None else report.side.value,
+            "cum_qty": report.cum_qty,
+            "avg_price": None if report.avg_price is None else str(report.avg_price),
+            "last_qty": report.last_qty,
+            "last_price": None if report.last_price is None else str(report.last_price),
+            "reject_reason": report.reject_reason,
+            "text": report.text,
+            "reported_at": report.timestamp,
+            "cl_ord_id": cl_ord_id,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
+def filled_ledger_entity(
+    link: SignalLink, cl_ord_id: str, qty: int, price: Decimal, filled_at: datetime
+) -> dict[str, Any]:
+    """Render the ledger MERGE that marks a leg filled."""
+    return {
+        "PartitionKey": link.signal_id,
+        "RowKey": cl_ord_id,
+        "status": "filled",
+        "filled_at": filled_at,
+        "fill_price": str(price),
+        "filled_qty": qty,
+    }
+
+
+def cancelled_ledger_entity(
+    link: SignalLink, cl_ord_id: str, cancelled_at: datetime
+) -> dict[str, Any]:
+    """Render the ledger MERGE that marks a leg cancelled."""
+    return {
+        "PartitionKey": link.signal_id,
+        "RowKey": cl_ord_id,
+        "status": "cancelled",
+        "cancelled_at": cancelled_at,
+    }
+
+
+class TablesHistory:
+    """Own the three tables; each is created on first use."""
+
+    def __init__(self, service_factory: Callable[[], TableServiceClient], prefix: str) -> None:
+        self._factory = service_factory
+        self.names = {
+            "fills": f"{prefix}Fills",
+            "executions": f"{prefix}Executions",
+            "ledger": f"{prefix}Ledger",
+        }
+        self._service: TableServiceClient | None = None
+        self._tables: dict[str, TableClient] = {}
+        self._ready = asyncio.Lock()
+
+    async def _table(self, role: str) -> TableClient:
+        table = self._tables.get(role)
+        if table is not None:
+            return table
+        async with self._ready:
+            if role not in self._tables:
+                from azure.core.exceptions import ResourceExistsError
+
+                if self._service is None:
+                    self._service = self._factory()
+                with contextlib.suppress(ResourceExistsError):
+                    await self._service.create_table(self.names[role])
+                self._tables[role] = self._service.get_table_client(self.names[role])
+        return self._tables[role]
+
+    async def _upsert(self, role: str, entity: dict[str, Any]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        try:
+            table = await self._table(role)
+            await table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the {role} table could not be written: {type(exc).__name__}",
+                code="tables_unavailable",
+            ) from exc
+
+    async def record_fill(self, entity: dict[str, Any]) -> None:
+        """Upsert a ``Fills`` row."""
+        await self._upsert("fills", entity)
+
+    async def record_execution(self, entity: dict[str, Any]) -> None:
+        """Upsert an ``Executions`` row."""
+        await self._upsert("executions", entity)
+
+    async def merge_ledger(self, entity: dict[str, Any]) -> None:
+        """MERGE-upsert a ledger row (only the properties given change)."""
+        await self._upsert("ledger", entity)
+
+    async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
+        """Return every row of one partition (tests and runbooks)."""
+        table = await self._table(role)
+        rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key})
+        return [dict(row) async for row in rows]
+
+    async def close(self) -> None:
+        """Close the table clients."""
+        tables, self._tables = list(self._tables.values()), {}
+        service, self._service = self._service, None
+        for table in tables:
+            await table.close()
+        if service is not None:
+            await service.close()

@@ -1,0 +1,116 @@
+"""Write the worker's Redis side: live documents, liveness flags, quotes and pub/sub events.
+
+Every write goes through here so Redis failures are counted once (``redis_errors`` metric)
+and surface as ``DependencyUnavailable``; the caller keeps the affected accounts dirty and
+the maintenance loop writes them again. Events are JSON ``{"type": <event>, "at": ..., ...}``
+on the channel named like the event (``shared.redis_keys.EVENT_CHANNELS``); a lost event
+never fails anything (pub/sub is fire and forget for dashboards).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared import redis_keys as keys
+from shared.domain.errors import DependencyUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """Serialise a document compactly; decimals and times are already strings."""
+    return json.dumps(document, separators=(",", ":"), default=str)
+
+
+class LiveStore:
+    """Own the worker's Redis writes."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        now: Callable[[], datetime],
+        liveness_ttl_s: float,
+        quote_ttl_s: float,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.redis = redis
+        self._now = now
+        self._liveness_ttl_ms = int(liveness_ttl_s * 1000)
+        self._quote_ttl_ms = int(quote_ttl_s * 1000)
+        self._on_error = on_error
+        self.events_published = 0
+
+    def _failed(self, what: str, exc: BaseException) -> DependencyUnavailable:
+        if self._on_error is not None:
+            self._on_error()
+        return DependencyUnavailable(
+            f"Redis {what} failed: {type(exc).__name__}", code="redis_unavailable"
+        )
+
+    async def write_documents(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace several documents in one round trip."""
+        if not documents:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, document in documents.items():
+                    pipe.set(key, dumps(document))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._failed("document write", exc) from exc
+
+    async def set_liveness(self, heartbeat: Mapping[str, Any], sync_state: str) -> None:
+        """Refresh ``worker:heartbeat`` and ``worker:sync`` together, both expiring."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(keys.WORKER_HEARTBEAT, dumps(heartbeat), px=self._liveness_ttl_ms)
+                pipe.set(keys.WORKER_SYNC_STATE, sync_state, px=self._liveness_ttl_ms)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._failed("liveness write", exc) from exc
+
+    async def clear_liveness(self) -> None:
+        """Say at once that the cache must not be trusted (clean shutdown)."""
+        try:
+            await self.redis.set(keys.WORKER_SYNC_STATE, "stopped", px=self._liveness_ttl_ms)
+            await self.redis.delete(keys.WORKER_HEARTBEAT)
+        except (RedisError, OSError) as exc:
+            raise self._failed("liveness clear", exc) from exc
+
+    async def set_quotes(self, documents: Mapping[int, Mapping[str, Any]]) -> None:
+        """Store quote snapshots with their short TTL."""
+        if not documents:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for contract_id, document in documents.items():
+                    pipe.set(keys.quote(contract_id), dumps(document), px=self._quote_ttl_ms)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._failed("quote write", exc) from exc
+
+    async def publish(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Publish events on their channels (best effort: failures are logged, not raised)."""
+        batch = list(events)
+        if not batch:
+            return
+        at = self._now().isoformat()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, payload in batch:
+                    if name not in keys.EVENT_CHANNELS:
+                        raise ValueError(f"unknown event channel {name!r}")
+                    pipe.publish(name, dumps({"type": name, "at": at, **payload}))
+                await pipe.execute()
+            self.events_published += len(batch)
+        except (RedisError, OSError) as exc:
+            self._failed("publish", exc)
+            logger.warning("worker events were not published", extra={"count": len(batch)})

@@ -1,0 +1,253 @@
+"""Turn snapshots, changes and quotes into Redis documents, events and Table history.
+
+One ``LivePipeline`` per process, driven only from the event loop: the consumer task calls
+``on_snapshot`` / ``on_change`` in the socket's order, the quote task calls ``on_quotes``.
+Documents are rendered and written under one lock, so two tasks never race a stale
+document over a fresh one. Accounts whose write failed stay in ``dirty`` until
+``flush_dirty`` succeeds; while any are dirty the worker does not claim to be synced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from shared import redis_keys as keys
+from shared.domain.broker import EntityChange, Fill, Order, OrderCommand, Quote, SyncSnapshot
+from shared.domain.errors import BridgeError, DependencyUnavailable
+from worker.book import Book, Effects
+from worker.documents import cash_doc, mark_of, orders_doc, positions_doc, quote_doc
+from worker.live_store import LiveStore
+from worker.recorder import HistoryRecorder
+from worker.specs import ContractTermsResolver
+
+logger = logging.getLogger(__name__)
+
+
+class FillSource(Protocol):
+    """The REST reads used to recover fills missed while disconnected (``TradovateRest``)."""
+
+    async def fills(self, order_id: int | None = None) -> tuple[Fill, ...]:
+        """List fills."""
+        ...
+
+    async def orders(self, account_id: int | None = None) -> tuple[Order, ...]:
+        """List orders."""
+        ...
+
+    async def commands(self, order_ids: list[int]) -> tuple[OrderCommand, ...]:
+        """List the commands of several orders."""
+        ...
+
+
+class LivePipeline:
+    """Own the book, the marks and every write that follows from them."""
+
+    def __init__(
+        self,
+        store: LiveStore,
+        recorder: HistoryRecorder,
+        terms: ContractTermsResolver,
+        *,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.book = Book()
+        self.store = store
+        self.recorder = recorder
+        self.terms = terms
+        self._now = now
+        self.marks: dict[int, Decimal] = {}
+        self.quotes: dict[int, dict[str, Any]] = {}
+        self.dirty: set[int] = set()
+        self._write_lock = asyncio.Lock()
+        self._published_cash: dict[int, tuple[Any, ...]] = {}
+        self._resolving: dict[int, asyncio.Task[None]] = {}
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    async def on_snapshot(self, snapshot: SyncSnapshot) -> None:
+        """Rebuild everything from a fresh sync; history is recorded for what was missed."""
+        effects = self.book.apply_snapshot(snapshot)
+        self._resolve_missing_terms()
+        await self.write_accounts(effects.touched_accounts, publish_cash=True)
+        await self._record(effects)
+
+    async def on_change(self, change: EntityChange) -> Effects:
+        """Apply one streamed change: documents, events, history."""
+        effects = self.book.apply(change)
+        if effects.positions:
+            self._resolve_missing_terms()
+        await self.write_accounts(effects.touched_accounts, publish_cash=bool(effects.cash))
+        await self.store.publish(effects.events)
+        await self._record(effects)
+        return effects
+
+    async def on_quotes(self, quotes: Iterable[Quote]) -> set[int]:
+        """Store quotes, publish ``price.update``, re-mark positions; return contracts moved."""
+        received_at = self._now()
+        documents: dict[int, dict[str, Any]] = {}
+        for quote in quotes:
+            document = quote_doc(quote, received_at)
+            documents[quote.contract_id] = document
+            mark = mark_of(quote)
+            if mark is not None:
+                self.marks[quote.contract_id] = mark
+        if not documents:
+            return set()
+        self.quotes.update(documents)
+        await self.store.set_quotes(documents)
+        await self.store.publish(("price.update", doc) for doc in documents.values())
+        moved = set(documents)
+        holders = {p.account_id for p in self.book.open_positions() if p.contract_id in moved}
+        await self.write_accounts(holders, publish_cash=True, kinds=("positions", "cash"))
+        return moved
+
+    def forget_marks(self) -> set[int]:
+        """Drop every mark (the quote feed is down); return the accounts to re-render."""
+        self.marks.clear()
+        self.quotes.clear()
+        return {p.account_id for p in self.book.open_positions()}
+
+    # --- documents ----------------------------------------------------------------------------
+
+    def _documents(self, account_id: int, kinds: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        now, values = self._now(), self.terms.values_per_point
+        documents: dict[str, dict[str, Any]] = {}
+        if "positions" in kinds:
+            documents[keys.live_positions(account_id)] = positions_doc(
+                self.book, account_id, self.marks, values, now
+            )
+        if "orders" in kinds:
+            documents[keys.live_orders(account_id)] = orders_doc(self.book, account_id, now)
+        if "cash" in kinds:
+            documents[keys.live_cash(account_id)] = cash_doc(
+                self.book, account_id, self.marks, values, now
+            )
+        return documents
+
+    async def write_accounts(
+        self,
+        accounts: Iterable[int],
+        *,
+        publish_cash: bool = False,
+        kinds: tuple[str, ...] = ("positions", "orders", "cash"),
+    ) -> None:
+        """Render and write the documents of ``accounts``; failures leave them dirty."""
+        wanted = set(accounts)
+        if not wanted:
+            return
+        async with self._write_lock:
+            # A dirty account gets everything rewritten: its last full write failed.
+            documents: dict[str, dict[str, Any]] = {}
+            for account_id in sorted(wanted | self.dirty):
+                every = account_id in self.dirty
+                documents.update(
+                    self._documents(account_id, ("positions", "orders", "cash") if every else kinds)
+                )
+            try:
+                await self.store.write_documents(documents)
+            except DependencyUnavailable as exc:
+                self.dirty |= wanted
+                logger.warning("live documents not written", extra={"error": exc.message})
+                return
+            self.dirty.clear()
+        if publish_cash:
+            await self._publish_cash(documents)
+
+    async def flush_dirty(self) -> bool:
+        """Write accounts whose last write failed; True when nothing is dirty any more."""
+        if self.dirty:
+            await self.write_accounts(set(self.dirty))
+        return not self.dirty
+
+    async def _publish_cash(self, documents: dict[str, dict[str, Any]]) -> None:
+        events = []
+        for key, document in documents.items():
+            if not key.endswith(":cash"):
+                continue
+            account_id = int(document["account_id"])
+            fingerprint = tuple(
+                document[name] for name in ("amount", "realized_pnl", "open_pnl", "marks_complete")
+            )
+            if self._published_cash.get(account_id) == fingerprint:
+                continue  # nothing a dashboard would show has changed
+            self._published_cash[account_id] = fingerprint
+            events.append(("account.update", {k: v for k, v in document.items() if k != "as_of"}))
+        await self.store.publish(events)
+
+    # --- contract terms (background, never on the event path) ----------------------------------
+
+    def _resolve_missing_terms(self) -> None:
+        for contract_id in self.book.active_contracts():
+            if self.terms.cached(contract_id) is None and contract_id not in self._resolving:
+                task = asyncio.create_task(self._resolve(contract_id))
+                self._resolving[contract_id] = task
+
+    async def _resolve(self, contract_id: int) -> None:
+        try:
+            terms = await self.terms.resolve(contract_id, self.book.contract_names.get(contract_id))
+        finally:
+            self._resolving.pop(contract_id, None)
+        if terms is not None:
+            holders = {
+                p.account_id for p in self.book.open_positions() if p.contract_id == contract_id
+            }
+            await self.write_accounts(holders, publish_cash=True, kinds=("positions", "cash"))
+
+    async def wait_for_terms(self) -> None:
+        """Wait for contract lookups in flight (tests and shutdown)."""
+        tasks = list(self._resolving.values())
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- history ------------------------------------------------------------------------------
+
+    async def _record(self, effects: Effects) -> None:
+        try:
+            if effects.fills:
+                await self.recorder.record_fills(effects.fills, self.book)
+            if effects.executions:
+                await self.recorder.record_executions(effects.executions)
+        except DependencyUnavailable as exc:
+            logger.warning("history not recorded yet; will retry", extra={"error": exc.message})
+
+    async def retry_history(self) -> None:
+        """Retry fills and reports whose recording failed."""
+        try:
+            if self.recorder.pending_fills:
+                await self.recorder.record_fills((), self.book)
+            if self.recorder.pending_executions:
+                await self.recorder.record_executions(())
+        except DependencyUnavailable as exc:
+            logger.warning("history retry failed", extra={"error": exc.message})
+
+    async def recover_fills(self, rest: FillSource) -> int:
+        """Fetch the fill list over REST and record any the socket never delivered."""
+        effects = Effects()
+        for fill in await rest.fills():
+            effects.merge(self.book.add_recovered_fill(fill))
+        if effects.unknown_fills:
+            effects.merge(await self._adopt_orders(rest, effects.unknown_fills))
+        effects.unknown_fills.clear()
+        await self._record(effects)
+        return len(effects.fills)
+
+    async def _adopt_orders(self, rest: FillSource, fills: list[Fill]) -> Effects:
+        effects = Effects()
+        wanted = {f.order_id for f in fills}
+        try:
+            orders = [o for o in await rest.orders() if o.id in wanted]
+            commands = await rest.commands(sorted(o.id for o in orders))
+        except BridgeError as exc:
+            logger.warning("orders of recovered fills unavailable", extra={"error": exc.message})
+            return effects
+        cl_ord_ids = {
+            c.order_id: c.cl_ord_id for c in commands if c.command_type == "New" and c.cl_ord_id
+        }
+        for order in orders:
+            effects.merge(self.book.adopt_order(order, order.cl_ord_id or cl_ord_ids.get(order.id)))
+        return effects
