@@ -52,6 +52,7 @@ def _request(route: str, body: bytes) -> func.HttpRequest:
 def _settings(redis_url: str, tables: str) -> dict[str, str]:
     return {
         "QUEUE_BACKEND": "local", "REDIS_URL": redis_url, "TablesConnection": tables,
+        "SIGNALS_QUEUE_NAME": "signals",
         "STRATEGIES_FILE": str(STRATEGIES), "WEBHOOK_DEMO": SECRET, "TABLE_PREFIX": "bench",
         "TRADOVATE_USERNAME": "sim-trader", "TRADOVATE_PASSWORD": "sim-password",
         "TRADOVATE_CID": "8", "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "bench",

@@ -14,9 +14,21 @@ from typing import TYPE_CHECKING
 from shared.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+    from collections.abc import Callable
 
-    from shared.ports import AlertGate, AlertJournal, SecretStore, SignalQueue
+    import redis.asyncio as aioredis
+    from azure.data.tables.aio import TableServiceClient
+
+    from shared.adapters.tradovate.client import TradovateClient
+    from shared.ports import (
+        AlertGate,
+        AlertJournal,
+        ContractSource,
+        Ledger,
+        SecretStore,
+        SignalQueue,
+    )
+    from shared.services.execute import Executor
     from shared.services.ingest import Ingestor
     from shared.strategies import StrategyBook
 
@@ -101,21 +113,10 @@ class Container:
     @cached_property
     def alert_journal(self) -> AlertJournal:
         """Return the Table storage alert journal."""
-        from shared.adapters.tables_common import build_table_service
         from shared.adapters.tables_journal import TablesAlertJournal
 
-        s = self.settings
-        s.require_tables()
-        conn = s.tables_connection_string
-
-        def factory():  # type: ignore[no-untyped-def]
-            return build_table_service(
-                service_uri=s.tables_service_uri,
-                connection_string=conn.get_secret_value() if conn else None,
-                client_id=s.tables_client_id or s.azure_client_id,
-            )
-
-        return TablesAlertJournal(factory, f"{s.table_prefix}Alerts")
+        factory = self._table_service_factory()
+        return TablesAlertJournal(factory, f"{self.settings.table_prefix}Alerts")
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -133,6 +134,71 @@ class Container:
                 allowed_ips=TRADINGVIEW_IPS | extra,
                 max_body_bytes=self.settings.webhook_max_body_bytes,
                 journal_timeout_s=self.settings.webhook_journal_timeout_s,
+            )
+        )
+
+    @cached_property
+    def tradovate(self) -> TradovateClient:
+        """Return the process's Tradovate REST client and shared token manager."""
+        from shared.adapters.tradovate.client import TradovateClient
+
+        return TradovateClient.from_settings(self.settings, self.redis)
+
+    def _table_service_factory(self) -> Callable[[], TableServiceClient]:
+        from shared.adapters.tables_common import build_table_service
+
+        s = self.settings
+        s.require_tables()
+        conn = s.tables_connection_string
+
+        def factory() -> TableServiceClient:
+            return build_table_service(
+                service_uri=s.tables_service_uri,
+                connection_string=conn.get_secret_value() if conn else None,
+                client_id=s.tables_client_id or s.azure_client_id,
+            )
+
+        return factory
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """Return the execution ledger in Table storage."""
+        from shared.adapters.tables_ledger import TablesLedger
+
+        return TablesLedger(self._table_service_factory(), f"{self.settings.table_prefix}Ledger")
+
+    @cached_property
+    def contracts(self) -> ContractSource:
+        """Return the contract resolver over the Redis contract maps (refreshing on a miss)."""
+        from shared.adapters.redis_timers import RedisTimerStore
+        from shared.adapters.tables_events import TablesEventJournal
+        from shared.domain.clock import SystemClock
+        from shared.services.contracts import ContractRefresher, ContractResolver
+
+        store = RedisTimerStore(self.redis)
+        events = TablesEventJournal(
+            self._table_service_factory(), f"{self.settings.table_prefix}Events"
+        )
+        refresher = ContractRefresher(
+            self.tradovate.rest, store, store, store, events, SystemClock()
+        )
+        return ContractResolver(store, refresher, SystemClock())
+
+    @cached_property
+    def executor(self) -> Executor:
+        """Return the queue function's use case wired to this process's adapters."""
+        from shared.adapters.redis_exec import RedisExecutionStore
+        from shared.domain.clock import SystemClock
+        from shared.services.execute import ExecuteDeps, Executor
+
+        return Executor(
+            ExecuteDeps(
+                strategies=self.strategies,
+                broker=self.tradovate.rest,
+                contracts=self.contracts,
+                ledger=self.ledger,
+                store=RedisExecutionStore(self.redis),
+                clock=SystemClock(),
             )
         )
 

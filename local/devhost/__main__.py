@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # The Azure SDKs log every HTTP request at INFO; the Functions host shows them only on demand.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     settings_path = args.settings or (args.app_root / "local.settings.json")
     if settings_path.exists():
         try:

@@ -14,7 +14,7 @@ def specs_by_name() -> dict[str, FunctionSpec]:
 
 
 def test_function_app_indexes_with_expected_functions() -> None:
-    assert set(specs_by_name()) >= {"health", "webhook"}
+    assert set(specs_by_name()) >= {"health", "webhook", "execute"}
 
 
 def test_webhook_route_is_function_level_post_with_strategy_param() -> None:
@@ -50,3 +50,12 @@ print(sorted(m for m in sys.modules if m.startswith(heavy)))
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_execute_is_a_session_queue_trigger_on_the_signals_setting() -> None:
+    trigger = specs_by_name()["execute"].trigger
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "%SIGNALS_QUEUE_NAME%"
+    assert trigger["connection"] == "ServiceBusConnection"
+    assert trigger["isSessionsEnabled"] is True
+    assert trigger.get("cardinality", "ONE").upper() == "ONE"

@@ -27,6 +27,7 @@ from tests.unit.alerts.test_corpus import ACCEPTED, CORPUS, REFUSED
 pytestmark = pytest.mark.integration
 
 KEY = "corpus-function-key"
+WEBHOOK_APP = Path(__file__).resolve().parent.parent / "fixtures" / "webhook_app"
 DEFAULT_SECRET = "test-secret-default"
 
 
@@ -84,7 +85,7 @@ def stack(
     secrets = write_strategies(tmp / "strategies.toml")
     env = {
         **os.environ, **secrets,
-        "QUEUE_BACKEND": "local", "REDIS_URL": redis_server.url,
+        "QUEUE_BACKEND": "local", "REDIS_URL": redis_server.url, "SIGNALS_QUEUE_NAME": "signals",
         "TablesConnection": azurite.connection_string, "TABLE_PREFIX": "corpus",
         "STRATEGIES_FILE": str(tmp / "strategies.toml"),
         "DEVHOST_FUNCTION_KEYS": KEY, "WEBHOOK_EXTRA_ALLOWED_IPS": "127.0.0.1",
