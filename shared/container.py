@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from azure.data.tables.aio import TableServiceClient
 
+    from shared.adapters.redis_timers import RedisTimerStore
+    from shared.adapters.tables_events import TablesEventJournal
     from shared.adapters.tradovate.client import TradovateClient
+    from shared.adapters.tradovate.token import TokenManager
     from shared.ports import (
         AlertGate,
         AlertJournal,
@@ -28,8 +31,10 @@ if TYPE_CHECKING:
         SecretStore,
         SignalQueue,
     )
+    from shared.services.contracts import ContractRefresher
     from shared.services.execute import Executor
     from shared.services.ingest import Ingestor
+    from shared.services.reconcile import Reconciler
     from shared.strategies import StrategyBook
 
 
@@ -170,19 +175,78 @@ class Container:
     @cached_property
     def contracts(self) -> ContractSource:
         """Return the contract resolver over the Redis contract maps (refreshing on a miss)."""
-        from shared.adapters.redis_timers import RedisTimerStore
-        from shared.adapters.tables_events import TablesEventJournal
         from shared.domain.clock import SystemClock
-        from shared.services.contracts import ContractRefresher, ContractResolver
+        from shared.services.contracts import ContractResolver
 
-        store = RedisTimerStore(self.redis)
-        events = TablesEventJournal(
-            self._table_service_factory(), f"{self.settings.table_prefix}Events"
+        return ContractResolver(self.timer_store, self.contract_refresher, SystemClock())
+
+    @cached_property
+    def timer_store(self) -> RedisTimerStore:
+        """Return the Redis store of contract maps, locks, intents and timer events."""
+        from shared.adapters.redis_timers import RedisTimerStore
+
+        return RedisTimerStore(self.redis)
+
+    @cached_property
+    def event_journal(self) -> TablesEventJournal:
+        """Return the Table storage journal of contract rolls and position drift."""
+        from shared.adapters.tables_events import TablesEventJournal
+
+        prefix = self.settings.table_prefix
+        return TablesEventJournal(self._table_service_factory(), f"{prefix}Events")
+
+    @cached_property
+    def contract_refresher(self) -> ContractRefresher:
+        """Return the contract-map builder (the timer's, and the resolver's on a miss)."""
+        from shared.domain.clock import SystemClock
+        from shared.services.contracts import ContractRefresher
+
+        store = self.timer_store
+        return ContractRefresher(
+            self.tradovate.rest, store, store, store, self.event_journal, SystemClock(),
+            overrides=self.settings.roll_overrides,
+        )  # fmt: skip
+
+    @cached_property
+    def timer_tokens(self) -> TokenManager:
+        """Return a manager of the shared token that renews earlier than the hot path does."""
+        from shared.adapters.tradovate.auth import Credentials, TradovateAuth
+        from shared.adapters.tradovate.token import TokenManager, TokenPolicy, namespace_for
+        from shared.domain.clock import SystemClock
+        from shared.services.token_refresh import RENEW_LEAD_S
+
+        s = self.settings
+        return TokenManager(
+            self.redis,
+            TradovateAuth(self.tradovate.http, Credentials.from_settings(s)),
+            namespace=namespace_for(s.tradovate_base_url, s.tradovate_username),
+            clock=SystemClock(),
+            policy=TokenPolicy(
+                renew_margin_s=s.tradovate_token_renew_margin_s + RENEW_LEAD_S,
+                captcha_backoff_s=s.tradovate_captcha_backoff_s,
+            ),
         )
-        refresher = ContractRefresher(
-            self.tradovate.rest, store, store, store, events, SystemClock()
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        """Return the reconcile use case wired to this process's adapters."""
+        from shared.domain.clock import SystemClock
+        from shared.services.reconcile import ReconcileDeps, Reconciler
+
+        store = self.timer_store
+        return Reconciler(
+            ReconcileDeps(
+                strategies=self.strategies,
+                intents=store,
+                broker=self.tradovate.rest,
+                maps=store,
+                locks=store,
+                bus=store,
+                journal=self.event_journal,
+                queue=self.signal_queue,
+                clock=SystemClock(),
+            )
         )
-        return ContractResolver(store, refresher, SystemClock())
 
     @cached_property
     def executor(self) -> Executor:

@@ -263,6 +263,13 @@ class Webhook(_Model):
     ip_allowlist: StrictBool = True
 
 
+class Reconcile(_Model):
+    """Decide what the reconcile timer does about drift: report it (default), or also heal it
+    by queueing a target-position signal that passes every risk gate like an alert."""
+
+    heal: StrictBool = False
+
+
 class Strategy(_Model):
     """Describe one strategy: its secret, accounts, symbol map, defaults, behaviour and limits."""
 
@@ -276,6 +283,7 @@ class Strategy(_Model):
     behaviour: Behaviour = Behaviour()
     risk: Risk = Risk()
     webhook: Webhook = Webhook()
+    reconcile: Reconcile = Reconcile()
 
     @field_validator("accounts")
     @classmethod

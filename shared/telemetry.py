@@ -264,6 +264,7 @@ class Metrics:
     redis_errors: Counter
     auth_failures: Counter
     kill_switch_engaged: Counter
+    position_drift: Counter
 
 
 _metrics: Metrics | None = None

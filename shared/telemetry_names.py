@@ -34,6 +34,7 @@ WS_DISCONNECTS = "tradebridge_ws_disconnects"
 REDIS_ERRORS = "tradebridge_redis_errors"
 AUTH_FAILURES = "tradebridge_auth_failures"
 KILL_SWITCH_ENGAGED = "tradebridge_kill_switch_engaged"
+POSITION_DRIFT = "tradebridge_position_drift"
 
 # --- attribute keys (become customDimensions) ------------------------------------------------
 ATTR_STRATEGY = "strategy"
@@ -73,6 +74,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(REDIS_ERRORS, "counter", "1", "Redis commands that failed on the client side"),
     MetricSpec(AUTH_FAILURES, "counter", "1", "Tradovate token renewals or logins that failed"),
     MetricSpec(KILL_SWITCH_ENGAGED, "counter", "1", "Kill switch engagements, by scope"),
+    MetricSpec(
+        POSITION_DRIFT, "counter", "1", "Intended and broker positions that differ, per reconcile"
+    ),
 )
 
 #: Metric names by value, for lookups in tests and queries.

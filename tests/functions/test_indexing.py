@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from local.devhost.loader import FunctionSpec, index_function_app
 from local.services import REPO_ROOT
@@ -59,3 +60,30 @@ def test_execute_is_a_session_queue_trigger_on_the_signals_setting() -> None:
     assert trigger["connection"] == "ServiceBusConnection"
     assert trigger["isSessionsEnabled"] is True
     assert trigger.get("cardinality", "ONE").upper() == "ONE"
+
+
+TIMERS = {
+    "contract_refresh": ("CONTRACT_REFRESH_SCHEDULE", "contract_refresh_schedule", "3"),
+    "token_refresh": ("TOKEN_REFRESH_SCHEDULE", "token_refresh_schedule", "2"),
+    "reconcile": ("RECONCILE_SCHEDULE", "reconcile_schedule", "2"),
+}
+
+
+def test_timers_with_schedule_settings_index_with_exponential_retry() -> None:
+    from functions.timers import SCHEDULE_DEFAULTS
+    from local.devhost.timers import next_fire, retry_delays
+    from shared.config import Settings
+
+    specs = specs_by_name()
+    for name, (setting, field, retries) in TIMERS.items():
+        spec = specs[name]
+        assert spec.trigger["type"] == "timerTrigger"
+        assert spec.trigger["schedule"] == f"%{setting}%"
+        # The fallback the blueprint fills in equals the documented setting default, and parses.
+        default = SCHEDULE_DEFAULTS[setting]
+        assert default == Settings.model_fields[field].default
+        next_fire(default, datetime(2026, 1, 1, tzinfo=UTC))
+        assert spec.retry_policy is not None
+        assert spec.retry_policy["strategy"] == "exponential_backoff"
+        assert spec.retry_policy["max_retry_count"] == retries
+        assert 0 < retry_delays(spec.retry_policy)[0] <= 15

@@ -1,0 +1,107 @@
+"""Timer triggers: contract maps, the shared Tradovate token, position reconciliation.
+
+Schedules are NCRONTAB (six fields, seconds first) in UTC, read from app settings as
+``%NAME%`` so an operator can change them without a deploy. Each function only runs its use
+case from the container and turns the result into logs and metrics. A transient failure
+raises, so the host retries with exponential backoff (``@bp.retry``); every use case is safe
+when two instances fire together (per-root and per-run locks in Redis, deterministic journal
+rows and signal ids).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+# The defaults of shared.config.Settings (tests/functions/test_indexing.py keeps them equal).
+SCHEDULE_DEFAULTS = {
+    "CONTRACT_REFRESH_SCHEDULE": "0 */15 * * * *",
+    "TOKEN_REFRESH_SCHEDULE": "0 */5 * * * *",
+    "RECONCILE_SCHEDULE": "30 */5 * * * *",
+}
+
+
+def _schedule(name: str) -> str:
+    # Azure resolves %NAME% from the app settings infra/ writes. A local host started with a
+    # hand-made environment has none, and one missing setting would stop every function from
+    # indexing, so the documented default is filled in for this process only.
+    os.environ.setdefault(name, SCHEDULE_DEFAULTS[name])
+    return f"%{name}%"
+
+
+@bp.function_name("contract_refresh")
+@bp.timer_trigger(arg_name="timer", schedule=_schedule("CONTRACT_REFRESH_SCHEDULE"))
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="3",
+    minimum_interval="00:00:10",
+    maximum_interval="00:02:00",
+)
+async def contract_refresh(timer: func.TimerRequest) -> None:
+    """Rebuild the contract map of every root the strategies name or the executor resolved."""
+    from shared.container import get_container
+    from shared.services.contracts import strategy_roots
+
+    container = get_container()
+    roots = strategy_roots(container.strategies.values())
+    results = await container.contract_refresher.refresh_all(roots)
+    log.info(
+        "contract maps: %s",
+        ", ".join(f"{r.root} {r.status} {r.front or '-'}" for r in results) or "no roots",
+        extra={"past_due": timer.past_due},
+    )
+
+
+@bp.function_name("token_refresh")
+@bp.timer_trigger(arg_name="timer", schedule=_schedule("TOKEN_REFRESH_SCHEDULE"))
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="2",
+    minimum_interval="00:00:15",
+    maximum_interval="00:01:00",
+)
+async def token_refresh(timer: func.TimerRequest) -> None:
+    """Renew the shared Tradovate token well before it expires (log in only without one)."""
+    from shared.container import get_container
+    from shared.domain.clock import SystemClock
+    from shared.services.token_refresh import refresh_token
+    from shared.telemetry import get_metrics
+    from shared.telemetry_names import ATTR_REASON
+
+    status = await refresh_token(get_container().timer_tokens, SystemClock())
+    if status.alert_worthy:
+        get_metrics().auth_failures.add(1, {ATTR_REASON: status.code or status.state})
+
+
+@bp.function_name("reconcile")
+@bp.timer_trigger(arg_name="timer", schedule=_schedule("RECONCILE_SCHEDULE"))
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="2",
+    minimum_interval="00:00:10",
+    maximum_interval="00:01:00",
+)
+async def reconcile(timer: func.TimerRequest) -> None:
+    """Compare intended and broker positions; journal, publish, count and (if on) heal drift."""
+    from shared.container import get_container
+    from shared.telemetry import get_metrics
+    from shared.telemetry_names import ATTR_ACCOUNT, ATTR_STRATEGY
+
+    report = await get_container().reconciler.run()
+    metrics = get_metrics()
+    for drift in report.drifts:
+        metrics.position_drift.add(
+            1, {ATTR_STRATEGY: drift.strategy_id, ATTR_ACCOUNT: drift.account}
+        )
+    log.info(
+        "reconcile: %s",
+        f"{report.checked} checked, {len(report.drifts)} drift, {report.healed} healed"
+        if report.ran
+        else "another instance is running",
+        extra={"problems": list(report.problems)},
+    )
