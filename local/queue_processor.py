@@ -38,6 +38,7 @@ class SessionProcessor:
         max_messages_per_turn: int = 64,
         idle_poll_s: float = 0.25,
         max_lock_renewal_s: float = 300.0,
+        shutdown_grace_s: float = 5.0,
     ) -> None:
         self._queue = queue
         self._handler = handler
@@ -45,6 +46,7 @@ class SessionProcessor:
         self._per_turn = max_messages_per_turn
         self._idle_poll_s = idle_poll_s
         self._max_renewal_s = max_lock_renewal_s
+        self._shutdown_grace_s = shutdown_grace_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -70,8 +72,18 @@ class SessionProcessor:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._drain_in_flight()
+
+    async def _drain_in_flight(self) -> None:
+        # Like the Functions host: in-flight work gets a grace period, then is cancelled; a
+        # cancelled message keeps its lock until it lapses and is then delivered again.
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self._shutdown_grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         waiter = asyncio.create_task(self._queue.wait_for_work(self._idle_poll_s))

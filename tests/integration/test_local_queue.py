@@ -300,3 +300,20 @@ async def test_message_properties_survive_the_round_trip(queue: LocalQueue) -> N
     assert m.correlation_id == "corr-1"
     assert dict(m.application_properties) == {"strategy": "s", "n": 3}
     assert m.enqueued_time.tzinfo is UTC
+
+
+async def test_stop_cancels_a_handler_stuck_past_the_grace_period(queue: LocalQueue) -> None:
+    await queue.send([msg("stuck")])
+    started = asyncio.Event()
+
+    async def handler(m: ReceivedMessage) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    stop = asyncio.Event()
+    processor = SessionProcessor(queue, handler, idle_poll_s=0.05, shutdown_grace_s=0.2)
+    runner = asyncio.create_task(processor.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(runner, 2)  # returns within the grace period, not after 60 s
+    assert (await queue.counts())["active"] == 1  # not completed: it will be delivered again

@@ -100,6 +100,8 @@ def stack(
             "local.devhost",
             "--port",
             "0",
+            "--app-root",
+            str(WEBHOOK_APP),
             "--settings",
             str(tmp / "none.json"),
         ],
