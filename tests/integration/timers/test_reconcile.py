@@ -153,7 +153,7 @@ async def test_reconcile_with_healing_on_queues_one_target_position_envelope(
         "market",
     )
     assert signal.target is not None
-    assert (signal.target.market_position, signal.target.size) == (MarketPosition.SHORT, 2)
+    assert (signal.target.market_position, signal.target.size) == (MarketPosition.SHORT, Decimal(2))
 
 
 async def test_reconcile_heal_executed_by_the_executor_converges_in_one_order(
