@@ -254,6 +254,7 @@ class Container:
         from shared.adapters.redis_exec import RedisExecutionStore
         from shared.domain.clock import SystemClock
         from shared.services.execute import ExecuteDeps, Executor
+        from shared.services.live_state import LiveState
 
         return Executor(
             ExecuteDeps(
@@ -262,6 +263,7 @@ class Container:
                 contracts=self.contracts,
                 ledger=self.ledger,
                 store=RedisExecutionStore(self.redis),
+                live=LiveState(self.redis),
                 clock=SystemClock(),
             )
         )

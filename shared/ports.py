@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         OrderVersion,
         Position,
     )
+    from shared.domain.planning.model import WorkingOrder
     from shared.domain.symbols import SymbolRef
 
 PropertyValue = str | int | bool
@@ -250,10 +251,6 @@ class ExecutionStore(Protocol):
         """Return (global kill, strategy kill, account kill, last entry time)."""
         ...
 
-    async def last_price(self, contract_id: int) -> Decimal | None:
-        """Return the latest cached price of a contract."""
-        ...
-
     async def link_orders(
         self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None
     ) -> None:
@@ -272,4 +269,26 @@ class ExecutionStore(Protocol):
 
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its pub/sub channel."""
+        ...
+
+
+class LiveReader(Protocol):
+    """The worker's live view of the broker (``LiveState``); None means "ask REST"."""
+
+    async def position(self, account_id: int, contract_id: int) -> Position | None:
+        """Return the account's position in the contract, or None when the cache cannot say."""
+        ...
+
+    async def working_orders(
+        self, account_id: int, contract_id: int | None = None
+    ) -> tuple[WorkingOrder, ...] | None:
+        """Return the account's open orders on the contract, or None."""
+        ...
+
+    async def cash(self, account_id: int) -> CashBalanceSnapshot | None:
+        """Return the account's balance with realized and open P&L, or None."""
+        ...
+
+    async def last_price(self, contract_id: int) -> Decimal | None:
+        """Return the contract's latest mark, or None."""
         ...

@@ -237,9 +237,6 @@ class FakeStore:
     async def risk_facts(self, strategy_id, account_name, root):  # type: ignore[no-untyped-def]
         return (*self.kills, None)
 
-    async def last_price(self, contract_id):  # type: ignore[no-untyped-def]
-        return self.price
-
     async def link_orders(self, entries, stamp):  # type: ignore[no-untyped-def]
         self.links.update(entries)
 
@@ -251,3 +248,31 @@ class FakeStore:
 
     async def publish(self, event, payload):  # type: ignore[no-untyped-def]
         self.events.append((event, dict(payload)))
+
+
+class FakeLive:
+    """The worker's cache: answers only when ``fresh``; otherwise the executor asks REST."""
+
+    def __init__(self, broker: FakeBroker) -> None:
+        self.broker = broker
+        self.fresh = False
+        self.reads = 0
+
+    async def position(self, account_id, contract_id):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import Position
+
+        self.reads += 1
+        if not self.fresh:
+            return None
+        return Position(
+            id=1, account_id=account_id, contract_id=contract_id, net_pos=self.broker.net_pos
+        )
+
+    async def working_orders(self, account_id, contract_id=None):  # type: ignore[no-untyped-def]
+        return () if self.fresh else None
+
+    async def cash(self, account_id):  # type: ignore[no-untyped-def]
+        return None
+
+    async def last_price(self, contract_id):  # type: ignore[no-untyped-def]
+        return None

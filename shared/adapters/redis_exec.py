@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -49,22 +48,6 @@ class RedisExecutionStore:
             values[2] is not None,
             datetime.fromisoformat(stamp) if stamp else None,
         )
-
-    async def last_price(self, contract_id: int) -> Decimal | None:
-        """Return the latest quoted price the worker cached for a contract, if any."""
-        raw = _text(await self._redis.get(keys.quote(contract_id)))
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            for name in ("last", "price", "mid"):
-                if data.get(name) is not None:
-                    return Decimal(str(data[name]))
-            if data.get("bid") is not None and data.get("ask") is not None:
-                return (Decimal(str(data["bid"])) + Decimal(str(data["ask"]))) / 2
-        except (ValueError, InvalidOperation, AttributeError):
-            return None
-        return None
 
     async def link_orders(
         self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None

@@ -49,6 +49,7 @@ from shared.ports import (
     ExecutionStore,
     Ledger,
     LedgerEntry,
+    LiveReader,
 )
 from shared.services.envelope import Envelope
 from shared.services.plan_record import dump_plan, load_plan
@@ -71,6 +72,7 @@ class ExecuteDeps:
     contracts: ContractSource
     ledger: Ledger
     store: ExecutionStore
+    live: LiveReader
     clock: Clock
 
 
@@ -203,7 +205,18 @@ class Executor:
         return self._account_ids[env.account]
 
     async def _book(self, account_id: int, contract: broker.ContractSpec) -> Book:
+        """Read position and working orders from the worker's cache, else from REST."""
         cid = contract.contract.id
+        live = self._deps.live
+        position = await live.position(account_id, cid)
+        working = await live.working_orders(account_id, cid) if position is not None else None
+        if position is None or working is None:
+            position, working = await self._book_from_rest(account_id, cid)
+        return Book.from_broker(position, working, await live.last_price(cid))
+
+    async def _book_from_rest(
+        self, account_id: int, cid: int
+    ) -> tuple[broker.Position | None, tuple[WorkingOrder, ...]]:
         positions = await self._deps.broker.positions(account_id)
         position = next((p for p in positions if p.contract_id == cid), None)
         working = []
@@ -213,8 +226,7 @@ class Executor:
             versions = await self._deps.broker.order_versions(order.id)
             if versions:
                 working.append(WorkingOrder.from_broker(order, versions[-1]))
-        last = await self._deps.store.last_price(cid)
-        return Book.from_broker(position, working, last)
+        return position, tuple(working)
 
     async def _risk(
         self, strategy: Strategy, env: Envelope, contract: broker.ContractSpec, account_id: int
@@ -225,7 +237,9 @@ class Executor:
         )
         realized = open_pnl = Decimal(0)
         if strategy.risk.daily_loss_limit is not None:
-            cash = await self._deps.broker.cash_balance_snapshot(account_id)
+            cash = await self._deps.live.cash(account_id)
+            if cash is None:
+                cash = await self._deps.broker.cash_balance_snapshot(account_id)
             realized, open_pnl = cash.realized_pnl, cash.open_pnl
         return RiskState(
             now=self._deps.clock.now(),

@@ -15,7 +15,7 @@ from shared.domain.errors import DependencyUnavailable, TransientBrokerError
 from shared.services.envelope import Envelope
 from shared.services.execute import Delivery, ExecuteDeps, Executor
 from shared.strategies import load_strategies
-from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeStore
+from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeLive, FakeStore
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "fixtures" / "strategies.test.toml"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -26,6 +26,7 @@ class World:
         self.broker = FakeBroker()
         self.ledger = FakeLedger()
         self.store = FakeStore()
+        self.live = FakeLive(self.broker)
         self.executor = Executor(
             ExecuteDeps(
                 strategies=load_strategies(STRATEGIES),
@@ -33,6 +34,7 @@ class World:
                 contracts=FakeContracts(),
                 ledger=self.ledger,
                 store=self.store,
+                live=self.live,
                 clock=ManualClock(NOW),
             )
         )
@@ -162,3 +164,25 @@ def test_plan_record_round_trips_a_bracket_plan() -> None:
     )  # fmt: skip
     assert not isinstance(made, Exception)
     assert load_plan(dump_plan(made)) == made
+
+
+async def test_execute_with_fresh_live_cache_reads_no_position_over_rest(world: World) -> None:
+    world.live.fresh = True
+    calls: list[str] = []
+    original = world.broker.positions
+
+    async def counting(account_id=None):  # type: ignore[no-untyped-def]
+        calls.append("positions")
+        return await original(account_id)
+
+    world.broker.positions = counting  # type: ignore[method-assign]
+    assert (await world.run(BUY)).status == "done"
+    assert calls == []
+    assert world.live.reads == 1
+
+
+async def test_execute_with_stale_live_cache_falls_back_to_rest(world: World) -> None:
+    world.broker.net_pos = 2  # REST knows a long position the cache cannot vouch for
+    outcome = await world.run({**BUY, "market_position": "long", "position_size": 2})
+    assert outcome.status == "done"
+    assert world.broker.sent == []  # already at the target: nothing to send
