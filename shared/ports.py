@@ -191,6 +191,14 @@ class Ledger(Protocol):
         """Return every row of one signal."""
         ...
 
+    async def claim_all(self, entries: Sequence[LedgerEntry]) -> bool:
+        """Insert rows of one signal atomically; False (and nothing written) if any exists."""
+        ...
+
+    async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
+        """Merge rows of one signal atomically."""
+        ...
+
 
 class ContractSource(Protocol):
     """Resolve a symbol (continuous, explicit or root) to a tradable contract and its spec."""

@@ -197,14 +197,14 @@ class FakeContracts:
 
 class FakeLedger:
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], object] = {}
+        self.table: dict[tuple[str, str], object] = {}
         self.fail_on_status: str | None = None
 
     async def claim(self, entry):  # type: ignore[no-untyped-def]
         key = (entry.signal_id, entry.row_key)
-        if key in self.rows:
-            return self.rows[key]
-        self.rows[key] = entry
+        if key in self.table:
+            return self.table[key]
+        self.table[key] = entry
         return None
 
     async def update(self, entry):  # type: ignore[no-untyped-def]
@@ -214,15 +214,29 @@ class FakeLedger:
             self.fail_on_status = None
             raise DependencyUnavailable("tables down")
         key = (entry.signal_id, entry.row_key)
-        old = self.rows.get(key)
+        old = self.table.get(key)
         fields = {**(old.fields if old else {}), **entry.fields}  # type: ignore[attr-defined]
-        self.rows[key] = dataclasses.replace(entry, fields=fields)
+        self.table[key] = dataclasses.replace(entry, fields=fields)
 
     async def rows_of(self, signal_id: str):  # type: ignore[no-untyped-def]
-        return [row for (sid, _), row in self.rows.items() if sid == signal_id]
+        return [row for (sid, _), row in self.table.items() if sid == signal_id]
 
     async def rows(self, signal_id: str):  # type: ignore[no-untyped-def]
         return await self.rows_of(signal_id)
+
+    async def claim_all(self, entries):  # type: ignore[no-untyped-def]
+        if any((e.signal_id, e.row_key) in self.table for e in entries):
+            return False
+        for entry in entries:
+            self.table[(entry.signal_id, entry.row_key)] = entry
+        return True
+
+    async def update_all(self, entries):  # type: ignore[no-untyped-def]
+        if self.fail_on_status and any(e.status == self.fail_on_status for e in entries):
+            self.fail_on_status = None
+            raise DependencyUnavailable("tables down")
+        for entry in entries:
+            await self.update(entry)
 
 
 class FakeStore:

@@ -8,7 +8,7 @@ the same message cannot both claim a leg.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.tables_common import LazyTable
@@ -90,6 +90,49 @@ class TablesLedger:
             raise DependencyUnavailable(
                 f"the ledger could not be read: {type(exc).__name__}"
             ) from exc
+
+    async def claim_all(self, entries: Sequence[LedgerEntry]) -> bool:
+        """Insert the rows in one entity-group transaction; False if any row exists."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
+        self._one_partition(entries)
+        try:
+            table = await self._table.client()
+            await table.submit_transaction([("create", to_entity(e)) for e in entries])
+        except TableTransactionError as exc:
+            code = getattr(exc, "error_code", None)
+            if code == "EntityAlreadyExists":
+                return False
+            raise DependencyUnavailable(f"the ledger could not be written: {code}") from exc
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the ledger could not be written: {type(exc).__name__}"
+            ) from exc
+        return True
+
+    async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
+        """Merge the rows in one entity-group transaction."""
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import UpdateMode
+
+        if not entries:
+            return
+        self._one_partition(entries)
+        operations = [("upsert", to_entity(e), {"mode": UpdateMode.MERGE}) for e in entries]
+        try:
+            table = await self._table.client()
+            await table.submit_transaction(operations)
+        except (AzureError, OSError) as exc:
+            raise DependencyUnavailable(
+                f"the ledger could not be written: {type(exc).__name__}"
+            ) from exc
+
+    @staticmethod
+    def _one_partition(entries: Sequence[LedgerEntry]) -> None:
+        # Table storage transactions span one partition and at most 100 operations.
+        if len({e.signal_id for e in entries}) != 1 or len(entries) > 100:
+            raise ValueError("a ledger transaction holds 1 to 100 rows of one signal")
 
     async def close(self) -> None:
         """Close the table clients."""

@@ -1,15 +1,21 @@
 """Turn one queued signal for one account into exactly one correct set of broker orders.
 
-For each delivery: resolve the contract, read the account's position and working orders,
-gather the risk facts (kill switches, cooldown, P&L when a loss limit is set), plan (pure),
-then send the plan's commands in order. Exactly once, even across crashes and re-deliveries:
+For each delivery: resolve the contract, read the account's position and working orders
+(the worker's live cache, else REST), gather the risk facts, plan (pure), then send the
+plan's commands in order. Exactly once, even across crashes and re-deliveries, with two
+writes to the ledger on the way (one Table-storage transaction each, as every row of a
+signal shares one partition):
 
-- every command is claimed in the ledger with a conditional insert before it is sent;
-- its client order id (``clOrdId``) is derived from (signal, account, leg), so a claimed
-  row without a recorded result means "maybe sent": the broker is searched by ``clOrdId``
-  first and the order is placed only if it is not there;
-- a summary row per (signal, account) records the outcome, so a delivery of a message
-  whose work is already done does nothing.
+1. before any broker call: the execution summary with the plan, and a claim row per leg,
+   inserted together; if any row already exists, an earlier delivery got there first, and
+   this one follows what that delivery recorded instead of acting on its own;
+2. after the broker's answers: each leg's order id (or rejection) and the outcome.
+
+A leg's client order id (``clOrdId``) derives from (signal, account, leg), so a claimed leg
+without a recorded answer means "maybe sent": a re-delivery looks it up at Tradovate by
+clOrdId and places it only if it is not there. A re-delivery finishes the stored plan
+rather than planning against a position the first attempt already moved; only a refused
+cancel or modify (the order filled or vanished meanwhile) asks for a fresh plan.
 
 Outcomes: ``denied`` (a risk gate said no: journaled, never sent), ``rejected`` (the broker
 said no: journaled, not retried), ``done``. Transient failures raise, so Service Bus
@@ -18,16 +24,16 @@ re-delivers the message and finally dead-letters it with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from shared.domain import broker
 from shared.domain.codec import encode
-from shared.domain.errors import BrokerRejected, InvalidSignal, TransientBrokerError
+from shared.domain.errors import BrokerRejected, InvalidSignal, TransientError
 from shared.domain.planning.model import (
     Book,
     CancelOrder,
@@ -61,6 +67,7 @@ log = logging.getLogger(__name__)
 Status = Literal["done", "denied", "rejected", "already_done"]
 _FINAL_LEG = frozenset({"acknowledged", "filled", "cancelled", "rejected"})
 _FINAL_SUMMARY = frozenset({"done", "denied", "rejected"})
+REPLAN = "replan"
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,13 @@ class Outcome:
     orders: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    account: broker.Account
+    contract: broker.ContractSpec
+    strategy: Strategy
+
+
 def _cl_ord_id(command: Command, signal_id: str, account: str) -> str:
     if isinstance(command, PlaceOrder):
         return command.request.cl_ord_id
@@ -114,83 +128,104 @@ class Executor:
     async def execute(self, delivery: Delivery) -> Outcome:
         """Plan and send one signal for one account, exactly once."""
         env = delivery.envelope
-        summary_key = f"exec:{env.account}"
-        previous = await self._deps.ledger.claim(self._summary(env, delivery, "dequeued"))
-        if previous is not None and previous.status in _FINAL_SUMMARY:
-            return Outcome("already_done", f"this signal was already {previous.status}")
         strategy = self._deps.strategies.get(env.strategy_id)
         if strategy is None:
-            return await self._deny(
+            return await self._refuse(
                 delivery, "unknown_strategy", f"strategy {env.strategy_id} is gone"
             )
         try:
             account = broker.Account(id=await self._account_id(env), name=env.account)
             contract = await self._deps.contracts.resolve(env.signal.symbol)
         except InvalidSignal as exc:
-            return await self._deny(delivery, exc.code, exc.message)
-        stored = previous.fields.get("plan") if previous is not None else None
-        if isinstance(stored, str) and previous is not None and previous.status == "planned":
-            # A re-delivery finishes the plan the first attempt made (see plan_record).
-            result = load_plan(stored)
+            return await self._refuse(delivery, exc.code, exc.message)
+        target = _Target(account, contract, strategy)
+        rows: dict[str, LedgerEntry] = {}
+        if delivery.delivery_count > 1:
+            rows = await self._rows(env)
+            followed = await self._follow(delivery, target, rows)
+            if followed is not None:
+                return followed
+        planned = await self._plan(env, target)
+        if isinstance(planned, Denial):
+            return await self._refuse(delivery, str(planned.reason), planned.message)
+        summary = self._summary(env, delivery, "planned", plan=dump_plan(planned))
+        if rows:  # planning again after a refused cancel: the summary row exists
+            await self._deps.ledger.update(summary)
+        elif not await self._deps.ledger.claim_all([summary, *self._claims(env, planned)]):
+            # Another delivery of this signal got here first: follow what it recorded.
+            rows = await self._rows(env)
+            return await self._follow(delivery, target, rows) or Outcome(
+                "already_done", "another delivery is handling this signal"
+            )
         else:
-            book = await self._book(account.id, contract)
-            risk = await self._risk(strategy, env, contract, account.id)
-            policy = policy_for(strategy, env.account, env.multiplier)
-            planned = plan(
-                env.signal, book, contract, risk, policy, account, signal_id=env.signal_id
-            )
-            if isinstance(planned, Denial):
-                return await self._deny(delivery, str(planned.reason), planned.message)
-            result = planned
-            await self._deps.ledger.update(
-                LedgerEntry(env.signal_id, summary_key, "planned", {"plan": dump_plan(result)})
-            )
-        await self._deps.store.publish(
-            "order.request",
-            {
-                "signal_id": env.signal_id,
-                "account": env.account,
-                "note": result.note,
-                "legs": list(result.legs),
-                "correlation_id": env.correlation_id,
-            },
+            rows = {}
+        return await self._run(env, target, planned, rows, claimed=not rows)
+
+    async def _plan(self, env: Envelope, target: _Target) -> Plan | Denial:
+        book = await self._book(target.account.id, target.contract)
+        risk = await self._risk(target.strategy, env, target.contract, target.account.id)
+        policy = policy_for(target.strategy, env.account, env.multiplier)
+        return plan(
+            env.signal,
+            book,
+            target.contract,
+            risk,
+            policy,
+            target.account,
+            signal_id=env.signal_id,
         )
-        outcome = await self._send(env, account, contract, result)
-        await self._after(env, strategy, account, contract, result, outcome)
-        await self._deps.ledger.update(
+
+    async def _rows(self, env: Envelope) -> dict[str, LedgerEntry]:
+        return {row.row_key: row for row in await self._deps.ledger.rows(env.signal_id)}
+
+    async def _follow(
+        self, delivery: Delivery, target: _Target, rows: dict[str, LedgerEntry]
+    ) -> Outcome | None:
+        """Finish what an earlier delivery recorded; None when there is nothing to follow."""
+        env = delivery.envelope
+        summary = rows.get(f"exec:{env.account}")
+        if summary is None or summary.status == REPLAN:
+            return None
+        if summary.status in _FINAL_SUMMARY:
+            return Outcome("already_done", f"this signal was already {summary.status}")
+        stored = summary.fields.get("plan")
+        if not isinstance(stored, str) or not stored:
+            return None
+        return await self._run(env, target, load_plan(stored), rows, claimed=False)
+
+    def _summary(self, env: Envelope, delivery: Delivery, status: str, **extra: Any) -> LedgerEntry:
+        fields: dict[str, Any] = {
+            "kind": "execution",
+            "strategy": env.strategy_id,
+            "account": env.account,
+            "root": env.signal.symbol.root,
+            "message_id": delivery.message_id,
+            "delivery_count": delivery.delivery_count,
+            "correlation_id": env.correlation_id,
+            "received_at": env.received_at,
+            "dequeued_at": self._deps.clock.now(),
+            "tv_time": env.signal.tv_time,
+            **extra,
+        }
+        return LedgerEntry(env.signal_id, f"exec:{env.account}", status, fields)
+
+    def _claims(self, env: Envelope, the_plan: Plan) -> list[LedgerEntry]:
+        now = self._deps.clock.now()
+        return [
             LedgerEntry(
                 env.signal_id,
-                summary_key,
-                outcome.status,
+                _cl_ord_id(c, env.signal_id, env.account),
+                "claimed",
                 {
-                    "detail": outcome.detail,
-                    "note": result.note,
-                    "position_before": result.position_before,
-                    "position_after": result.position_after,
-                    "finished_at": self._deps.clock.now(),
+                    "kind": type(c).__name__,
+                    "leg": c.leg,
+                    "account": env.account,
+                    "strategy": env.strategy_id,
+                    "claimed_at": now,
                 },
             )
-        )
-        return outcome
-
-    def _summary(self, env: Envelope, delivery: Delivery, status: str) -> LedgerEntry:
-        return LedgerEntry(
-            env.signal_id,
-            f"exec:{env.account}",
-            status,
-            {
-                "kind": "execution",
-                "strategy": env.strategy_id,
-                "account": env.account,
-                "root": env.signal.symbol.root,
-                "message_id": delivery.message_id,
-                "delivery_count": delivery.delivery_count,
-                "correlation_id": env.correlation_id,
-                "received_at": env.received_at,
-                "dequeued_at": self._deps.clock.now(),
-                "tv_time": env.signal.tv_time,
-            },
-        )
+            for c in the_plan.commands
+        ]
 
     async def _account_id(self, env: Envelope) -> int:
         if env.account_id is not None:
@@ -251,16 +286,22 @@ class Executor:
             last_order_at={(env.account, root): last_at} if last_at else {},
         )
 
-    async def _deny(self, delivery: Delivery, code: str, message: str) -> Outcome:
+    async def _refuse(self, delivery: Delivery, code: str, message: str) -> Outcome:
+        """Record a denial (unless an earlier delivery recorded an outcome) and publish it."""
         env = delivery.envelope
-        fields: dict[str, Any] = {
-            "reason_code": code,
-            "reason": message,
-            "finished_at": self._deps.clock.now(),
-        }
-        await self._deps.ledger.update(
-            LedgerEntry(env.signal_id, f"exec:{env.account}", "denied", fields)
+        denied = self._summary(
+            delivery.envelope,
+            delivery,
+            "denied",
+            reason_code=code,
+            reason=message,
+            finished_at=self._deps.clock.now(),
         )
+        earlier = await self._deps.ledger.claim(denied)
+        if earlier is not None and earlier.status != REPLAN:
+            return Outcome("already_done", f"this signal was already {earlier.status}")
+        if earlier is not None:
+            await self._deps.ledger.update(denied)
         await self._deps.store.publish(
             "risk.denied",
             {
@@ -274,73 +315,103 @@ class Executor:
         log.info("signal %s denied for %s: %s", env.signal_id, env.account, message)
         return Outcome("denied", f"{code}: {message}")
 
-    async def _send(
-        self, env: Envelope, account: broker.Account, contract: broker.ContractSpec, the_plan: Plan
+    async def _run(
+        self,
+        env: Envelope,
+        target: _Target,
+        the_plan: Plan,
+        rows: Mapping[str, LedgerEntry],
+        *,
+        claimed: bool,
     ) -> Outcome:
+        """Send the plan's commands in order and record every answer in one write."""
+        await self._announce(env, target, the_plan)
+        answers: list[LedgerEntry] = []
+        placed: list[int] = []
+        try:
+            for command in the_plan.commands:
+                rejection = await self._send_one(env, command, rows, claimed, answers, placed)
+                if rejection is not None:
+                    return await self._close(env, the_plan, answers, "rejected", rejection, placed)
+        except TransientError:
+            # Keep what was answered so far; the re-delivery looks up only the rest.
+            if answers:
+                await self._deps.ledger.update_all(answers)
+            raise
+        await self._after(env, target, the_plan)
+        return await self._close(env, the_plan, answers, "done", the_plan.note, placed)
+
+    async def _announce(self, env: Envelope, target: _Target, the_plan: Plan) -> None:
         links = {
             _cl_ord_id(c, env.signal_id, env.account): {
                 "signal_id": env.signal_id,
                 "strategy": env.strategy_id,
                 "account": env.account,
-                "account_id": account.id,
+                "account_id": target.account.id,
                 "leg": c.leg,
             }
             for c in the_plan.commands
         }
-        entries = [c for c in the_plan.commands if isinstance(c, PlaceOrder | PlaceBracketOrder)]
-        stamp = (env.account, contract.product.name, self._deps.clock.now()) if entries else None
+        opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
+        stamp = (
+            (env.account, target.contract.product.name, self._deps.clock.now()) if opens else None
+        )
         # Indexed before sending, so the worker can link a fill even if this process dies
         # between the broker's answer and the ledger write.
         await self._deps.store.link_orders(links, stamp)
-        placed: list[int] = []
-        for command in the_plan.commands:
-            rejected = await self._send_one(env, command, placed)
-            if rejected is not None:
-                return Outcome("rejected", rejected, tuple(placed))
-        return Outcome("done", the_plan.note, tuple(placed))
-
-    async def _send_one(self, env: Envelope, command: Command, placed: list[int]) -> str | None:
-        cl_ord_id = _cl_ord_id(command, env.signal_id, env.account)
-        claim = LedgerEntry(
-            env.signal_id,
-            cl_ord_id,
-            "claimed",
+        await self._deps.store.publish(
+            "order.request",
             {
-                "kind": type(command).__name__,
-                "leg": command.leg,
+                "signal_id": env.signal_id,
                 "account": env.account,
-                "strategy": env.strategy_id,
-                "claimed_at": self._deps.clock.now(),
+                "note": the_plan.note,
+                "legs": list(the_plan.legs),
+                "correlation_id": env.correlation_id,
             },
         )
-        existing = await self._deps.ledger.claim(claim)
-        if existing is not None and existing.status in _FINAL_LEG:
-            order_id = existing.fields.get("order_id")
+
+    async def _send_one(
+        self,
+        env: Envelope,
+        command: Command,
+        rows: Mapping[str, LedgerEntry],
+        claimed: bool,
+        answers: list[LedgerEntry],
+        placed: list[int],
+    ) -> str | None:
+        """Send one command unless it was answered before; return a rejection's text."""
+        cl_ord_id = _cl_ord_id(command, env.signal_id, env.account)
+        row = rows.get(cl_ord_id)
+        if row is None and not claimed:
+            row = await self._deps.ledger.claim(self._claims_for(env, command))
+        if row is not None and row.status in _FINAL_LEG:
+            order_id = row.fields.get("order_id")
             if isinstance(order_id, int):
                 placed.append(order_id)
-            return (
-                str(existing.fields.get("broker_text")) if existing.status == "rejected" else None
-            )
-        sent = dataclasses.replace(claim, status="sent", fields={"sent_at": self._deps.clock.now()})
-        await self._deps.ledger.update(sent)
+            return str(row.fields.get("broker_text")) if row.status == "rejected" else None
         try:
-            order_id = await self._dispatch(command, maybe_sent=existing is not None)
+            order_id = await self._dispatch(command, maybe_sent=row is not None)
         except BrokerRejected as exc:
-            await self._record_rejection(env, claim, command, exc)
-            if isinstance(command, CancelOrder | ModifyOrder):
-                # The order changed under us (filled or gone): drop the plan so the next
-                # delivery plans again from a fresh book.
-                await self._deps.ledger.update(
-                    LedgerEntry(env.signal_id, f"exec:{env.account}", "dequeued", {"plan": ""})
+            answers.append(
+                self._answer(
+                    env, cl_ord_id, "rejected", broker_code=exc.code, broker_text=exc.message
                 )
-                raise TransientBrokerError(
+            )
+            await self._publish_rejection(env, command, exc)
+            if isinstance(command, CancelOrder | ModifyOrder):
+                # The order changed under us (filled or gone): plan again from a fresh book.
+                await self._deps.ledger.update_all(
+                    [
+                        *answers,
+                        LedgerEntry(env.signal_id, f"exec:{env.account}", REPLAN, {"plan": ""}),
+                    ]
+                )
+                answers.clear()
+                raise TransientError(
                     f"{command.leg} was refused ({exc.message}); planning again"
                 ) from exc
             return f"{exc.code}: {exc.message}"
-        fields: dict[str, Any] = {"acked_at": self._deps.clock.now(), "order_id": order_id}
-        await self._deps.ledger.update(
-            dataclasses.replace(claim, status="acknowledged", fields=fields)
-        )
+        answers.append(self._answer(env, cl_ord_id, "acknowledged", order_id=order_id))
         if order_id is not None and isinstance(command, PlaceOrder | PlaceBracketOrder):
             placed.append(order_id)
             await self._deps.store.publish(
@@ -356,6 +427,38 @@ class Executor:
             )
         return None
 
+    def _claims_for(self, env: Envelope, command: Command) -> LedgerEntry:
+        return self._claims(env, Plan(commands=(command,), position_before=0, position_after=0))[0]
+
+    def _answer(self, env: Envelope, cl_ord_id: str, status: str, **fields: Any) -> LedgerEntry:
+        return LedgerEntry(
+            env.signal_id, cl_ord_id, status, {"acked_at": self._deps.clock.now(), **fields}
+        )
+
+    async def _close(
+        self,
+        env: Envelope,
+        the_plan: Plan,
+        answers: list[LedgerEntry],
+        status: Literal["done", "rejected"],
+        detail: str,
+        placed: list[int],
+    ) -> Outcome:
+        summary = LedgerEntry(
+            env.signal_id,
+            f"exec:{env.account}",
+            status,
+            {
+                "detail": detail,
+                "note": the_plan.note,
+                "position_before": the_plan.position_before,
+                "position_after": the_plan.position_after,
+                "finished_at": self._deps.clock.now(),
+            },
+        )
+        await self._deps.ledger.update_all([*answers, summary])
+        return Outcome(status, detail, tuple(placed))
+
     async def _dispatch(self, command: Command, *, maybe_sent: bool) -> int | None:
         brk = self._deps.broker
         if isinstance(command, PlaceOrder):
@@ -368,15 +471,9 @@ class Executor:
         await brk.modify_order(command.request)
         return command.request.order_id
 
-    async def _record_rejection(
-        self, env: Envelope, claim: LedgerEntry, command: Command, exc: BrokerRejected
+    async def _publish_rejection(
+        self, env: Envelope, command: Command, exc: BrokerRejected
     ) -> None:
-        fields: dict[str, Any] = {
-            "broker_code": exc.code,
-            "broker_text": exc.message,
-            "acked_at": self._deps.clock.now(),
-        }
-        await self._deps.ledger.update(dataclasses.replace(claim, status="rejected", fields=fields))
         await self._deps.store.publish(
             "order.rejected",
             {
@@ -389,22 +486,13 @@ class Executor:
             },
         )
 
-    async def _after(
-        self,
-        env: Envelope,
-        strategy: Strategy,
-        account: broker.Account,
-        contract: broker.ContractSpec,
-        the_plan: Plan,
-        outcome: Outcome,
-    ) -> None:
-        if outcome.status != "done":
-            return
+    async def _after(self, env: Envelope, target: _Target, the_plan: Plan) -> None:
+        """Record the intended position and hand stop management to the worker."""
         if env.signal.target is not None:
             await self._deps.store.record_intent(
-                strategy.id,
+                target.strategy.id,
                 env.account,
-                contract.product.name,
+                target.contract.product.name,
                 the_plan.position_after,
                 env.signal_id,
                 self._deps.clock.now(),
@@ -423,7 +511,7 @@ class Executor:
                     "instruction": encode(instruction),
                     "stop_cl_ord_id": stop_id,
                     "signal_id": env.signal_id,
-                    "contract_id": contract.contract.id,
+                    "contract_id": target.contract.contract.id,
                 },
             )
-        await self._deps.store.store_instructions(account.id, items)
+        await self._deps.store.store_instructions(target.account.id, items)

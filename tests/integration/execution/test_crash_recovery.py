@@ -32,10 +32,10 @@ class DieAfterBroker:
         self.inner = inner
     def __getattr__(self, name):
         return getattr(self.inner, name)
-    async def update(self, entry):
-        if entry.status == "acknowledged" and os.environ.get("DIE") == "1":
+    async def update_all(self, entries):
+        if any(e.status == "acknowledged" for e in entries) and os.environ.get("DIE") == "1":
             os._exit(9)
-        return await self.inner.update(entry)
+        return await self.inner.update_all(entries)
 
 async def main():
     container = Container(Settings())

@@ -62,7 +62,7 @@ async def test_execute_with_buy_places_one_order_and_journals_done(world: World)
     assert outcome.status == "done"
     assert len(world.broker.sent) == 1
     assert world.broker.net_pos == 2
-    summary = world.ledger.rows[("s" * 32, "exec:DEMO10001")]
+    summary = world.ledger.table[("s" * 32, "exec:DEMO10001")]
     assert summary.status == "done"  # type: ignore[attr-defined]
     assert [e for e, _ in world.store.events] == ["order.request", "order.placed"]
     assert set(world.store.links) == set(world.broker.sent)
@@ -84,7 +84,7 @@ async def test_execute_killed_between_broker_call_and_ledger_update_places_once(
     outcome = await world.run(BUY, delivery=2)
     assert outcome.status == "done"
     assert len(world.broker.sent) == 1  # found by clOrdId, not placed again
-    leg = next(r for (s, k), r in world.ledger.rows.items() if k != "exec:DEMO10001")
+    leg = next(r for (s, k), r in world.ledger.table.items() if k != "exec:DEMO10001")
     assert leg.status == "acknowledged"  # type: ignore[attr-defined]
 
 
@@ -137,7 +137,7 @@ async def test_execute_redelivered_after_crash_finishes_the_first_plan(world: Wo
     world.broker.price = Decimal("25000")  # the world moved; the stored plan still rules
     outcome = await world.run(BUY, delivery=2)
     assert outcome.status == "done"
-    summary = world.ledger.rows[("s" * 32, "exec:DEMO10001")]
+    summary = world.ledger.table[("s" * 32, "exec:DEMO10001")]
     assert summary.fields["position_after"] == 2  # type: ignore[attr-defined]
     assert len(world.broker.sent) == 1
 
