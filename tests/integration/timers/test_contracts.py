@@ -195,7 +195,10 @@ async def test_two_concurrent_refreshes_with_a_roll_leave_one_map_and_one_roll_e
         messages = await published.drain()
     await other.aclose()
     await other_redis.aclose()
-    assert sorted(r.status for r in results) == ["waited", "written"]
+    # Whichever takes the lock writes; the other skips (timer) or waits for it (executor).
+    statuses = [r.status for r in results]
+    assert statuses.count("written") == 1
+    assert set(statuses) - {"written"} <= {"busy", "waited"}
     raw = await redis.get("contracts:ES")
     assert raw is not None
     doc = json.loads(raw)
