@@ -292,5 +292,5 @@ async def test_refresh_all_with_two_instances_builds_each_root_once(
         statuses.setdefault(result.root, []).append(result.status)
     assert sorted(statuses) == ["CL", "ES", "MNQ"]
     assert all(s.count("written") <= 1 for s in statuses.values())
-    assert statuses["MNQ"] == ["fresh", "fresh"]
+    assert set(statuses["MNQ"]) <= {"fresh", "busy"}  # built on demand a moment ago
     assert requests(sim_2024, "product/find") == 3
