@@ -63,6 +63,7 @@ class WorkerApp:
     client: TradovateClient
     history: TablesHistory
     port: int | None = None
+    stopped: bool = False
 
     @classmethod
     def from_settings(
@@ -140,7 +141,10 @@ class WorkerApp:
         return self.port
 
     async def stop(self) -> None:
-        """Stop everything, in reverse order."""
+        """Stop everything, in reverse order (a second call does nothing)."""
+        if self.stopped:
+            return
+        self.stopped = True
         await self.worker.stop()
         await self.health.stop()
         await self.history.close()

@@ -157,10 +157,16 @@ class Worker:
         for session in (self._trading, self._feed):
             if session is not None:
                 await asyncio.to_thread(session.stop)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._side_tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._side_tasks, return_exceptions=True)
-        await self.pipeline.wait_for_terms()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            if pending:
+                logger.error("worker tasks did not stop", extra={"tasks": len(pending)})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await self.pipeline.wait_for_terms()
         self.sync_state = "stopped"
         with contextlib.suppress(DependencyUnavailable):
             await self.store.clear_liveness()
@@ -170,10 +176,11 @@ class Worker:
     def _socket_state(self, name: str, state: SocketState, error: BaseException | None) -> None:
         machine = self.trading_state if name == "trading" else self.md_state
         target = FROM_SOCKET[state]
-        if name == "md" and target is WorkerState.SYNCING:
-            target = WorkerState.LIVE  # market data has nothing to sync
         reason = None if error is None else str(error)[:200]
         machine.move(target, reason)
+        if name == "md" and target is WorkerState.SYNCING:
+            target = WorkerState.LIVE  # market data has nothing to sync: live once authorized
+            machine.move(target)
         if name == "trading" and target is not WorkerState.LIVE:
             self.sync_state = "syncing" if target is WorkerState.SYNCING else "stale"
         if name == "md" and target is not WorkerState.LIVE:

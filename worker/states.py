@@ -112,8 +112,10 @@ class StateMachine:
             # The socket's view is the truth; a transition we did not foresee is a bug to see.
             self.illegal += 1
             logger.error(
-                "unexpected worker state transition",
-                extra={"socket": self.socket, "from": self.state, "to": state},
+                "unexpected worker state transition %s -> %s on %s",
+                self.state.value,
+                state.value,
+                self.socket,
             )
         transition = Transition(self.socket, self.state, state, datetime.now(UTC), reason, allowed)
         self.state, self.since = state, time.monotonic()

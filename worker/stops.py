@@ -80,8 +80,11 @@ class StopManager:
     async def run(self) -> None:
         """Reload and evaluate until cancelled."""
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # lands as the wait completes, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+                async with asyncio.timeout(self._refresh_s):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._is_live():
                 continue

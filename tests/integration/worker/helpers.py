@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from shared.adapters.tradovate.client import TradovateClient
@@ -42,4 +43,15 @@ async def differences(live: LiveState, client: TradovateClient) -> list[str]:
             mine, theirs = getattr(cash, name), getattr(snapshot, name)
             if abs(_cents(mine) - _cents(theirs)) > Decimal("0.01"):
                 found.append(f"{account_id}: {name} live {mine} vs REST {theirs}")
+    return found
+
+
+async def settled(live: LiveState, client: TradovateClient, timeout_s: float = 5.0) -> list[str]:
+    """Wait until the cache equals REST; return the differences left at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    found = await differences(live, client)
+    while found and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        found = await differences(live, client)
     return found

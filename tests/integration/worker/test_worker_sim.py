@@ -15,20 +15,10 @@ from shared.adapters.tradovate.client import TradovateClient
 from shared.domain.broker import OrderRequest, OrderType, Side
 from shared.services.live_state import LiveState
 from tests.integration.worker.conftest import front_month, until
-from tests.integration.worker.helpers import differences
+from tests.integration.worker.helpers import settled
 from worker.app import WorkerApp
 
 pytestmark = pytest.mark.integration
-
-
-async def _settled(live: LiveState, client: TradovateClient, timeout_s: float = 5.0) -> list[str]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        found = await differences(live, client)
-        if not found or loop.time() > deadline:
-            return found
-        await asyncio.sleep(0.05)
 
 
 async def test_worker_with_rest_orders_matches_rest_after_every_step(
@@ -36,7 +26,7 @@ async def test_worker_with_rest_orders_matches_rest_after_every_step(
 ) -> None:
     live = LiveState(redis)
     symbol = await front_month(client, "MES")
-    assert await _settled(live, client) == []
+    assert await settled(live, client) == []
     steps = [
         (10001, Side.BUY, 2, None),
         (10001, Side.SELL, 1, "6010.00"),
@@ -50,8 +40,97 @@ async def test_worker_with_rest_orders_matches_rest_after_every_step(
         await client.rest.place_order(
             OrderRequest(account, symbol, side, qty, OrderType.MARKET, f"wk-step-{n}")
         )
-        assert await _settled(live, client) == [], f"step {n}"
+        assert await settled(live, client) == [], f"step {n}"
     tradovate_sim.set_price(symbol, "6020.50")
-    assert await _settled(live, client) == []
+    assert await settled(live, client) == []
     cash = await live.cash(10001)
-    assert cash is not None and cash.open_pnl != 0
+    assert cash is not None
+    assert cash.open_pnl != 0
+
+
+async def _ledger_row(app: WorkerApp, signal_id: str, cl_ord_id: str) -> None:
+    # What the executor writes when it sends a leg (its own adapter; the table is shared).
+    table = await app.history._table("ledger")
+    await table.upsert_entity(
+        {"PartitionKey": signal_id, "RowKey": cl_ord_id, "status": "acknowledged"}
+    )
+
+
+async def test_worker_with_linked_order_records_fill_ledger_and_events(
+    worker_app: WorkerApp, client: TradovateClient, redis: Redis, tradovate_sim: SimulatorServer
+) -> None:
+    symbol = await front_month(client, "NQ")
+    tradovate_sim.set_price(symbol, "21012.25")
+    cl_ord_id = "tbsig1-entry"
+    link = {"signal_id": "sig-1", "strategy": "nq-trend", "account": "DEMO10001",
+            "account_id": 10001, "leg": "entry"}  # fmt: skip
+    await redis.set(keys.cl_ord_index(cl_ord_id), json.dumps(link))
+    await _ledger_row(worker_app, "sig-1", cl_ord_id)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(*keys.EVENT_CHANNELS)
+    ack = await client.rest.place_order(
+        OrderRequest(10001, symbol, Side.BUY, 2, OrderType.MARKET, cl_ord_id)
+    )
+    await client.rest.place_order(
+        OrderRequest(10002, symbol, Side.SELL, 1, OrderType.MARKET, "not-ours")
+    )
+    history = worker_app.history
+    assert await until(lambda: worker_app.worker.pipeline.recorder.fills_recorded == 2)
+    fills = await history.read("fills", "sig-1")
+    assert [(f["order_id"], f["price"], f["qty"], f["leg"]) for f in fills] == [
+        (ack.order_id, "21012.25", 2, "entry")
+    ]
+    assert len(await history.read("fills", "unlinked")) == 1
+    (ledger,) = await history.read("ledger", "sig-1")
+    assert ledger["status"] == "filled"
+    assert ledger["fill_price"] == "21012.25"
+    assert ledger["filled_qty"] == 2
+    assert ledger["filled_at"] is not None
+    executions = await history.read("executions", "sig-1")
+    assert {e["exec_type"] for e in executions} >= {"New", "Trade"}
+    seen: dict[str, list[dict[str, object]]] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3.0
+    wanted = {"order.placed", "order.filled", "position.opened", "position.update"}
+    while loop.time() < deadline and not wanted <= set(seen):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None:
+            body = json.loads(message["data"])
+            seen.setdefault(body["type"], []).append(body)
+    await pubsub.aclose()
+    assert wanted <= set(seen)
+    filled = [e for e in seen["order.filled"] if e["cl_ord_id"] == cl_ord_id]
+    assert filled[0]["signal_id"] == "sig-1"
+    assert filled[0]["price"] == "21012.25"
+
+
+async def test_worker_with_open_position_streams_quotes_and_follows_positions(
+    worker_app: WorkerApp, client: TradovateClient, redis: Redis, tradovate_sim: SimulatorServer
+) -> None:
+    symbol = await front_month(client, "ES")
+    contract = await client.rest.find_contract(symbol)
+    await client.rest.place_order(
+        OrderRequest(10001, symbol, Side.BUY, 1, OrderType.MARKET, "q-open")
+    )
+    feed = worker_app.worker.feed
+    assert feed is not None
+    assert await until(lambda: contract.id in feed.wanted)
+    tradovate_sim.set_price(symbol, "6003.25")
+    live = LiveState(redis)
+
+    async def marked() -> tuple[Decimal | None, Decimal | None]:
+        cash = await live.cash(10001)
+        return await live.last_price(contract.id), None if cash is None else cash.open_pnl
+
+    expected = (Decimal("6003.25"), Decimal("162.50"))
+    for _ in range(100):
+        if await marked() == expected:
+            break
+        await asyncio.sleep(0.02)
+    assert await marked() == expected
+    snapshot = await client.rest.cash_balance_snapshot(10001)
+    assert snapshot.open_pnl == Decimal("162.50")
+    await client.rest.place_order(
+        OrderRequest(10001, symbol, Side.SELL, 1, OrderType.MARKET, "q-close")
+    )
+    assert await until(lambda: contract.id not in feed.wanted)
