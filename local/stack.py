@@ -1,8 +1,9 @@
 """Run the whole local stack in the foreground: ``python -m local.stack``.
 
-Starts a real ``redis-server``, Azurite's Table service, the Tradovate simulator and the
-dev host running ``function_app.py``, each on a free loopback port unless a flag names
-one. Once everything answers it prints ONE JSON line with each part's URL, e.g.::
+Starts a real ``redis-server``, Azurite's Table service, the Tradovate simulator, the
+dev host running ``function_app.py`` and the WebSocket worker (``python -m worker``), each
+on a free loopback port unless a flag names one. Once everything answers it prints ONE JSON
+line with each part's URL, e.g.::
 
     {"functions": "http://127.0.0.1:7071", "redis": "redis://127.0.0.1:6379/0", ...}
 
@@ -66,6 +67,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--redis-port", type=int, default=0)
     parser.add_argument("--azurite-port", type=int, default=0)
     parser.add_argument("--tradovate-port", type=int, default=0)
+    parser.add_argument("--worker-port", type=int, default=0, help="the worker's /healthz port")
     parser.add_argument(
         "--settings", type=Path, default=REPO_ROOT / "local.settings.json",
         help="local settings file (written from the example if missing)",
@@ -126,6 +128,12 @@ class Stack:
             env,
         )  # fmt: skip
         self.urls = {"functions": host["functions"], **self.urls, "settings": str(args.settings)}
+        worker = self._spawn(
+            "worker",
+            ["-m", "worker", "--host", args.host, "--port", str(args.worker_port)],
+            env,
+        )
+        self.urls["worker"] = worker["healthz"]
         return self.urls
 
     def _spawn(self, name: str, module_args: list[str], env: dict[str, str]) -> dict[str, object]:
