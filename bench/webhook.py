@@ -104,7 +104,7 @@ async def over_http(url: str, route: str, n: int, concurrency: int, offset: int)
         async def worker() -> None:
             for i in counter:
                 r = await client.post(
-                    f"{url}/api/{route}/demo?code={KEY}", content=_alert(offset + i)
+                    f"{url}/api/{route}/http?code={KEY}", content=_alert(offset + i)
                 )
                 assert r.status_code in (200, 202), r.text
 

@@ -84,6 +84,7 @@ class RedisExecutionStore:
         if event not in keys.EVENT_CHANNELS:
             raise ValueError(f"unknown event channel {event!r}")
         try:
-            await self._redis.publish(event, json.dumps({"type": event, **payload}, default=str))
+            message = {"type": event, "source": "executor", **payload}
+            await self._redis.publish(event, json.dumps(message, default=str))
         except (RedisError, OSError):
             return

@@ -30,10 +30,21 @@ def decode(cls: type[T], data: Any, where: str = "value") -> T:
     return typing.cast(T, _decode(data, cls, where))
 
 
+_SCALARS = (str, int, bool, NoneType)
+# Field names per dataclass, looked up once: encoding runs on the webhook's hot path.
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
 def encode(value: object) -> Any:
     """Return ``value`` as JSON-ready data: enums as values, decimals as strings, times ISO."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal):
@@ -45,6 +56,16 @@ def encode(value: object) -> Any:
     if isinstance(value, tuple | list):
         return [encode(v) for v in value]
     return value
+
+
+def encode_without(value: object, *names: str) -> dict[str, Any]:
+    """Encode a dataclass leaving out some fields (cheaper than copying it without them)."""
+    data = encode(value)
+    if not isinstance(data, dict):
+        raise TypeError("encode_without takes a dataclass")
+    for name in names:
+        data.pop(name, None)
+    return data
 
 
 def _decode(value: Any, hint: Any, where: str) -> Any:

@@ -7,14 +7,13 @@ The webhook writes it, reconcile-healing writes it, the executor reads it. Versi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.domain.codec import decode, encode
+from shared.domain.codec import decode, encode_without
 from shared.domain.errors import InvalidSignal
 from shared.domain.signal import Signal
 from shared.ports import OutboundMessage
@@ -47,8 +46,14 @@ class Envelope:
         return f"{self.account}-{self.signal.symbol.root}"
 
 
-def to_message(envelope: Envelope) -> OutboundMessage:
-    """Render an envelope as the queue message the executor will receive."""
+def to_message(envelope: Envelope, *, signal_data: dict[str, Any] | None = None) -> OutboundMessage:
+    """Render an envelope as the queue message the executor will receive.
+
+    ``signal_data`` is the signal already encoded without its extras, for callers that send
+    one signal to several accounts and need not encode it again for each.
+    """
+    if signal_data is None:
+        signal_data = encode_without(envelope.signal, "extras")
     body = {
         "v": ENVELOPE_VERSION,
         "signal_id": envelope.signal_id,
@@ -59,7 +64,7 @@ def to_message(envelope: Envelope) -> OutboundMessage:
         "format": envelope.alert_format,
         "received_at": envelope.received_at.isoformat(),
         "correlation_id": envelope.correlation_id,
-        "signal": encode(dataclasses.replace(envelope.signal, extras={})),
+        "signal": signal_data,
     }
     return OutboundMessage(
         body=json.dumps(body, separators=(",", ":")).encode(),

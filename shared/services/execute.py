@@ -139,6 +139,18 @@ class Executor:
         except InvalidSignal as exc:
             return await self._refuse(delivery, exc.code, exc.message)
         target = _Target(account, contract, strategy)
+        await self._deps.store.publish(
+            "trade.signal",
+            {
+                "signal_id": env.signal_id,
+                "strategy": env.strategy_id,
+                "account": env.account,
+                "intent": str(env.signal.intent),
+                "symbol": contract.contract.name,
+                "delivery": delivery.delivery_count,
+                "correlation_id": env.correlation_id,
+            },
+        )
         rows: dict[str, LedgerEntry] = {}
         if delivery.delivery_count > 1:
             rows = await self._rows(env)

@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Literal
 
 from shared.domain.alerts import ParsedAlert, parse_alert
-from shared.domain.codec import encode
+from shared.domain.codec import encode, encode_without
 from shared.domain.errors import (
     BridgeError,
     Forbidden,
@@ -244,6 +244,7 @@ class Ingestor:
             existing = admission.duplicate_of
             await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
             return IngestResult(existing, "duplicate", 0)
+        signal_data = encode_without(signal, "extras")  # once, for every account
         messages = [
             to_message(
                 Envelope(
@@ -256,7 +257,8 @@ class Ingestor:
                     received_at=alert.received_at,
                     correlation_id=alert.correlation_id,
                     signal=signal,
-                )
+                ),
+                signal_data=signal_data,
             )
             for account, multiplier in accounts
         ]
@@ -298,30 +300,11 @@ class Ingestor:
         messages: int,
         error: BridgeError | None = None,
     ) -> None:
-        raw = alert.body.decode("utf-8", errors="replace")
-        secrets = [parsed.secret] if parsed is not None and parsed.secret else []
-        record = AlertRecord(
-            strategy_id=strategy_id,
-            signal_id=signal_id,
-            status=status,
-            received_at=alert.received_at,
-            correlation_id=alert.correlation_id,
-            raw_redacted=redact(raw, secrets),
-            reason_code=error.code if error else None,
-            reason=error.message if error else None,
-            alert_format=parsed.format if parsed else None,
-            signal_json=json.dumps(encode(dataclasses.replace(parsed.signal, extras={})))
-            if parsed
-            else None,
-            extras_json=json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None,
-            tv_time=parsed.signal.tv_time if parsed else None,
-            client_ip=client_address(alert.forwarded_for),
-            messages=messages,
-        )
-        # The write goes on in the background past the budget (shielded, not cancelled), so a
-        # slow first write, e.g. one that creates the table, still lands; it just doesn't
-        # hold up the acknowledgement.
-        write = asyncio.ensure_future(self._deps.journal.record_alert(record))
+        # Built and written in the background (shielded, not cancelled past the budget), so
+        # neither the redaction nor a slow write, e.g. the first one that creates the table,
+        # holds up the acknowledgement.
+        entry = _JournalEntry(alert, parsed, strategy_id, signal_id, status, messages, error)
+        write = asyncio.ensure_future(_write_entry(self._deps.journal, entry))
         _PENDING_WRITES.add(write)
         write.add_done_callback(_finish_write)
         if self._deps.journal_timeout_s <= 0:
@@ -332,6 +315,43 @@ class Ingestor:
             log.debug("journal write for alert %s continues in the background", signal_id)
         except Exception:  # the journal must never cost the acknowledgement
             log.warning("journal write for alert %s (%s) failed", signal_id, status, exc_info=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _JournalEntry:
+    alert: IncomingAlert
+    parsed: ParsedAlert | None
+    strategy_id: str
+    signal_id: str
+    status: str
+    messages: int
+    error: BridgeError | None
+
+    def record(self) -> AlertRecord:
+        """Build the journal record (called inside the background write)."""
+        alert, parsed, error = self.alert, self.parsed, self.error
+        raw = alert.body.decode("utf-8", errors="replace")
+        secrets = [parsed.secret] if parsed is not None and parsed.secret else []
+        return AlertRecord(
+            strategy_id=self.strategy_id,
+            signal_id=self.signal_id,
+            status=self.status,
+            received_at=alert.received_at,
+            correlation_id=alert.correlation_id,
+            raw_redacted=redact(raw, secrets),
+            reason_code=error.code if error else None,
+            reason=error.message if error else None,
+            alert_format=parsed.format if parsed else None,
+            signal_json=json.dumps(encode_without(parsed.signal, "extras")) if parsed else None,
+            extras_json=json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None,
+            tv_time=parsed.signal.tv_time if parsed else None,
+            client_ip=client_address(alert.forwarded_for),
+            messages=self.messages,
+        )
+
+
+async def _write_entry(journal: AlertJournal, entry: _JournalEntry) -> None:
+    await journal.record_alert(entry.record())
 
 
 _PENDING_WRITES: set[asyncio.Future[None]] = set()

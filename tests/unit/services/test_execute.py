@@ -64,7 +64,7 @@ async def test_execute_with_buy_places_one_order_and_journals_done(world: World)
     assert world.broker.net_pos == 2
     summary = world.ledger.table[("s" * 32, "exec:DEMO10001")]
     assert summary.status == "done"  # type: ignore[attr-defined]
-    assert [e for e, _ in world.store.events] == ["order.request", "order.placed"]
+    assert [e for e, _ in world.store.events] == ["trade.signal", "order.request", "order.placed"]
     assert set(world.store.links) == set(world.broker.sent)
 
 

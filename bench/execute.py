@@ -1,0 +1,302 @@
+"""Benchmark signal → order latency through the whole local system, beside a direct forwarder.
+
+Run: ``.venv/bin/python -m bench.execute [--alerts 100]``. Starts redis-server, Azurite, the
+Tradovate simulator and the dev host (webhook + execute), warms each instrument's contract
+map, then posts a burst of alerts spread over 10 instruments, each fanned out to 2 accounts.
+Latency per order = the executor's clock when Tradovate acknowledged it (the ledger's
+``acked_at``) minus the time the alert was posted. Round trips per order are counted at the
+simulator (REST requests) and at Redis (commands processed).
+
+Baseline, same run, same simulator: a direct forwarder — an HTTP endpoint that places each
+alert's two orders at Tradovate and answers — with the same burst; its latency per order is
+post → placeorder answered. Target (issue 5): p99 < 25 ms and at most 1.5 times the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from aiohttp import web
+
+from bench.common import print_table, summary_ms
+from local.services import AzuriteTables, ReadyLineProcess, RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "bench-function-key"
+SECRET = "bench-secret-value"  # noqa: S105 - a throwaway value for a local run
+ROOTS = ["MNQ", "ES", "MES", "NQ", "RTY", "M2K", "YM", "MYM", "CL", "MCL"]
+PRICES = {"MNQ": 21000, "NQ": 21000, "ES": 6000, "MES": 6000, "RTY": 2300, "M2K": 2300,
+          "YM": 44000, "MYM": 44000, "CL": 70, "MCL": 70}  # fmt: skip
+STRATEGIES = """version = 1
+[strategies.bench]
+secret = { env = "WEBHOOK_BENCH" }
+accounts = [{ name = "DEMO10001", id = 10001 }, { name = "DEMO10002", id = 10002 }]
+[strategies.bench.behaviour]
+allow_add = true
+[strategies.bench.risk]
+max_alert_age_s = 600
+[strategies.bench.webhook]
+rate_limit_per_min = 6000
+dedupe_window_s = 0
+ip_allowlist = false
+"""
+
+
+class SimAdmin:
+    """Talk to a simulator running in its own process through its admin endpoints."""
+
+    def __init__(self, urls: dict[str, Any]) -> None:
+        self.base_url = str(urls["rest"])
+        self.md_ws_url = str(urls["md_ws"])
+        self._client = httpx.Client(base_url=str(urls["admin"]), timeout=30)
+
+    def _call(self, method: str, path: str) -> Any:
+        response = self._client.request(method, path)
+        response.raise_for_status()
+        return response.json()
+
+    def state(self) -> Any:
+        """Return the simulator's whole state."""
+        return self._call("GET", "/state")
+
+    def stats(self) -> Any:
+        """Return request counters."""
+        return self._call("GET", "/stats")
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self._call("POST", "/stats/reset")
+
+    def reset(self) -> None:
+        """Restore the starting state."""
+        self._call("POST", "/reset")
+
+    def price(self, symbol: str) -> Any:
+        """Return a product's contracts and prices."""
+        return self._call("GET", f"/price?symbol={symbol}")
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+
+def _alert(root: str, n: int) -> dict[str, Any]:
+    return {"secret": SECRET, "intent": "buy", "symbol": f"{root}1!", "quantity": 1,
+            "price": PRICES[root], "alert_id": f"bench-{root}-{n}-{time.time_ns()}"}  # fmt: skip
+
+
+async def _post_burst(url: str, alerts: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
+    """Post every alert at once; return (wall-clock send time, answer) per alert."""
+    limits = httpx.Limits(max_connections=len(alerts))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one(alert: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+            sent = time.time()
+            response = await client.post(url, json=alert)
+            assert response.status_code in (200, 202), response.text
+            return sent, dict(response.json())
+
+        return list(await asyncio.gather(*(one(a) for a in alerts)))
+
+
+class PlacedWatcher:
+    """Record when each ``order.placed`` event arrives (the executor publishes it on the ack)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._client = redis.Redis.from_url(redis_url)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe("order.placed")
+        self.seen: dict[str, list[float]] = {}
+
+    def wait(self, signal_ids: set[str], per_signal: int, timeout_s: float = 120) -> None:
+        """Read events until every signal id has ``per_signal`` placements."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(len(self.seen.get(s, ())) >= per_signal for s in signal_ids):
+                return
+            message = self._pubsub.get_message(timeout=0.05)
+            if message is not None:
+                event = json.loads(message["data"])
+                if event.get("source") == "executor":  # the worker announces orders too
+                    self.seen.setdefault(event["signal_id"], []).append(time.time())
+        raise RuntimeError("not every order was placed in time")
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._pubsub.close()
+        self._client.close()
+
+
+def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
+    """Measure the full system: one alert at a time, then a burst; latencies in seconds."""
+    host = ReadyLineProcess(
+        [sys.executable, "-m", "local.devhost", "--port", "0", "--settings", "/nonexistent"],
+        env={**os.environ, **env},
+    )
+    worker = ReadyLineProcess(
+        [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"],
+        env={**os.environ, **env},
+    )
+    worker.start()
+    url = f"{host.start()['functions']}/api/webhook/bench?code={KEY}"
+    watcher = PlacedWatcher(env["REDIS_URL"])
+    try:
+        warm = asyncio.run(_post_burst(url, [_alert(root, -1) for root in ROOTS]))
+        watcher.wait({a["id"] for _, a in warm}, 2)  # contract maps, token, connections
+        time.sleep(0.5)
+        single = []
+        for i in range(n):
+            [(sent, answer)] = asyncio.run(_post_burst(url, [_alert(ROOTS[i % len(ROOTS)], i)]))
+            watcher.wait({answer["id"]}, 2)
+            single += [t - sent for t in watcher.seen[answer["id"]]]
+        sim.reset_stats()
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        before = int(client.info("stats")["total_commands_processed"])
+        burst = asyncio.run(_post_burst(url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)]))
+        watcher.wait({a["id"] for _, a in burst}, 2)
+        redis_cmds = int(client.info("stats")["total_commands_processed"]) - before
+        client.close()
+        burst_lat = [t - sent for sent, a in burst for t in watcher.seen[a["id"]]]
+        return {
+            "single": single,
+            "burst": burst_lat,
+            "burst_span": max(burst_lat),
+            "rest_per_order": int(sim.stats()["total_requests"]) / (2 * n),
+            "redis_per_order": redis_cmds / (2 * n),
+        }
+    finally:
+        watcher.close()
+        host.stop()
+        worker.stop()
+
+
+async def _forwarder(sim: SimAdmin) -> tuple[web.AppRunner, str]:
+    """Start the baseline: HTTP in, two placeorders out (one per account), then answer."""
+    client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200))
+    login = await client.post(
+        f"{sim.base_url}/auth/accesstokenrequest",
+        json={"name": "sim-trader", "password": "sim-password", "cid": 8,
+              "sec": "sim-api-secret", "appId": "bench", "appVersion": "1", "deviceId": "fwd"},
+    )  # fmt: skip
+    token = login.json()["accessToken"]
+    headers = {"Authorization": f"Bearer {token}"}
+    names = {root: sim.price(root) for root in ROOTS}
+
+    async def handle(request: web.Request) -> web.Response:
+        alert = await request.json()
+        root = alert["symbol"].rstrip("1!")
+        listed = list(names[root])  # oldest first; the first may have expired
+        contract = listed[1] if len(listed) > 1 else listed[0]
+        body = {"action": "Buy", "symbol": contract, "orderQty": 1,
+                "orderType": "Market", "isAutomated": True}  # fmt: skip
+        done = await asyncio.gather(
+            *(client.post(f"{sim.base_url}/order/placeorder", headers=headers,
+                          json={**body, "accountId": acct}) for acct in (10001, 10002))
+        )  # fmt: skip
+        return web.json_response({"orders": [r.json().get("orderId") for r in done]})
+
+    app = web.Application()
+    app.router.add_post("/forward", handle)
+    app.on_cleanup.append(lambda _: client.aclose())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/forward"
+
+
+def run_baseline(sim: SimAdmin, n: int) -> dict[str, Any]:
+    """Measure the direct forwarder, one alert at a time and then a burst; latency = answered."""
+
+    async def main() -> dict[str, Any]:
+        runner, url = await _forwarder(sim)
+        try:
+            await _post_burst(url, [_alert(root, -2) for root in ROOTS])  # warm up
+            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=n)) as c:
+
+                async def one(alert: dict[str, Any]) -> float:
+                    started = time.time()
+                    await c.post(url, json=alert)
+                    return time.time() - started
+
+                single = [await one(_alert(ROOTS[i % len(ROOTS)], i)) for i in range(n)]
+                alerts = [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)]
+                burst = await asyncio.gather(*(one(a) for a in alerts))
+            # Two orders per alert, answered together.
+            return {
+                "single": [x for x in single for _ in range(2)],
+                "burst": [x for x in burst for _ in range(2)],
+                "burst_span": max(burst),
+            }
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the baseline and the system against one simulator and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.execute")
+    parser.add_argument("--alerts", type=int, default=100)
+    args = parser.parse_args(argv)
+    with (
+        RedisServer("127.0.0.1", None) as redis_server,
+        AzuriteTables("127.0.0.1", None) as azurite,
+        ReadyLineProcess(
+            [sys.executable, "-m", "local.tradovate_sim", "--host", "127.0.0.1", "--port", "0"]
+        ) as sim_urls,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        sim = SimAdmin(sim_urls)
+        strategies = Path(tmp) / "strategies.toml"
+        strategies.write_text(STRATEGIES)
+        env = {
+            "QUEUE_BACKEND": "local", "REDIS_URL": redis_server.url,
+            "SIGNALS_QUEUE_NAME": "signals", "TablesConnection": azurite.connection_string,
+            "TABLE_PREFIX": "bench", "STRATEGIES_FILE": str(strategies), "WEBHOOK_BENCH": SECRET,
+            "DEVHOST_FUNCTION_KEYS": KEY, "TRADOVATE_BASE_URL": sim.base_url,
+            "TRADOVATE_MD_WS_URL": sim.md_ws_url, "TRADOVATE_USERNAME": "sim-trader",
+            "TRADOVATE_PASSWORD": "sim-password", "TRADOVATE_CID": "8",
+            "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "bench",
+            "LOG_LEVEL": "WARNING",
+        }  # fmt: skip
+        baseline = run_baseline(sim, args.alerts)
+        sim.reset()
+        system = run_system(sim, env, args.alerts)
+        sim.close()
+    bs, ss = summary_ms(baseline["single"]), summary_ms(system["single"])
+    bb, sb = summary_ms(baseline["burst"]), summary_ms(system["burst"])
+    print_table(
+        f"signal → order at the simulator: {args.alerts} alerts, 2 accounts each, "
+        f"{len(ROOTS)} instruments",
+        [
+            ("one at a time: p50", bs["p50"], ss["p50"], "ms"),
+            ("one at a time: p99", bs["p99"], ss["p99"], "ms"),
+            ("burst: p50", bb["p50"], sb["p50"], "ms"),
+            ("burst: p99", bb["p99"], sb["p99"], "ms"),
+            ("burst: last order", baseline["burst_span"] * 1000, system["burst_span"] * 1000, "ms"),
+            ("Tradovate requests per order", 1.0, system["rest_per_order"], "n"),
+        ],
+    )
+    print(f"\nRedis commands per order (system, burst): {system['redis_per_order']:.1f}")
+    met = ss["p99"] < 25 and ss["p99"] <= 1.5 * bs["p99"]
+    verdict = "met" if met else "NOT met"
+    print(f"target p99 < 25 ms and <= 1.5 x baseline (one at a time): {verdict}")
+    burst_met = sb["p99"] < 25 and sb["p99"] <= 1.5 * bb["p99"]
+    print(f"same target for the burst: {'met' if burst_met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
