@@ -68,9 +68,11 @@ class LoopBridge:
 
     def put(self, item: Any) -> bool:
         """Hand ``item`` over; False when the loop did not take it in time (or is gone)."""
+        put = self._queue.put(item)
         try:
-            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+            future = asyncio.run_coroutine_threadsafe(put, self._loop)
         except RuntimeError:
+            put.close()
             return False  # the loop is closed: the process is stopping
         try:
             future.result(self._timeout_s)

@@ -73,9 +73,12 @@ async def test_breakeven_with_trigger_crossed_moves_stop_once_even_after_restart
     tradovate_sim.set_price(symbol, "21000")
     stop_id = await _bracket(client, symbol, "be-entry", "be-stop")
     breakeven = MoveStopToBreakeven(
-        entry_leg="entry", stop_leg="entry.sl", side=Side.BUY,
-        offset=Decimal("0.50"), trigger_distance=Decimal("10"),
-    )  # fmt: skip
+        entry_leg="entry",
+        stop_leg="entry.sl",
+        side=Side.BUY,
+        offset=Decimal("0.50"),
+        trigger_distance=Decimal("10"),
+    )
     await _instruct(redis, "be-entry", "be-stop", breakeven)
     tradovate_sim.set_price(symbol, "21009.75")  # just short of the trigger
     await asyncio.sleep(0.4)
@@ -112,9 +115,13 @@ async def test_trailing_with_trigger_moves_stop_up_by_steps_only(
     tradovate_sim.set_price(symbol, "21000")
     stop_id = await _bracket(client, symbol, "tr-entry", "tr-stop")
     trail = TrailStop(
-        entry_leg="entry", stop_leg="entry.sl", side=Side.BUY, distance=Decimal("5"),
-        trigger_distance=Decimal("8"), step=Decimal("2"),
-    )  # fmt: skip
+        entry_leg="entry",
+        stop_leg="entry.sl",
+        side=Side.BUY,
+        distance=Decimal("5"),
+        trigger_distance=Decimal("8"),
+        step=Decimal("2"),
+    )
     await _instruct(redis, "tr-entry", "tr-stop", trail)
     tradovate_sim.set_price(symbol, "21007")  # below the trigger
     await asyncio.sleep(0.3)

@@ -62,8 +62,13 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
     symbol = await front_month(client, "NQ")
     tradovate_sim.set_price(symbol, "21012.25")
     cl_ord_id = "tbsig1-entry"
-    link = {"signal_id": "sig-1", "strategy": "nq-trend", "account": "DEMO10001",
-            "account_id": 10001, "leg": "entry"}  # fmt: skip
+    link = {
+        "signal_id": "sig-1",
+        "strategy": "nq-trend",
+        "account": "DEMO10001",
+        "account_id": 10001,
+        "leg": "entry",
+    }
     await redis.set(keys.cl_ord_index(cl_ord_id), json.dumps(link))
     await _ledger_row(worker_app, "sig-1", cl_ord_id)
     pubsub = redis.pubsub()

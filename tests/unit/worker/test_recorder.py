@@ -1,0 +1,167 @@
+"""The history recorder: each fill once, linked to its signal, and retried after an outage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared import redis_keys as keys
+from shared.domain.broker import OrderStatus
+from shared.domain.errors import DependencyUnavailable
+from tests.unit.worker.builders import AT, change, command, fill, order, report
+from worker.book import Book
+from worker.recorder import HistoryRecorder, SignalLinker
+
+
+class FakePipeline:
+    def __init__(self, redis: FakeRedis) -> None:
+        self.redis = redis
+        self.ops: list[tuple[str, Any]] = []
+
+    async def __aenter__(self) -> FakePipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
+        self.ops.append(("zadd", (key, mapping)))
+
+    def zremrangebyscore(self, key: str, low: object, high: object) -> None:
+        self.ops.append(("zrem", key))
+
+    async def execute(self) -> list[Any]:
+        if self.redis.down:
+            raise ConnectionError("redis down")
+        for op, args in self.ops:
+            if op == "zadd":
+                key, mapping = args
+                self.redis.sets.setdefault(key, {}).update(mapping)
+        return []
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.sets: dict[str, dict[str, float]] = {}
+        self.down = False
+
+    async def get(self, key: str) -> str | None:
+        if self.down:
+            raise ConnectionError("redis down")
+        return self.values.get(key)
+
+    async def zmscore(self, key: str, members: list[str]) -> list[float | None]:
+        if self.down:
+            raise ConnectionError("redis down")
+        return [self.sets.get(key, {}).get(m) for m in members]
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        return FakePipeline(self)
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": [], "ledger": []}
+        self.down = False
+
+    async def _write(self, table: str, entity: dict[str, Any]) -> None:
+        if self.down:
+            raise DependencyUnavailable("tables down")
+        self.rows[table].append(entity)
+
+    async def record_fill(self, entity: dict[str, Any]) -> None:
+        await self._write("fills", entity)
+
+    async def record_execution(self, entity: dict[str, Any]) -> None:
+        await self._write("executions", entity)
+
+    async def merge_ledger(self, entity: dict[str, Any]) -> None:
+        await self._write("ledger", entity)
+
+
+def _setup() -> tuple[HistoryRecorder, FakeRedis, FakeHistory, list[tuple[str, Any]], Book]:
+    redis, history = FakeRedis(), FakeHistory()
+    events: list[tuple[str, Any]] = []
+
+    async def publish(batch: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        events.extend(batch)
+
+    recorder = HistoryRecorder(
+        redis,  # type: ignore[arg-type]
+        history,  # type: ignore[arg-type]
+        linker=SignalLinker(redis),  # type: ignore[arg-type]
+        publish=publish,
+        now=lambda: AT,
+    )
+    book = Book()
+    book.apply(change(order(7, OrderStatus.FILLED)))
+    book.apply(change(command(70, 7, "cl-7")))
+    index = {"signal_id": "sig-7", "strategy": "s", "account": "DEMO10001", "leg": "entry"}
+    redis.values[keys.cl_ord_index("cl-7")] = json.dumps(index)
+    return recorder, redis, history, events, book
+
+
+async def test_record_fills_with_linked_fill_writes_row_ledger_event_once() -> None:
+    recorder, redis, history, events, book = _setup()
+    effects = book.apply(change(fill(71, 7, 2, "6000.5")))
+    await recorder.record_fills(effects.fills, book)
+    await recorder.record_fills(effects.fills, book)  # a resync delivers it again
+    assert [r["RowKey"] for r in history.rows["fills"]] == ["71"]
+    assert history.rows["ledger"][0]["fill_price"] == "6000.5"
+    assert [name for name, _ in events] == ["order.filled"]
+    assert events[0][1]["signal_id"] == "sig-7"
+    assert "71" in redis.sets[keys.WORKER_FILLS_RECORDED]
+
+
+async def test_record_fills_with_tables_down_keeps_fill_pending_until_it_is_written() -> None:
+    recorder, _, history, events, book = _setup()
+    effects = book.apply(change(fill(72, 7, 1, "6001")))
+    history.down = True
+    await recorder.record_fills(effects.fills, book)
+    assert recorder.pending == 1
+    assert events == []
+    history.down = False
+    await recorder.record_fills((), book)
+    assert recorder.pending == 0
+    assert [r["RowKey"] for r in history.rows["fills"]] == ["72"]
+
+
+async def test_record_fills_with_redis_down_keeps_the_batch_and_raises() -> None:
+    recorder, redis, _, _, book = _setup()
+    effects = book.apply(change(fill(73, 7, 1, "6001")))
+    redis.down = True
+    try:
+        await recorder.record_fills(effects.fills, book)
+    except DependencyUnavailable:
+        pass
+    else:
+        raise AssertionError("expected DependencyUnavailable")
+    assert recorder.pending == 1
+
+
+async def test_record_executions_with_cancel_marks_the_ledger_cancelled() -> None:
+    recorder, _, history, _, _ = _setup()
+    reports = [
+        (report(80, 7, "New", OrderStatus.WORKING), "cl-7"),
+        (report(81, 7, "Canceled", OrderStatus.CANCELED), "cl-7"),
+        (report(82, 9, "Canceled", OrderStatus.CANCELED), None),
+    ]
+    await recorder.record_executions(reports)
+    await recorder.record_executions(reports)
+    assert len(history.rows["executions"]) == 3
+    assert [row["status"] for row in history.rows["ledger"]] == ["cancelled"]
+
+
+async def test_signal_linker_caches_hits_and_ignores_bad_index_values() -> None:
+    redis = FakeRedis()
+    linker = SignalLinker(redis)  # type: ignore[arg-type]
+    assert await linker.link(None) is None
+    assert await linker.link("absent") is None
+    redis.values[keys.cl_ord_index("bad")] = "{"
+    assert await linker.link("bad") is None
+    redis.values[keys.cl_ord_index("ok")] = json.dumps({"signal_id": "s"})
+    assert (await linker.link("ok")) is not None
+    redis.down = True
+    assert (await linker.link("ok")) is not None  # cached: no Redis call

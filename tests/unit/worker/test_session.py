@@ -1,0 +1,66 @@
+"""Thread-to-loop hand-offs: back-pressure on the bounded queue and coalesced quotes."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from shared.adapters.tradovate.auth import SessionToken
+from shared.adapters.tradovate.wstypes import SocketConfig
+from shared.domain.broker import Quote
+from worker.session import LoopBridge, QuoteFeed
+
+
+class NoTokens:
+    def current(self) -> SessionToken:
+        raise AssertionError("not connecting in this test")
+
+    def rejected(self, token: str) -> SessionToken:
+        raise AssertionError("not connecting in this test")
+
+
+async def test_loop_bridge_with_full_queue_times_out_instead_of_dropping() -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue(1)
+    bridge = LoopBridge(asyncio.get_running_loop(), queue, timeout_s=0.1)
+    assert await asyncio.to_thread(bridge.put, 1)
+    assert not await asyncio.to_thread(bridge.put, 2)
+    assert queue.qsize() == 1
+    assert queue.get_nowait() == 1
+    assert await asyncio.to_thread(bridge.put, 3)
+
+
+async def test_loop_bridge_with_closed_loop_refuses_quietly() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+    bridge = LoopBridge(loop, asyncio.Queue(), timeout_s=0.1)
+    assert not bridge.put(1)
+    bridge.call(print, "never")
+
+
+async def test_quote_feed_keeps_the_latest_quote_per_contract_and_wakes_once() -> None:
+    wakes: list[int] = []
+    loop = asyncio.get_running_loop()
+    bridge = LoopBridge(loop, asyncio.Queue(), timeout_s=1.0)
+    feed = QuoteFeed(
+        SocketConfig(url="ws://127.0.0.1:9/md", name="md"),
+        NoTokens(),
+        bridge,
+        on_wake=lambda: wakes.append(1),
+    )
+
+    def burst() -> None:
+        for price in range(100):
+            feed._arrived(Quote(1, last=Decimal(price)))
+        feed._arrived(Quote(2, last=Decimal(7)))
+
+    await asyncio.to_thread(burst)
+    await asyncio.sleep(0)
+    assert wakes == [1]
+    quotes = sorted(feed.take(), key=lambda q: q.contract_id)
+    assert [(q.contract_id, q.last) for q in quotes] == [(1, Decimal(99)), (2, Decimal(7))]
+    assert feed.take() == []
+    assert feed.received == 101
+    feed.update({1, 2})  # not connected: remembered for the connection to subscribe
+    assert feed.wanted == frozenset({1, 2})
+    feed.update({2})
+    assert feed.wanted == frozenset({2})
