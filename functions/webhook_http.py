@@ -12,6 +12,9 @@ import azure.functions as func
 from functions.http_responses import error_response, json_response
 from shared.container import get_container
 from shared.domain.errors import BridgeError, DependencyUnavailable
+from shared.services.ingest import IncomingAlert
+from shared.telemetry import correlation_scope, get_metrics
+from shared.telemetry_names import ATTR_OUTCOME, ATTR_STRATEGY
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -21,8 +24,6 @@ log = logging.getLogger(__name__)
 async def webhook(req: func.HttpRequest) -> func.HttpResponse:
     """Accept one alert: 202 after a durable enqueue, 4xx with a code, 503 if nothing was queued."""
     started = time.perf_counter()
-    from shared.services.ingest import IncomingAlert
-
     alert = IncomingAlert(
         strategy_id=req.route_params.get("strategy", ""),
         body=req.get_body(),
@@ -30,16 +31,28 @@ async def webhook(req: func.HttpRequest) -> func.HttpResponse:
         received_at=datetime.now(UTC),
         correlation_id=uuid.uuid4().hex,
     )
+    with correlation_scope(alert.correlation_id):
+        response, outcome = await _ingest(alert, started)
+    metrics = get_metrics()
+    labels = {ATTR_STRATEGY: alert.strategy_id[:64], ATTR_OUTCOME: outcome}
+    metrics.signals_received.add(1, labels)
+    metrics.webhook_ack_ms.record((time.perf_counter() - started) * 1000, labels)
+    return response
+
+
+async def _ingest(alert: IncomingAlert, started: float) -> tuple[func.HttpResponse, str]:
     try:
         result = await get_container().ingestor.ingest(alert)
     except BridgeError as exc:
         if isinstance(exc, DependencyUnavailable):
             log.warning("alert %s not queued: %s", alert.correlation_id, exc.message)
-        return error_response(exc, started)
+        return error_response(exc, started), exc.code
     except Exception:
         # Nothing is sent before the enqueue succeeds, and nothing after it can raise, so
         # an unexpected error here means nothing was queued: 503 lets TradingView re-send.
         log.exception("alert %s failed unexpectedly before it was queued", alert.correlation_id)
-        return error_response(DependencyUnavailable("the alert could not be queued"), started)
+        error = DependencyUnavailable("the alert could not be queued")
+        return error_response(error, started), "unexpected_error"
     body = {"id": result.signal_id, "status": result.status, "messages": result.messages}
-    return json_response(body, 202, started, {"X-Correlation-Id": alert.correlation_id})
+    headers = {"X-Correlation-Id": alert.correlation_id}
+    return json_response(body, 202, started, headers), result.status

@@ -273,10 +273,15 @@ _container: Container | None = None
 
 
 def get_container() -> Container:
-    """Return this process's container, made on first call."""
+    """Return this process's container, made (and telemetry configured) on first call."""
     global _container
     if _container is None:
+        from shared.telemetry import configure_telemetry
+
         _container = Container()
+        # On first use, not at import: cold start pays for it only once it is needed, and
+        # without APPLICATIONINSIGHTS_CONNECTION_STRING (the local stack) it does nothing.
+        configure_telemetry(_container.settings)
     return _container
 
 

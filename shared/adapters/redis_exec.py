@@ -20,6 +20,14 @@ def _text(raw: Any) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+def _unavailable(exc: BaseException) -> DependencyUnavailable:
+    from shared.telemetry import get_metrics
+    from shared.telemetry_names import ATTR_ERROR_TYPE
+
+    get_metrics().redis_errors.add(1, {ATTR_ERROR_TYPE: type(exc).__name__})
+    return DependencyUnavailable(f"Redis could not be reached: {type(exc).__name__}")
+
+
 class RedisExecutionStore:
     """Read and write the small shared facts the executor needs, one round trip where possible."""
 
@@ -38,9 +46,7 @@ class RedisExecutionStore:
                 keys.last_order(account_name, root),
             )
         except (RedisError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Redis could not be reached: {type(exc).__name__}"
-            ) from exc
+            raise _unavailable(exc) from exc
         stamp = _text(values[3])
         return (
             values[0] is not None,
@@ -62,9 +68,7 @@ class RedisExecutionStore:
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Redis could not be reached: {type(exc).__name__}"
-            ) from exc
+            raise _unavailable(exc) from exc
 
     async def record_intent(
         self, strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
@@ -86,5 +90,6 @@ class RedisExecutionStore:
         try:
             message = {"type": event, "source": "executor", **payload}
             await self._redis.publish(event, json.dumps(message, default=str))
-        except (RedisError, OSError):
+        except (RedisError, OSError) as exc:
+            _unavailable(exc)  # counted; a dashboard missing an event must not fail an order
             return

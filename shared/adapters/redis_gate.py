@@ -45,6 +45,14 @@ def _tag(strategy_id: str) -> str:
     return "{" + strategy_id + "}"
 
 
+def _unavailable(exc: BaseException) -> DependencyUnavailable:
+    from shared.telemetry import get_metrics
+    from shared.telemetry_names import ATTR_ERROR_TYPE
+
+    get_metrics().redis_errors.add(1, {ATTR_ERROR_TYPE: type(exc).__name__})
+    return DependencyUnavailable(f"Redis could not be reached: {type(exc).__name__}")
+
+
 class RedisAlertGate:
     """Implement the ``AlertGate`` port: fixed one-minute windows and SET NX claims."""
 
@@ -71,9 +79,7 @@ class RedisAlertGate:
                 keys=keys, args=[limit_per_min, signal_id, max(ttl_s, 1)]
             )
         except (RedisError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Redis could not be reached: {type(exc).__name__}"
-            ) from exc
+            raise _unavailable(exc) from exc
         if int(result[0]) == 1:
             return Admission(retry_after_s=max(1, math.ceil(60 - now % 60)))
         if int(result[0]) == 2:
@@ -88,6 +94,4 @@ class RedisAlertGate:
         try:
             await self._release(keys=[f"dd:{_tag(strategy_id)}:{dedupe_key}"], args=[signal_id])
         except (RedisError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Redis could not be reached: {type(exc).__name__}"
-            ) from exc
+            raise _unavailable(exc) from exc
