@@ -47,14 +47,16 @@ async def _queue_counts(redis_url: str) -> dict[str, int]:
 
 
 def run_demo(urls: dict[str, Any], settings: Path) -> int:
-    """Post one alert and report what the stack did with it; return an exit status."""
+    """Post one alert and follow it to the simulator's orders; return an exit status."""
     values = read_local_settings(settings)
     key = values["DEVHOST_FUNCTION_KEYS"].split(",")[0]
+    price = _mark(str(urls["tradovate_admin"]), "MNQ")
     alert = {
         "secret": values["WEBHOOK_DEMO"],
         "intent": "buy",
         "symbol": "NQ1!",
         "quantity": 1,
+        "price": price,  # what TradingView's {{close}} would send; brackets are placed from it
         "alert_id": f"demo-{int(time.time())}",
     }
     url = f"{urls['functions']}/api/webhook/demo?code={key}"
@@ -67,9 +69,49 @@ def run_demo(urls: dict[str, Any], settings: Path) -> int:
     _show(f"webhook answered {response.status_code} in {took_ms} ms", response.json())
     if response.status_code != 202:
         return 1
-    counts = asyncio.run(_queue_counts(str(urls["redis"])))
-    _show("signals queue (local Service Bus stand-in)", counts)
+    orders = _wait_for_orders(str(urls["tradovate_admin"]), expected=2, timeout_s=30)
+    if orders is None:
+        print("\nno order reached the simulator within 30 s", file=sys.stderr)
+        _show("signals queue", asyncio.run(_queue_counts(str(urls["redis"]))))
+        return 1
+    _show("orders at the Tradovate simulator", orders["orders"])
+    _show("positions at the Tradovate simulator", orders["positions"])
     return 0
+
+
+def _mark(admin_url: str, root: str) -> str:
+    prices = httpx.get(f"{admin_url}/price", params={"symbol": root}, timeout=10).json()
+    return str(next(iter(prices.values()))["price"])
+
+
+def _wait_for_orders(admin_url: str, expected: int, timeout_s: float) -> dict[str, Any] | None:
+    """Poll the simulator until ``expected`` entry orders exist (each with its brackets)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{admin_url}/state", timeout=10).json()
+        entries = [o for o in state["orders"] if o.get("ordStatus") == "Filled"]
+        if len(entries) >= expected:
+            summary = [
+                {
+                    "id": o["id"],
+                    "account": o["accountId"],
+                    "action": o["action"],
+                    "status": o["ordStatus"],
+                    "type": o["version"]["orderType"],
+                    "qty": o["version"]["orderQty"],
+                    "price": o["version"].get("price"),
+                    "stop": o["version"].get("stopPrice"),
+                }
+                for o in state["orders"]
+            ]
+            positions = [
+                {"account": p["accountId"], "netPos": p["netPos"], "netPrice": p.get("netPrice")}
+                for p in state["positions"]
+                if p["netPos"]
+            ]
+            return {"orders": summary, "positions": positions}
+        time.sleep(0.2)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
