@@ -94,6 +94,7 @@ class Book:
         self.orders: dict[int, Order] = {}
         self.versions: dict[int, OrderVersion] = {}
         self.cl_ord_ids: dict[int, str] = {}
+        self._by_cl_ord_id: dict[str, int] = {}
         self.positions: dict[tuple[int, int], Position] = {}
         self.cash: dict[int, CashBalance] = {}
         self.fills: dict[int, dict[int, Fill]] = {}
@@ -111,7 +112,7 @@ class Book:
             self.orders[order.id] = order
             self._announced.add(order.id)  # placed before this sync: no order.placed event
             if order.cl_ord_id:
-                self.cl_ord_ids[order.id] = order.cl_ord_id
+                self._name(order.id, order.cl_ord_id)
         for command in snapshot.commands:
             self._note_command(command)
         for version in snapshot.order_versions:
@@ -182,7 +183,15 @@ class Book:
         # The order's own client id is the one on its New command; modify and cancel
         # commands may carry other ids that do not name the order.
         if command.command_type == "New" and command.cl_ord_id:
-            self.cl_ord_ids.setdefault(command.order_id, command.cl_ord_id)
+            self._name(command.order_id, command.cl_ord_id)
+
+    def _name(self, order_id: int, cl_ord_id: str) -> None:
+        if order_id in self.cl_ord_ids:
+            return
+        self.cl_ord_ids[order_id] = cl_ord_id
+        # The newest order wins when a client id was (wrongly) reused.
+        if order_id > self._by_cl_ord_id.get(cl_ord_id, 0):
+            self._by_cl_ord_id[cl_ord_id] = order_id
 
     def _note_version(self, version: OrderVersion) -> bool:
         current = self.versions.get(version.order_id)
@@ -198,7 +207,7 @@ class Book:
             return
         self.orders[order.id] = order
         if order.cl_ord_id:
-            self.cl_ord_ids.setdefault(order.id, order.cl_ord_id)
+            self._name(order.id, order.cl_ord_id)
         effects.orders.add(order.account_id)
         if order.status in _ACCEPTED and order.id not in self._announced:
             self._announced.add(order.id)
@@ -245,7 +254,7 @@ class Book:
             self.orders[order.id] = order
             self._announced.add(order.id)
         if cl_ord_id:
-            self.cl_ord_ids.setdefault(order.id, cl_ord_id)
+            self._name(order.id, cl_ord_id)
         for fill in self._pending_fills.pop(order.id, []):
             self._add_fill(fill, effects)
         return effects
@@ -281,9 +290,8 @@ class Book:
 
     def order_by_cl_ord_id(self, cl_ord_id: str) -> Order | None:
         """Return the newest order placed with ``cl_ord_id``."""
-        ids = [oid for oid, cid in self.cl_ord_ids.items() if cid == cl_ord_id]
-        found = [self.orders[i] for i in sorted(ids) if i in self.orders]
-        return found[-1] if found else None
+        order_id = self._by_cl_ord_id.get(cl_ord_id)
+        return None if order_id is None else self.orders.get(order_id)
 
     def average_fill(self, order_id: int) -> tuple[int, Decimal] | None:
         """Return (filled quantity, volume-weighted price) of an order's fills, or None."""

@@ -186,6 +186,8 @@ class Worker:
         if name == "md" and target is not WorkerState.LIVE:
             accounts = self.pipeline.forget_marks()
             self._spawn_once(self.pipeline.write_accounts(accounts, publish_cash=True))
+        if target is WorkerState.STOPPED_AUTH_FAILURE:
+            self._metrics.auth_failures.add(1, {"scope": "worker", "socket": name})
         if isinstance(error, AuthError):
             logger.error(
                 "worker stopped: Tradovate authorization impossible",

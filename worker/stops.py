@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -71,6 +72,7 @@ class StopManager:
         self._finished: set[str] = set()
         self._best: dict[str, Decimal] = {}
         self._bad: set[tuple[int, str]] = set()
+        self._refreshed_at = float("-inf")
         self.moves = 0
 
     def wake(self) -> None:
@@ -89,7 +91,11 @@ class StopManager:
             if not self._is_live():
                 continue
             try:
-                await self.refresh()
+                # Prices wake this loop many times a second; instructions change rarely.
+                now = time.monotonic()
+                if now - self._refreshed_at >= self._refresh_s:
+                    await self.refresh()
+                    self._refreshed_at = now
                 await self.evaluate()
             except (RedisError, OSError, BridgeError) as exc:
                 logger.warning("stop management pass failed", extra={"error": str(exc)[:200]})
