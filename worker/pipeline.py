@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -76,9 +76,16 @@ class LivePipeline:
         await self.write_accounts(effects.touched_accounts, publish_cash=True)
         await self._record(effects)
 
-    async def on_change(self, change: EntityChange) -> Effects:
-        """Apply one streamed change: documents, events, history."""
-        effects = self.book.apply(change)
+    async def on_changes(self, changes: Sequence[EntityChange]) -> Effects:
+        """Apply streamed changes in order, then write once: documents, events, history.
+
+        Tradovate sends an order's entities together (order, command, version, ...); writing
+        after the whole run means a reader never sees an order without its terms and the
+        documents are written once per burst instead of once per entity.
+        """
+        effects = Effects()
+        for change in changes:
+            effects.merge(self.book.apply(change))
         if effects.positions:
             self._resolve_missing_terms()
         await self.write_accounts(effects.touched_accounts, publish_cash=bool(effects.cash))

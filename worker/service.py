@@ -60,6 +60,9 @@ class WorkerConfig:
     management_refresh_s: float = 1.0
 
 
+_MAX_BATCH = 500
+
+
 class _RecoverFills:
     """Queue marker: recover missed fills over REST (after the snapshot it follows)."""
 
@@ -175,6 +178,9 @@ class Worker:
 
     def _socket_state(self, name: str, state: SocketState, error: BaseException | None) -> None:
         machine = self.trading_state if name == "trading" else self.md_state
+        if self._stopping:
+            machine.move(FROM_SOCKET[state])
+            return  # no writes while stopping: stop() says "stopped" itself
         target = FROM_SOCKET[state]
         reason = None if error is None else str(error)[:200]
         machine.move(target, reason)
@@ -225,9 +231,13 @@ class Worker:
 
     async def _consume(self) -> None:
         while True:
-            item = await self._queue.get()
+            batch = [await self._queue.get()]
+            # Take whatever else is already queued (up to a bound), so a burst of changes is
+            # applied as one run and written once.
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self._handle(item)
+                await self._handle_batch(batch)
             except DependencyUnavailable as exc:
                 logger.warning("worker write failed; will retry", extra={"error": exc.message})
             except Exception:
@@ -236,14 +246,28 @@ class Worker:
                 if self._trading is not None:
                     self._trading.socket.reconnect()
 
+    async def _handle_batch(self, batch: list[Any]) -> None:
+        run: list[EntityChange] = []
+        for item in batch:
+            if isinstance(item, EntityChange):
+                run.append(item)
+                continue
+            await self._apply_changes(run)
+            run = []
+            await self._handle(item)
+        await self._apply_changes(run)
+
+    async def _apply_changes(self, changes: list[EntityChange]) -> None:
+        if not changes:
+            return
+        effects = await self.pipeline.on_changes(changes)
+        if effects.positions or effects.orders:
+            self._subscriptions_dirty.set()
+        if effects.fills and self.stops is not None:
+            self.stops.wake()
+
     async def _handle(self, item: Any) -> None:
-        if isinstance(item, EntityChange):
-            effects = await self.pipeline.on_change(item)
-            if effects.positions or effects.orders:
-                self._subscriptions_dirty.set()
-            if effects.fills and self.stops is not None:
-                self.stops.wake()
-        elif isinstance(item, SnapshotArrived):
+        if isinstance(item, SnapshotArrived):
             await self._apply_snapshot(item)
         elif isinstance(item, _RecoverFills):
             await self._recover_fills()
@@ -264,7 +288,10 @@ class Worker:
         self._subscriptions_dirty.set()
         if self.stops is not None:
             self.stops.wake()
-        await self._queue.put(_RecoverFills())
+        try:
+            self._queue.put_nowait(_RecoverFills())  # behind the changes already queued
+        except asyncio.QueueFull:
+            await self._recover_fills()  # never wait on our own queue: this task drains it
 
     async def _recover_fills(self) -> None:
         try:
