@@ -43,6 +43,10 @@ from worker.specs import ContractTermsResolver
 logger = logging.getLogger(__name__)
 
 _MARKER_TTL_MS = 7 * 24 * 3600 * 1000
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _MOVABLE = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
 
@@ -152,8 +156,12 @@ class StopManager:
         book = self._book()
         entry = book.order_by_cl_ord_id(item.entry_cl_ord_id)
         filled = None if entry is None else book.average_fill(entry.id)
-        if entry is None or filled is None:
-            return  # not placed or not filled yet
+        if entry is None:
+            return  # not placed yet (or not visible yet)
+        if filled is None:
+            if not entry.status.is_open:
+                await self._finish(item, "entry_not_filled")  # cancelled or rejected unfilled
+            return
         last = self._marks().get(entry.contract_id)
         terms = self._terms.cached(entry.contract_id)
         if last is None or terms is None:
@@ -274,7 +282,10 @@ class StopManager:
         if not claimed:
             return
         status = await self._move(item, stop, target, stop.qty, 0)
-        if status in ("failed", "unknown"):
+        if status == "retry":
+            # Not processed by the broker: give the level back so the next pass can claim it.
+            await self._redis.eval(_DELETE_IF_EQUAL, 1, marker, str(target))
+        elif status in ("failed", "unknown"):
             await self._finish(item, status)
 
     # --- markers ------------------------------------------------------------------------------
