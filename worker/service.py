@@ -99,6 +99,7 @@ class Worker:
         self._side_tasks: set[asyncio.Future[None]] = set()
         self._quotes_ready = asyncio.Event()
         self._subscriptions_dirty = asyncio.Event()
+        self._liveness_lock = asyncio.Lock()
         self._metrics = get_metrics()
         self._trading: TradingSession | None = None
         self._feed: QuoteFeed | None = None
@@ -344,10 +345,13 @@ class Worker:
         return self.sync_state
 
     async def _write_liveness(self) -> None:
-        try:
-            await self.store.set_liveness(self.heartbeat(), self.published_sync_state())
-        except DependencyUnavailable as exc:
-            logger.warning("worker liveness not written", extra={"error": exc.message})
+        # One write at a time, the value read inside the lock: two writes in flight on two
+        # pooled connections could land out of order and leave "synced" after "stale".
+        async with self._liveness_lock:
+            try:
+                await self.store.set_liveness(self.heartbeat(), self.published_sync_state())
+            except DependencyUnavailable as exc:
+                logger.warning("worker liveness not written", extra={"error": exc.message})
 
     async def _liveness_loop(self) -> None:
         while True:

@@ -43,11 +43,12 @@ def test_worker_process_with_simulator_gets_healthy_and_exits_cleanly_on_sigterm
         healthz = str(ready["healthz"])
         deadline = time.monotonic() + 10
         status = 0
-        while time.monotonic() < deadline and status != 200:
-            status = httpx.get(healthz).status_code
+        synced = None
+        while time.monotonic() < deadline and (status, synced) != (200, b"synced"):
             time.sleep(0.1)
-        assert status == 200
-        assert client.get(keys.WORKER_SYNC_STATE) == b"synced"
+            status = httpx.get(healthz).status_code
+            synced = client.get(keys.WORKER_SYNC_STATE)
+        assert (status, synced) == (200, b"synced")
     finally:
         code = proc.stop()
     assert code == 0, proc.log_text[-2000:]
