@@ -64,6 +64,7 @@ class LivePipeline:
         self.quotes: dict[int, dict[str, Any]] = {}
         self.dirty: set[int] = set()
         self._write_lock = asyncio.Lock()
+        self._quote_lock = asyncio.Lock()
         self._published_cash: dict[int, tuple[Any, ...]] = {}
         self._resolving: dict[int, asyncio.Task[None]] = {}
 
@@ -105,13 +106,20 @@ class LivePipeline:
                 self.marks[quote.contract_id] = mark
         if not documents:
             return set()
-        self.quotes.update(documents)
-        await self.store.set_quotes(documents)
+        async with self._quote_lock:
+            self.quotes.update(documents)
+            await self.store.set_quotes(documents)
         await self.store.publish(("price.update", doc) for doc in documents.values())
         moved = set(documents)
         holders = {p.account_id for p in self.book.open_positions() if p.contract_id in moved}
         await self.write_accounts(holders, publish_cash=True, kinds=("positions", "cash"))
         return moved
+
+    async def refresh_quotes(self) -> None:
+        """Write the latest quotes again so their short TTL outlives a quiet market."""
+        async with self._quote_lock:  # never an older quote over a newer one
+            if self.quotes:
+                await self.store.set_quotes(dict(self.quotes))
 
     def forget_marks(self) -> set[int]:
         """Drop every mark (the quote feed is down); return the accounts to re-render."""

@@ -359,9 +359,9 @@ class Worker:
             with contextlib.suppress(DependencyUnavailable):
                 await self.pipeline.flush_dirty()
             await self._write_liveness()
-            if self.md_state.state is WorkerState.LIVE and self.pipeline.quotes:
+            if self.md_state.state is WorkerState.LIVE:
                 with contextlib.suppress(DependencyUnavailable):
-                    await self.store.set_quotes(dict(self.pipeline.quotes))
+                    await self.pipeline.refresh_quotes()
             await self.pipeline.retry_history()
             self._watchdog()
 
