@@ -10,75 +10,9 @@ from shared import redis_keys as keys
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import DependencyUnavailable
 from tests.unit.worker.builders import AT, change, command, fill, order, report
+from tests.unit.worker.fakes import FakeHistory, FakeRedis
 from worker.book import Book
 from worker.recorder import HistoryRecorder, SignalLinker
-
-
-class FakePipeline:
-    def __init__(self, redis: FakeRedis) -> None:
-        self.redis = redis
-        self.ops: list[tuple[str, Any]] = []
-
-    async def __aenter__(self) -> FakePipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
-        self.ops.append(("zadd", (key, mapping)))
-
-    def zremrangebyscore(self, key: str, low: object, high: object) -> None:
-        self.ops.append(("zrem", key))
-
-    async def execute(self) -> list[Any]:
-        if self.redis.down:
-            raise ConnectionError("redis down")
-        for op, args in self.ops:
-            if op == "zadd":
-                key, mapping = args
-                self.redis.sets.setdefault(key, {}).update(mapping)
-        return []
-
-
-class FakeRedis:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.sets: dict[str, dict[str, float]] = {}
-        self.down = False
-
-    async def get(self, key: str) -> str | None:
-        if self.down:
-            raise ConnectionError("redis down")
-        return self.values.get(key)
-
-    async def zmscore(self, key: str, members: list[str]) -> list[float | None]:
-        if self.down:
-            raise ConnectionError("redis down")
-        return [self.sets.get(key, {}).get(m) for m in members]
-
-    def pipeline(self, transaction: bool = True) -> FakePipeline:
-        return FakePipeline(self)
-
-
-class FakeHistory:
-    def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": [], "ledger": []}
-        self.down = False
-
-    async def _write(self, table: str, entity: dict[str, Any]) -> None:
-        if self.down:
-            raise DependencyUnavailable("tables down")
-        self.rows[table].append(entity)
-
-    async def record_fill(self, entity: dict[str, Any]) -> None:
-        await self._write("fills", entity)
-
-    async def record_execution(self, entity: dict[str, Any]) -> None:
-        await self._write("executions", entity)
-
-    async def merge_ledger(self, entity: dict[str, Any]) -> None:
-        await self._write("ledger", entity)
 
 
 def _setup() -> tuple[HistoryRecorder, FakeRedis, FakeHistory, list[tuple[str, Any]], Book]:

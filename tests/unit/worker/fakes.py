@@ -1,0 +1,96 @@
+"""In-memory stand-ins for the worker's Redis and Table storage, for unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.domain.errors import DependencyUnavailable
+
+
+class FakePipeline:
+    def __init__(self, redis: FakeRedis) -> None:
+        self.redis = redis
+        self.ops: list[tuple[str, Any]] = []
+
+    async def __aenter__(self) -> FakePipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
+        self.ops.append(("zadd", (key, mapping)))
+
+    def zremrangebyscore(self, key: str, low: object, high: object) -> None:
+        self.ops.append(("zrem", key))
+
+    async def execute(self) -> list[Any]:
+        if self.redis.down:
+            raise ConnectionError("redis down")
+        for op, args in self.ops:
+            if op == "zadd":
+                key, mapping = args
+                self.redis.sets.setdefault(key, {}).update(mapping)
+        return []
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.sets: dict[str, dict[str, float]] = {}
+        self.down = False
+
+    async def get(self, key: str) -> str | None:
+        if self.down:
+            raise ConnectionError("redis down")
+        return self.values.get(key)
+
+    async def zmscore(self, key: str, members: list[str]) -> list[float | None]:
+        if self.down:
+            raise ConnectionError("redis down")
+        return [self.sets.get(key, {}).get(m) for m in members]
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        return FakePipeline(self)
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": [], "ledger": []}
+        self.down = False
+
+    async def _write(self, table: str, entity: dict[str, Any]) -> None:
+        if self.down:
+            raise DependencyUnavailable("tables down")
+        self.rows[table].append(entity)
+
+    async def record_fill(self, entity: dict[str, Any]) -> None:
+        await self._write("fills", entity)
+
+    async def record_execution(self, entity: dict[str, Any]) -> None:
+        await self._write("executions", entity)
+
+    async def merge_ledger(self, entity: dict[str, Any]) -> None:
+        await self._write("ledger", entity)
+
+
+class FakeStore:
+    """Stands in for ``LiveStore``: keeps documents, quotes and events in lists."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.quotes: dict[int, Mapping[str, Any]] = {}
+        self.events: list[tuple[str, Mapping[str, Any]]] = []
+        self.down = False
+
+    async def write_documents(self, documents: Mapping[str, dict[str, Any]]) -> None:
+        if self.down:
+            raise DependencyUnavailable("redis down")
+        self.documents.update(documents)
+
+    async def set_quotes(self, documents: Mapping[int, Mapping[str, Any]]) -> None:
+        self.quotes.update(documents)
+
+    async def publish(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        self.events.extend(events)
