@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -57,14 +58,24 @@ async def test_health_with_live_worker_is_200_and_503_while_flapping(
     assert await settled(LiveState(redis), client) == []
 
 
-async def test_worker_with_shutdown_event_reconnects_at_once(
-    worker_app: WorkerApp, tradovate_sim: SimulatorServer
+async def test_worker_with_shutdown_event_reconnects_at_once_and_publishes_ws_state(
+    worker_app: WorkerApp, redis: Redis, tradovate_sim: SimulatorServer
 ) -> None:
     machine = worker_app.worker.trading_state
     syncs = machine.syncs
+    pubsub = redis.pubsub()
+    await pubsub.subscribe("ws.state")
     tradovate_sim.send_shutdown(kind="trading")
     assert await until(lambda: machine.syncs > syncs and machine.state is WorkerState.LIVE)
-    assert any(t.previous is WorkerState.LIVE for t in machine.history[-6:])
+    states: list[str] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3.0
+    while "live" not in states and loop.time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None and json.loads(message["data"])["socket"] == "trading":
+            states.append(json.loads(message["data"])["state"])
+    await pubsub.aclose()
+    assert states == ["backoff", "connecting", "authorizing", "syncing", "live"]
 
 
 async def test_worker_with_refused_login_stops_with_alert_and_no_hot_loop(
