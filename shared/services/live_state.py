@@ -13,12 +13,14 @@ Example::
     position = await live.position(10001, 3570918)
     if position is None:
         position = await rest_position(...)     # the fallback the caller owns
+    view = await live.view(10001, 3570918)      # position, orders, cash, price: one MGET
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -64,104 +66,153 @@ def _moment(raw: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def _parse(raw: Any) -> dict[str, Any] | None:
+    text = _text(raw)
+    if text is None:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveView:
+    """Everything execution needs about one account and contract, read in one round trip.
+
+    Each part is None when the cache cannot answer it (the caller asks REST for that part).
+    """
+
+    position: Position | None
+    working_orders: tuple[WorkingOrder, ...] | None
+    cash: CashBalanceSnapshot | None
+    last_price: Decimal | None
+
+
 class LiveState:
     """Answer position, working-order and cash questions from the worker's cache, or None."""
 
     def __init__(self, redis: KeyReader) -> None:
         self._redis = redis
 
-    async def _document(self, key: str) -> dict[str, Any] | None:
+    async def _documents(self, names: list[str]) -> list[dict[str, Any] | None] | None:
+        """Return the parsed documents, or None unless the worker is alive and synced."""
         values: Sequence[Any] = await self._redis.mget(
-            [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE, key]
+            [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE, *names]
         )
-        heartbeat, sync, raw = (_text(v) for v in values)
-        if heartbeat is None or sync != SYNCED or raw is None:
+        if _text(values[0]) is None or _text(values[1]) != SYNCED:
             return None
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            return None
-        return document if isinstance(document, dict) else None
+        return [_parse(raw) for raw in values[2:]]
+
+    async def _document(self, key: str) -> dict[str, Any] | None:
+        documents = await self._documents([key])
+        return None if documents is None else documents[0]
 
     async def is_live(self) -> bool:
         """Tell whether the worker is alive and its documents match the broker."""
-        values: Sequence[Any] = await self._redis.mget(
-            [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE]
+        return await self._documents([]) is not None
+
+    async def view(self, account_id: int, contract_id: int) -> LiveView | None:
+        """Return position, working orders (on the contract), cash and last price at once."""
+        documents = await self._documents(
+            [
+                keys.live_positions(account_id),
+                keys.live_orders(account_id),
+                keys.live_cash(account_id),
+                keys.quote(contract_id),
+            ]
         )
-        return _text(values[0]) is not None and _text(values[1]) == SYNCED
+        if documents is None:
+            return None
+        positions, orders, cash, quote = documents
+        return LiveView(
+            position=_position(positions, account_id, contract_id),
+            working_orders=_working_orders(orders, contract_id),
+            cash=_cash(cash, account_id),
+            last_price=None if quote is None else _decimal(quote.get("mark")),
+        )
 
     async def position(self, account_id: int, contract_id: int) -> Position | None:
         """Return the account's position in the contract (flat with id 0 if never traded)."""
         document = await self._document(keys.live_positions(account_id))
-        if document is None:
-            return None
-        entry = (document.get("positions") or {}).get(str(contract_id))
-        if entry is None:
-            return Position(id=0, account_id=account_id, contract_id=contract_id, net_pos=0)
-        try:
-            net_pos = int(entry["net_pos"])
-            return Position(
-                id=int(entry.get("position_id") or 0),
-                account_id=account_id,
-                contract_id=contract_id,
-                net_pos=net_pos,
-                net_price=_decimal(entry.get("net_price")) if net_pos else None,
-                bought=int(entry.get("bought") or 0),
-                sold=int(entry.get("sold") or 0),
-                timestamp=_moment(entry.get("timestamp")),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        return _position(document, account_id, contract_id)
 
     async def working_orders(
         self, account_id: int, contract_id: int | None = None
     ) -> tuple[WorkingOrder, ...] | None:
         """Return the account's open orders (on one contract, or all) as the planner sees them."""
-        document = await self._document(keys.live_orders(account_id))
-        if document is None:
-            return None
-        found: list[WorkingOrder] = []
-        for entry in document.get("orders") or []:
-            if contract_id is not None and entry.get("contract_id") != contract_id:
-                continue
-            order = _working_order(entry)
-            if order is None:
-                return None  # an order without its terms yet: the cache cannot answer
-            found.append(order)
-        return tuple(found)
+        return _working_orders(await self._document(keys.live_orders(account_id)), contract_id)
 
     async def cash(self, account_id: int) -> CashBalanceSnapshot | None:
         """Return the account's balance with realized and open P&L (None if marks are missing)."""
-        document = await self._document(keys.live_cash(account_id))
-        if document is None or not document.get("known") or not document.get("marks_complete"):
-            return None
-        names = ("amount", "net_liq", "open_pnl", "realized_pnl", "week_realized_pnl")
-        parsed = [_decimal(document.get(name)) for name in names]
-        values = [value for value in parsed if value is not None]
-        if len(values) != len(names):
-            return None
-        amount, net_liq, opened, realized, week = values
-        return CashBalanceSnapshot(
-            account_id=account_id,
-            total_cash_value=amount,
-            net_liq=net_liq,
-            open_pnl=opened,
-            realized_pnl=realized,
-            week_realized_pnl=week,
-            total_pnl=realized + opened,
-        )
+        return _cash(await self._document(keys.live_cash(account_id)), account_id)
 
     async def last_price(self, contract_id: int) -> Decimal | None:
         """Return the contract's latest mark from its quote snapshot, or None when expired."""
         values: Sequence[Any] = await self._redis.mget([keys.quote(contract_id)])
-        raw = _text(values[0])
-        if raw is None:
-            return None
-        try:
-            document = json.loads(raw)
-        except ValueError:
-            return None
-        return _decimal(document.get("mark")) if isinstance(document, dict) else None
+        document = _parse(values[0])
+        return None if document is None else _decimal(document.get("mark"))
+
+
+def _position(
+    document: dict[str, Any] | None, account_id: int, contract_id: int
+) -> Position | None:
+    if document is None:
+        return None
+    entry = (document.get("positions") or {}).get(str(contract_id))
+    if entry is None:
+        return Position(id=0, account_id=account_id, contract_id=contract_id, net_pos=0)
+    try:
+        net_pos = int(entry["net_pos"])
+        return Position(
+            id=int(entry.get("position_id") or 0),
+            account_id=account_id,
+            contract_id=contract_id,
+            net_pos=net_pos,
+            net_price=_decimal(entry.get("net_price")) if net_pos else None,
+            bought=int(entry.get("bought") or 0),
+            sold=int(entry.get("sold") or 0),
+            timestamp=_moment(entry.get("timestamp")),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _working_orders(
+    document: dict[str, Any] | None, contract_id: int | None
+) -> tuple[WorkingOrder, ...] | None:
+    if document is None:
+        return None
+    found: list[WorkingOrder] = []
+    for entry in document.get("orders") or []:
+        if contract_id is not None and entry.get("contract_id") != contract_id:
+            continue
+        order = _working_order(entry)
+        if order is None:
+            return None  # an order without its terms yet: the cache cannot answer
+        found.append(order)
+    return tuple(found)
+
+
+def _cash(document: dict[str, Any] | None, account_id: int) -> CashBalanceSnapshot | None:
+    if document is None or not document.get("known") or not document.get("marks_complete"):
+        return None
+    names = ("amount", "net_liq", "open_pnl", "realized_pnl", "week_realized_pnl")
+    parsed = [_decimal(document.get(name)) for name in names]
+    values = [value for value in parsed if value is not None]
+    if len(values) != len(names):
+        return None
+    amount, net_liq, opened, realized, week = values
+    return CashBalanceSnapshot(
+        account_id=account_id,
+        total_cash_value=amount,
+        net_liq=net_liq,
+        open_pnl=opened,
+        realized_pnl=realized,
+        week_realized_pnl=week,
+        total_pnl=realized + opened,
+    )
 
 
 _SIDES = {side.value: side for side in Side}

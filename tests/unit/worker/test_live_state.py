@@ -211,3 +211,35 @@ async def test_is_live_needs_heartbeat_and_synced() -> None:
     assert await LiveState(FakeRedis()).is_live()
     assert not await LiveState(FakeRedis({keys.WORKER_SYNC_STATE: "stale"})).is_live()
     assert not await LiveState(FakeRedis({keys.WORKER_HEARTBEAT: None})).is_live()
+
+
+async def test_view_with_fresh_cache_reads_every_part_in_one_round_trip() -> None:
+    redis = FakeRedis(
+        {
+            keys.live_positions(A): _positions(),
+            keys.live_orders(A): json.dumps({"orders": [_order()]}),
+            keys.live_cash(A): _cash(marks_complete=False),
+            keys.quote(C): json.dumps({"mark": "6001"}),
+        }
+    )
+    view = await LiveState(redis).view(A, C)
+    assert view is not None
+    assert view.position is not None
+    assert view.position.net_pos == 2
+    assert view.working_orders is not None
+    assert [o.order_id for o in view.working_orders] == [5]
+    assert view.cash is None  # marks incomplete: that part alone falls back to REST
+    assert view.last_price == Decimal(6001)
+    assert redis.calls == 1
+
+
+async def test_view_with_stale_cache_or_no_quote() -> None:
+    assert await LiveState(FakeRedis({keys.WORKER_SYNC_STATE: None})).view(A, C) is None
+    view = await LiveState(FakeRedis()).view(A, C)
+    assert view is not None
+    assert (view.position, view.working_orders, view.cash, view.last_price) == (
+        None,
+        None,
+        None,
+        None,
+    )
