@@ -1,7 +1,8 @@
 """Turn snapshots, changes and quotes into Redis documents, events and Table history.
 
 One ``LivePipeline`` per process, driven only from the event loop: the consumer task calls
-``on_snapshot`` / ``on_change`` in the socket's order, the quote task calls ``on_quotes``.
+``on_snapshot`` / ``on_changes`` in the socket's order, the quote task calls ``on_quotes``,
+the history task (``run_history``) writes Table storage from its own bounded queue.
 Documents are rendered and written under one lock, so two tasks never race a stale
 document over a fresh one. Accounts whose write failed stay in ``dirty`` until
 ``flush_dirty`` succeeds; while any are dirty the worker does not claim to be synced.
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from shared import redis_keys as keys
 from shared.domain.broker import EntityChange, Fill, Order, OrderCommand, Quote, SyncSnapshot
 from shared.domain.errors import BridgeError, DependencyUnavailable
-from worker.book import Book, Effects
+from worker.book import AccountFill, Book, Effects
 from worker.documents import cash_doc, mark_of, orders_doc, positions_doc, quote_doc
 from worker.live_store import LiveStore
 from worker.recorder import HistoryRecorder
@@ -67,6 +68,7 @@ class LivePipeline:
         self._quote_lock = asyncio.Lock()
         self._published_cash: dict[int, tuple[Any, ...]] = {}
         self._resolving: dict[int, asyncio.Task[None]] = {}
+        self._history: asyncio.Queue[tuple[list[AccountFill], list[Any]]] = asyncio.Queue(1000)
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -75,7 +77,7 @@ class LivePipeline:
         effects = self.book.apply_snapshot(snapshot)
         self._resolve_missing_terms()
         await self.write_accounts(effects.touched_accounts, publish_cash=True)
-        await self._record(effects)
+        self._record(effects)
 
     async def on_changes(self, changes: Sequence[EntityChange]) -> Effects:
         """Apply streamed changes in order, then write once: documents, events, history.
@@ -91,7 +93,9 @@ class LivePipeline:
             self._resolve_missing_terms()
         await self.write_accounts(effects.touched_accounts, publish_cash=bool(effects.cash))
         await self.store.publish(effects.events)
-        await self._record(effects)
+        if effects.fills:
+            await self.recorder.announce(effects.fills, self.book)
+        self._record(effects)
         return effects
 
     async def on_quotes(self, quotes: Iterable[Quote]) -> set[int]:
@@ -221,14 +225,44 @@ class LivePipeline:
 
     # --- history ------------------------------------------------------------------------------
 
-    async def _record(self, effects: Effects) -> None:
+    def _record(self, effects: Effects) -> None:
+        # History goes through its own queue and task: a slow or absent Table storage must
+        # never hold up live state. When even that queue is full, the items wait as pending.
+        if not (effects.fills or effects.executions):
+            return
         try:
-            if effects.fills:
-                await self.recorder.record_fills(effects.fills, self.book)
-            if effects.executions:
-                await self.recorder.record_executions(effects.executions)
+            self._history.put_nowait((list(effects.fills), list(effects.executions)))
+        except asyncio.QueueFull:
+            for item in effects.fills:
+                self.recorder.pending_fills[item.fill.id] = item
+            for report, cl_ord_id in effects.executions:
+                self.recorder.pending_executions[report.id] = (report, cl_ord_id)
+
+    async def _write_history(self, fills: list[AccountFill], reports: list[Any]) -> None:
+        try:
+            if fills:
+                await self.recorder.record_fills(fills, self.book)
+            if reports:
+                await self.recorder.record_executions(reports)
         except DependencyUnavailable as exc:
             logger.warning("history not recorded yet; will retry", extra={"error": exc.message})
+
+    async def run_history(self) -> None:
+        """Record queued fills and reports until cancelled (the history task)."""
+        while True:
+            fills, reports = await self._history.get()
+            await self._write_history(fills, reports)
+
+    async def drain_history(self) -> None:
+        """Record everything queued now (tests, and before stopping)."""
+        while not self._history.empty():
+            fills, reports = self._history.get_nowait()
+            await self._write_history(fills, reports)
+
+    @property
+    def history_backlog(self) -> int:
+        """Return how many batches wait in the queue plus items waiting for a retry."""
+        return self._history.qsize() + self.recorder.pending
 
     async def retry_history(self) -> None:
         """Retry fills and reports whose recording failed."""
@@ -248,7 +282,7 @@ class LivePipeline:
         if effects.unknown_fills:
             effects.merge(await self._adopt_orders(rest, effects.unknown_fills))
         effects.unknown_fills.clear()
-        await self._record(effects)
+        self._record(effects)
         return len(effects.fills)
 
     async def _adopt_orders(self, rest: FillSource, fills: list[Fill]) -> Effects:

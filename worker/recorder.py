@@ -2,10 +2,11 @@
 
 Order of work for each item: skip it if ``worker:fills`` / ``worker:executions`` already
 lists it; otherwise look its ``clOrdId`` up in the executor's ``clord:`` index, upsert its
-row (and the ledger's MERGE), then add it to the set and, for a fill, publish
-``order.filled``. Writing before marking means a crash in between only writes the row again
-(an idempotent upsert) rather than losing it. A Table or Redis failure keeps the item in
-``pending`` for the maintenance loop to retry, so no fill is lost to an outage.
+row (and the ledger's MERGE), then add it to the set. Writing before marking means a crash
+in between only writes the row again (an idempotent upsert) rather than losing it. A Table
+or Redis failure keeps the item in ``pending`` for the maintenance loop to retry, so no fill
+is lost to an outage. ``order.filled`` is published at once for a fill that streams in
+(``announce``), and after recording for one first seen in a snapshot or the REST fill list.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class HistoryRecorder:
         self.pending_fills: dict[int, AccountFill] = {}
         self.pending_executions: dict[int, tuple[ExecutionReport, str | None]] = {}
         self.fills_recorded = 0
+        self._announced: set[int] = set()
 
     async def _unseen(self, key: str, ids: list[int]) -> set[int]:
         if not ids:
@@ -112,6 +114,19 @@ class HistoryRecorder:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable("the recorded-ids set could not be written") from exc
+
+    async def announce(self, fills: Iterable[AccountFill], book: Book) -> None:
+        """Publish ``order.filled`` for fills seen live, before they reach Table storage."""
+        events = []
+        for item in fills:
+            try:
+                link = await self._linker.link(item.cl_ord_id)
+            except DependencyUnavailable:
+                link = None  # the event still matters more than its link
+            contract = book.contract_names.get(item.fill.contract_id)
+            events.append(("order.filled", _fill_event(item, link, contract)))
+            self._announced.add(item.fill.id)
+        await self._publish(events)
 
     async def record_fills(self, fills: Iterable[AccountFill], book: Book) -> None:
         """Record each fill not recorded before; failures wait in ``pending_fills``."""
@@ -149,7 +164,11 @@ class HistoryRecorder:
             )
         await self._mark(keys.WORKER_FILLS_RECORDED, fill.id)
         self.fills_recorded += 1
-        await self._publish([("order.filled", _fill_event(item, link, contract))])
+        if fill.id in self._announced:
+            self._announced.discard(fill.id)  # published when it streamed in
+        else:
+            # First seen in a snapshot or the REST list: news to dashboards too.
+            await self._publish([("order.filled", _fill_event(item, link, contract))])
 
     async def record_executions(
         self, reports: Iterable[tuple[ExecutionReport, str | None]]

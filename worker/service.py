@@ -134,6 +134,7 @@ class Worker:
         self._spawn(self._quote_loop(), "quotes")
         self._spawn(self._subscription_loop(), "subscriptions")
         self._spawn(self._liveness_loop(), "liveness")
+        self._spawn(self.pipeline.run_history(), "history")
         self._spawn(self._token_loop(), "tokens")
         if self.stops is not None:
             self._spawn(self.stops.run(), "stops")
@@ -171,6 +172,7 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5.0):
                 await self.pipeline.wait_for_terms()
+                await self.pipeline.drain_history()  # what is queued is written, not lost
         self.sync_state = "stopped"
         with contextlib.suppress(DependencyUnavailable):
             await self.store.clear_liveness()
@@ -407,7 +409,7 @@ class Worker:
             "attempts": self.trading_state.attempts,
             "syncs": self.trading_state.syncs,
             "dirty_accounts": len(self.pipeline.dirty),
-            "pending_history": self.pipeline.recorder.pending,
+            "pending_history": self.pipeline.history_backlog,
             "uptime_s": round(time.monotonic() - self.started_at, 1),
         }
 

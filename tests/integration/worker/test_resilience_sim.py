@@ -67,7 +67,7 @@ async def test_worker_with_100_drops_and_5_revocations_reconnects_without_storm_
     assert await settled(LiveState(redis), client) == []
     rest_fills = {f.id for f in await client.rest.fills()}
     assert len(rest_fills) == orders
-    assert await until(lambda: worker.pipeline.recorder.pending == 0)
+    assert await until(lambda: worker.pipeline.history_backlog == 0)
     rows = await worker_app.history.read("fills", "unlinked")
     assert {int(r["RowKey"]) for r in rows} == rest_fills
     print(f"\n{DROPS} drops + {REVOCATIONS} revocations: {attempts} attempts in {elapsed:.1f} s")

@@ -7,14 +7,16 @@ import json
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from local.tradovate_sim import SimulatorServer
 from shared import redis_keys as keys
 from shared.adapters.tradovate.client import TradovateClient
+from shared.config import Settings
 from shared.domain.broker import OrderRequest, OrderType, Side
 from shared.services.live_state import LiveState
-from tests.integration.worker.conftest import front_month, until
+from tests.integration.worker.conftest import fast, front_month, until
 from tests.integration.worker.helpers import settled
 from worker.app import WorkerApp
 
@@ -139,3 +141,28 @@ async def test_worker_with_open_position_streams_quotes_and_follows_positions(
         OrderRequest(10001, symbol, Side.SELL, 1, OrderType.MARKET, "q-close")
     )
     assert await until(lambda: contract.id not in feed.wanted)
+
+
+async def test_worker_with_table_storage_down_keeps_live_state_and_queues_history(
+    worker_settings: Settings, client: TradovateClient, redis: Redis
+) -> None:
+    # Nothing listens on port 1: every Table call fails, after the SDK's own retries.
+    dead = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "TableEndpoint=http://127.0.0.1:1/devstoreaccount1;"
+    )
+    settings = worker_settings.model_copy(update={"tables_connection_string": SecretStr(dead)})
+    app = WorkerApp.from_settings(settings, host="127.0.0.1", port=0, tune=fast)
+    await app.start()
+    try:
+        assert await until(lambda: app.worker.live, 10.0)
+        symbol = await front_month(client, "MES")
+        await client.rest.place_order(
+            OrderRequest(10001, symbol, Side.BUY, 1, OrderType.MARKET, "no-tables")
+        )
+        assert await settled(LiveState(redis), client) == []
+        assert app.worker.health()["healthy"] is True
+        assert app.worker.pipeline.history_backlog > 0
+    finally:
+        await app.stop()

@@ -69,8 +69,11 @@ async def test_recover_fills_with_fills_the_socket_missed_records_them_once() ->
     )
     pipeline, _, history = _pipeline(rest)
     await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.FILLED),), fills=(known,)))
+    await pipeline.drain_history()
     assert [r["RowKey"] for r in history.rows["fills"]] == ["70"]
     assert await pipeline.recover_fills(rest) == 2
+    assert pipeline.history_backlog == 1
+    await pipeline.drain_history()
     assert [r["RowKey"] for r in history.rows["fills"]] == ["70", "71", "90"]
     assert history.rows["fills"][-1]["cl_ord_id"] == "cl-9"
     assert await pipeline.recover_fills(rest) == 0

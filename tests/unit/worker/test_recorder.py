@@ -99,3 +99,13 @@ async def test_signal_linker_caches_hits_and_ignores_bad_index_values() -> None:
     assert (await linker.link("ok")) is not None
     redis.down = True
     assert (await linker.link("ok")) is not None  # cached: no Redis call
+
+
+async def test_announce_then_record_publishes_order_filled_once() -> None:
+    recorder, _, history, events, book = _setup()
+    effects = book.apply(change(fill(74, 7, 1, "6002")))
+    await recorder.announce(effects.fills, book)
+    assert [(name, body["signal_id"]) for name, body in events] == [("order.filled", "sig-7")]
+    await recorder.record_fills(effects.fills, book)
+    assert len(events) == 1
+    assert [r["RowKey"] for r in history.rows["fills"]] == ["74"]
