@@ -28,6 +28,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NoReturn, TypeAlias
 
+# One vocabulary for sides and lifetimes: the alert's words are the broker's.
+from shared.domain.broker import Side as Side
+from shared.domain.broker import TimeInForce as TimeInForce
 from shared.domain.errors import InvalidSignal
 from shared.domain.symbols import SymbolRef
 
@@ -52,13 +55,6 @@ class Intent(StrEnum):
     ADD = "add"
 
 
-class Side(StrEnum):
-    """Name the side of an order."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
 class MarketPosition(StrEnum):
     """Name a position's direction, as TradingView's ``strategy.market_position`` does."""
 
@@ -75,16 +71,6 @@ class OrderType(StrEnum):
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
     TRAILING_STOP = "trailing_stop"
-
-
-class TimeInForce(StrEnum):
-    """Name how long an order works; the values Tradovate accepts."""
-
-    DAY = "day"
-    GTC = "gtc"
-    GTD = "gtd"
-    IOC = "ioc"
-    FOK = "fok"
 
 
 class QuantityUnit(StrEnum):
