@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -27,8 +26,8 @@ if TYPE_CHECKING:
         OrderVersion,
         Position,
     )
-    from shared.domain.planning.model import WorkingOrder
     from shared.domain.symbols import SymbolRef
+    from shared.services.live_state import LiveView
 
 PropertyValue = str | int | bool
 
@@ -283,20 +282,6 @@ class ExecutionStore(Protocol):
 class LiveReader(Protocol):
     """The worker's live view of the broker (``LiveState``); None means "ask REST"."""
 
-    async def position(self, account_id: int, contract_id: int) -> Position | None:
-        """Return the account's position in the contract, or None when the cache cannot say."""
-        ...
-
-    async def working_orders(
-        self, account_id: int, contract_id: int | None = None
-    ) -> tuple[WorkingOrder, ...] | None:
-        """Return the account's open orders on the contract, or None."""
-        ...
-
-    async def cash(self, account_id: int) -> CashBalanceSnapshot | None:
-        """Return the account's balance with realized and open P&L, or None."""
-        ...
-
-    async def last_price(self, contract_id: int) -> Decimal | None:
-        """Return the contract's latest mark, or None."""
+    async def view(self, account_id: int, contract_id: int) -> LiveView | None:
+        """Return position, working orders, cash and last price in one read, or None."""
         ...

@@ -272,21 +272,14 @@ class FakeLive:
         self.fresh = False
         self.reads = 0
 
-    async def position(self, account_id, contract_id):  # type: ignore[no-untyped-def]
+    async def view(self, account_id, contract_id):  # type: ignore[no-untyped-def]
         from shared.domain.broker import Position
+        from shared.services.live_state import LiveView
 
         self.reads += 1
         if not self.fresh:
             return None
-        return Position(
+        position = Position(
             id=1, account_id=account_id, contract_id=contract_id, net_pos=self.broker.net_pos
         )
-
-    async def working_orders(self, account_id, contract_id=None):  # type: ignore[no-untyped-def]
-        return () if self.fresh else None
-
-    async def cash(self, account_id):  # type: ignore[no-untyped-def]
-        return None
-
-    async def last_price(self, contract_id):  # type: ignore[no-untyped-def]
-        return None
+        return LiveView(position=position, working_orders=(), cash=None, last_price=None)

@@ -58,6 +58,7 @@ from shared.ports import (
     LiveReader,
 )
 from shared.services.envelope import Envelope
+from shared.services.live_state import LiveView
 from shared.services.plan_record import dump_plan, load_plan
 from shared.services.policy_builder import policy_for
 from shared.strategies import Strategy, StrategyBook
@@ -174,8 +175,10 @@ class Executor:
         return await self._run(env, target, planned, rows, claimed=not rows)
 
     async def _plan(self, env: Envelope, target: _Target) -> Plan | Denial:
-        book = await self._book(target.account.id, target.contract)
-        risk = await self._risk(target.strategy, env, target.contract, target.account.id)
+        # One read of the worker's cache serves the book and the risk facts alike.
+        view = await self._deps.live.view(target.account.id, target.contract.contract.id)
+        book = await self._book(target.account.id, target.contract, view)
+        risk = await self._risk(target.strategy, env, target.contract, target.account.id, view)
         policy = policy_for(target.strategy, env.account, env.multiplier)
         return plan(
             env.signal,
@@ -251,15 +254,15 @@ class Executor:
             )
         return self._account_ids[env.account]
 
-    async def _book(self, account_id: int, contract: broker.ContractSpec) -> Book:
-        """Read position and working orders from the worker's cache, else from REST."""
-        cid = contract.contract.id
-        live = self._deps.live
-        position = await live.position(account_id, cid)
-        working = await live.working_orders(account_id, cid) if position is not None else None
+    async def _book(
+        self, account_id: int, contract: broker.ContractSpec, view: LiveView | None
+    ) -> Book:
+        """Take position and working orders from the worker's cache, else from REST."""
+        position = view.position if view is not None else None
+        working = view.working_orders if view is not None else None
         if position is None or working is None:
-            position, working = await self._book_from_rest(account_id, cid)
-        return Book.from_broker(position, working, await live.last_price(cid))
+            position, working = await self._book_from_rest(account_id, contract.contract.id)
+        return Book.from_broker(position, working, view.last_price if view else None)
 
     async def _book_from_rest(
         self, account_id: int, cid: int
@@ -276,7 +279,12 @@ class Executor:
         return position, tuple(working)
 
     async def _risk(
-        self, strategy: Strategy, env: Envelope, contract: broker.ContractSpec, account_id: int
+        self,
+        strategy: Strategy,
+        env: Envelope,
+        contract: broker.ContractSpec,
+        account_id: int,
+        view: LiveView | None,
     ) -> RiskState:
         root = contract.product.name
         kill_all, kill_strategy, kill_account, last_at = await self._deps.store.risk_facts(
@@ -284,7 +292,7 @@ class Executor:
         )
         realized = open_pnl = Decimal(0)
         if strategy.risk.daily_loss_limit is not None:
-            cash = await self._deps.live.cash(account_id)
+            cash = view.cash if view is not None else None
             if cash is None:
                 cash = await self._deps.broker.cash_balance_snapshot(account_id)
             realized, open_pnl = cash.realized_pnl, cash.open_pnl
