@@ -11,21 +11,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
-from shared.domain.errors import DependencyUnavailable
+from shared.adapters.redis_errors import redis_unavailable
 
 
 def _text(raw: Any) -> str | None:
     if raw is None:
         return None
     return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-def _unavailable(exc: BaseException) -> DependencyUnavailable:
-    from shared.telemetry import get_metrics
-    from shared.telemetry_names import ATTR_ERROR_TYPE
-
-    get_metrics().redis_errors.add(1, {ATTR_ERROR_TYPE: type(exc).__name__})
-    return DependencyUnavailable(f"Redis could not be reached: {type(exc).__name__}")
 
 
 class RedisExecutionStore:
@@ -46,7 +38,7 @@ class RedisExecutionStore:
                 keys.last_order(account_name, root),
             )
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         stamp = _text(values[3])
         return (
             values[0] is not None,
@@ -68,7 +60,7 @@ class RedisExecutionStore:
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
 
     async def record_intent(
         self, strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
@@ -91,5 +83,5 @@ class RedisExecutionStore:
             message = {"type": event, "source": "executor", **payload}
             await self._redis.publish(event, json.dumps(message, default=str))
         except (RedisError, OSError) as exc:
-            _unavailable(exc)  # counted; a dashboard missing an event must not fail an order
+            redis_unavailable(exc)  # counted; a dashboard missing an event must not fail an order
             return

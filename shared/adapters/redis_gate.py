@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from shared.domain.errors import DependencyUnavailable
+from shared.adapters.redis_errors import redis_unavailable
 from shared.ports import Admission
 
 # KEYS: rate key, dedupe key ('' = none). ARGV: limit, signal id, ttl seconds.
@@ -45,14 +45,6 @@ def _tag(strategy_id: str) -> str:
     return "{" + strategy_id + "}"
 
 
-def _unavailable(exc: BaseException) -> DependencyUnavailable:
-    from shared.telemetry import get_metrics
-    from shared.telemetry_names import ATTR_ERROR_TYPE
-
-    get_metrics().redis_errors.add(1, {ATTR_ERROR_TYPE: type(exc).__name__})
-    return DependencyUnavailable(f"Redis could not be reached: {type(exc).__name__}")
-
-
 class RedisAlertGate:
     """Implement the ``AlertGate`` port: fixed one-minute windows and SET NX claims."""
 
@@ -79,7 +71,7 @@ class RedisAlertGate:
                 keys=keys, args=[limit_per_min, signal_id, max(ttl_s, 1)]
             )
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         if int(result[0]) == 1:
             return Admission(retry_after_s=max(1, math.ceil(60 - now % 60)))
         if int(result[0]) == 2:
@@ -94,4 +86,4 @@ class RedisAlertGate:
         try:
             await self._release(keys=[f"dd:{_tag(strategy_id)}:{dedupe_key}"], args=[signal_id])
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc

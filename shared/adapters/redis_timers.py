@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
-from shared.domain.errors import DependencyUnavailable
+from shared.adapters.redis_errors import redis_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def _unavailable(exc: Exception) -> DependencyUnavailable:
-    return DependencyUnavailable(f"Redis could not be reached: {type(exc).__name__}")
 
 
 def _text(raw: bytes | str) -> str:
@@ -49,7 +45,7 @@ class RedisTimerStore:
         try:
             raw = await self._redis.get(keys.contract_map(root))
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         if raw is None:
             return None
         try:
@@ -64,7 +60,7 @@ class RedisTimerStore:
         try:
             await self._redis.set(keys.contract_map(root), json.dumps(doc), ex=ttl_s)
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
 
     async def roots(self) -> list[str]:
         """Return the roots that have a map now (the executor may have added some on demand)."""
@@ -75,7 +71,7 @@ class RedisTimerStore:
                 async for k in self._redis.scan_iter(match=keys.CONTRACT_MAP_PATTERN, count=200)
             ]
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         return sorted(found)
 
     # --- locks --------------------------------------------------------------------------------
@@ -86,7 +82,7 @@ class RedisTimerStore:
         try:
             taken = await self._redis.set(key, token, nx=True, px=int(ttl_s * 1000))
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         return token if taken else None
 
     async def release(self, key: str, token: str) -> None:
@@ -102,7 +98,7 @@ class RedisTimerStore:
         try:
             return bool(await self._redis.exists(key))
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
 
     # --- events and intents -------------------------------------------------------------------
 
@@ -120,5 +116,5 @@ class RedisTimerStore:
         try:
             raw = await self._redis.hgetall(keys.intended_positions(strategy_id))
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise redis_unavailable(exc) from exc
         return {_text(k): _text(v) for k, v in raw.items()}
