@@ -225,22 +225,18 @@ class Executor:
         return LedgerEntry(env.signal_id, f"exec:{env.account}", status, fields)
 
     def _claims(self, env: Envelope, the_plan: Plan) -> list[LedgerEntry]:
-        now = self._deps.clock.now()
-        return [
-            LedgerEntry(
-                env.signal_id,
-                _cl_ord_id(c, env.signal_id, env.account),
-                "claimed",
-                {
-                    "kind": type(c).__name__,
-                    "leg": c.leg,
-                    "account": env.account,
-                    "strategy": env.strategy_id,
-                    "claimed_at": now,
-                },
-            )
-            for c in the_plan.commands
-        ]
+        return [self._claim(env, command) for command in the_plan.commands]
+
+    def _claim(self, env: Envelope, command: Command) -> LedgerEntry:
+        fields: dict[str, Any] = {
+            "kind": type(command).__name__,
+            "leg": command.leg,
+            "account": env.account,
+            "strategy": env.strategy_id,
+            "claimed_at": self._deps.clock.now(),
+        }
+        cl_ord_id = _cl_ord_id(command, env.signal_id, env.account)
+        return LedgerEntry(env.signal_id, cl_ord_id, "claimed", fields)
 
     async def _account_id(self, env: Envelope) -> int:
         if env.account_id is not None:
@@ -403,7 +399,7 @@ class Executor:
         cl_ord_id = _cl_ord_id(command, env.signal_id, env.account)
         row = rows.get(cl_ord_id)
         if row is None and not claimed:
-            row = await self._deps.ledger.claim(self._claims_for(env, command))
+            row = await self._deps.ledger.claim(self._claim(env, command))
         if row is not None and row.status in _FINAL_LEG:
             order_id = row.fields.get("order_id")
             if isinstance(order_id, int):
@@ -446,9 +442,6 @@ class Executor:
                 },
             )
         return None
-
-    def _claims_for(self, env: Envelope, command: Command) -> LedgerEntry:
-        return self._claims(env, Plan(commands=(command,), position_before=0, position_after=0))[0]
 
     def _answer(self, env: Envelope, cl_ord_id: str, status: str, **fields: Any) -> LedgerEntry:
         return LedgerEntry(
