@@ -1,4 +1,4 @@
-"""Timer triggers: contract maps, the shared Tradovate token, position reconciliation.
+"""Timer triggers: contract maps, the shared Tradovate token, reconciliation, the ledger copy.
 
 Schedules are NCRONTAB (six fields, seconds first) in UTC, read from app settings as
 ``%NAME%`` so an operator can change them without a deploy. Each function only runs its use
@@ -23,6 +23,7 @@ SCHEDULE_DEFAULTS = {
     "CONTRACT_REFRESH_SCHEDULE": "0 */15 * * * *",
     "TOKEN_REFRESH_SCHEDULE": "0 */5 * * * *",
     "RECONCILE_SCHEDULE": "30 */5 * * * *",
+    "LEDGER_MIRROR_SCHEDULE": "15 * * * * *",
 }
 
 
@@ -104,4 +105,27 @@ async def reconcile(timer: func.TimerRequest) -> None:
         if report.ran
         else "another instance is running",
         extra={"problems": list(report.problems)},
+    )
+
+
+@bp.function_name("ledger_mirror")
+@bp.timer_trigger(arg_name="timer", schedule=_schedule("LEDGER_MIRROR_SCHEDULE"))
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="2",
+    minimum_interval="00:00:10",
+    maximum_interval="00:01:00",
+)
+async def ledger_mirror(timer: func.TimerRequest) -> None:
+    """Copy ledger rows changed in Redis to Table storage (the worker does it every second;
+    this catches up when it is down, and is the only copier when no worker is deployed)."""
+    from shared.container import get_container
+
+    run = await get_container().ledger_mirror.drain()
+    log.info(
+        "ledger mirror: %d signal(s), %d row(s) copied, %d waiting on Table storage",
+        run.mirrored,
+        run.rows,
+        run.failed,
+        extra={"past_due": timer.past_due},
     )

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     table_prefix: str = Field(
         "tb", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$", validation_alias=_env("TABLE_PREFIX")
     )
+    # The ledger's working copy lives in Redis this long; Table storage keeps it for good.
+    ledger_ttl_days: int = Field(14, ge=1, le=365, validation_alias=_env("LEDGER_TTL_DAYS"))
 
     # --- Key Vault and identity -----------------------------------------------------------------
     key_vault_uri: str | None = Field(None, validation_alias=_env("KEY_VAULT_URI", "key_vault_uri"))
@@ -223,6 +225,9 @@ class Settings(BaseSettings):
     )
     reconcile_schedule: str = Field(
         "30 */5 * * * *", pattern=_NCRONTAB, validation_alias=_env("RECONCILE_SCHEDULE")
+    )
+    ledger_mirror_schedule: str = Field(
+        "15 * * * * *", pattern=_NCRONTAB, validation_alias=_env("LEDGER_MIRROR_SCHEDULE")
     )
     contract_roll_overrides: str = Field("", validation_alias=_env("CONTRACT_ROLL_OVERRIDES"))
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from shared.adapters.redis_timers import RedisTimerStore
     from shared.adapters.tables_events import TablesEventJournal
+    from shared.adapters.tables_ledger import TablesLedger
     from shared.adapters.tradovate.client import TradovateClient
     from shared.adapters.tradovate.token import TokenManager
     from shared.ports import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from shared.services.contracts import ContractRefresher
     from shared.services.execute import Executor
     from shared.services.ingest import Ingestor
+    from shared.services.ledger_mirror import LedgerMirror
     from shared.services.reconcile import Reconciler
     from shared.strategies import StrategyBook
 
@@ -167,10 +169,26 @@ class Container:
 
     @cached_property
     def ledger(self) -> Ledger:
-        """Return the execution ledger in Table storage."""
+        """Return the execution ledger: Redis, backed by its Table-storage copy."""
+        from shared.adapters.redis_ledger import RedisLedger
+
+        ttl_s = self.settings.ledger_ttl_days * 86_400
+        return RedisLedger(self.redis, ttl_s=ttl_s, archive=self.ledger_archive)
+
+    @cached_property
+    def ledger_archive(self) -> TablesLedger:
+        """Return the ledger's durable copy in Table storage."""
         from shared.adapters.tables_ledger import TablesLedger
 
         return TablesLedger(self._table_service_factory(), f"{self.settings.table_prefix}Ledger")
+
+    @cached_property
+    def ledger_mirror(self) -> LedgerMirror:
+        """Return the copier of changed ledger rows from Redis to Table storage."""
+        from shared.adapters.redis_ledger import LedgerOutbox
+        from shared.services.ledger_mirror import LedgerMirror
+
+        return LedgerMirror(LedgerOutbox(self.redis), self.ledger_archive)
 
     @cached_property
     def contracts(self) -> ContractSource:

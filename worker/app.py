@@ -12,15 +12,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+from shared.adapters.redis_ledger import LedgerOutbox, RedisLedger
 from shared.adapters.tables_journal import build_table_service
+from shared.adapters.tables_ledger import TablesLedger
 from shared.adapters.tradovate.backoff import Backoff
 from shared.adapters.tradovate.client import TradovateClient
 from shared.adapters.tradovate.wsconn import Connector
 from shared.adapters.tradovate.wstypes import SocketConfig
 from shared.config import Settings
+from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
 from worker.health import HealthServer
 from worker.history import TablesHistory
@@ -30,6 +34,9 @@ from worker.recorder import HistoryRecorder, SignalLinker
 from worker.service import Worker, WorkerConfig
 from worker.specs import ContractTermsResolver
 from worker.stops import StopManager
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableServiceClient
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,7 @@ class WorkerApp:
     redis: Redis
     client: TradovateClient
     history: TablesHistory
+    archive: TablesLedger
     port: int | None = None
     stopped: bool = False
 
@@ -85,14 +93,15 @@ class WorkerApp:
         )
         client = TradovateClient.from_settings(settings, redis)
         conn = settings.tables_connection_string
-        history = TablesHistory(
-            lambda: build_table_service(
+
+        def tables() -> TableServiceClient:
+            return build_table_service(
                 service_uri=settings.tables_service_uri,
                 connection_string=conn.get_secret_value() if conn else None,
                 client_id=settings.tables_client_id or settings.azure_client_id,
-            ),
-            settings.table_prefix,
-        )
+            )
+
+        history = TablesHistory(tables, settings.table_prefix)
         trading, market_data = socket_configs(settings)
         config = WorkerConfig(trading=trading, market_data=market_data)
         if tune is not None:
@@ -105,9 +114,12 @@ class WorkerApp:
             quote_ttl_s=config.quote_ttl_s,
             on_error=lambda: metrics.redis_errors.add(1, {"scope": "worker"}),
         )
+        ledger = RedisLedger(redis, ttl_s=settings.ledger_ttl_days * 86_400)
         recorder = HistoryRecorder(
-            redis, history, linker=SignalLinker(redis), publish=store.publish, now=_now
+            redis, history, ledger, linker=SignalLinker(redis), publish=store.publish, now=_now
         )
+        archive = TablesLedger(tables, f"{settings.table_prefix}Ledger")
+        mirror = LedgerMirror(LedgerOutbox(redis), archive)
         terms = ContractTermsResolver(redis, client.rest)
         pipeline = LivePipeline(store, recorder, terms, now=_now)
 
@@ -130,8 +142,9 @@ class WorkerApp:
             rest=client.rest,
             stops=stops,
             connector=connector,
+            mirror=mirror,
         )
-        return cls(worker, HealthServer(worker.health, host, port), redis, client, history)
+        return cls(worker, HealthServer(worker.health, host, port), redis, client, history, archive)
 
     async def start(self) -> int:
         """Start the health endpoint, then the worker; return the health port."""
@@ -148,6 +161,7 @@ class WorkerApp:
         await self.worker.stop()
         await self.health.stop()
         await self.history.close()
+        await self.archive.close()
         await self.client.aclose()
         await self.redis.aclose()
         logger.info("worker stopped")

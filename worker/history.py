@@ -1,4 +1,4 @@
-"""Write the trading history to Azure Table storage: fills, executions, and the ledger's end.
+"""Write the trading history to Azure Table storage (fills, executions); end ledger legs.
 
 Tables (``{prefix}`` is ``TABLE_PREFIX``):
 
@@ -8,9 +8,11 @@ Tables (``{prefix}`` is ``TABLE_PREFIX``):
   ``{order id}-{execution report id}`` (both zero-padded, so an order's rows sort in time):
   every execution report (New, Trade, Replaced, Canceled, Rejected, ...), i.e. each order
   status change.
-* ``{prefix}Ledger`` (the executor's): PartitionKey = signal id, RowKey = clOrdId. The worker
-  MERGE-upserts only the end of a leg's story: ``filled`` with ``filled_at``, ``fill_price``
-  (average, decimal string) and ``filled_qty``, or ``cancelled`` with ``cancelled_at``.
+
+The ledger (the executor's, ``shared.adapters.redis_ledger``): the worker merges only the
+end of a leg's story into its Redis working copy, which the ledger mirror copies to
+``{prefix}Ledger``: ``filled`` with ``filled_at``, ``fill_price`` (average, decimal string)
+and ``filled_qty``, or ``cancelled`` with ``cancelled_at``.
 
 Every write is an upsert keyed by broker ids, so writing a row twice (after a resync or a
 restart) changes nothing. Failures raise ``DependencyUnavailable`` for the caller to retry.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.domain.broker import ExecutionReport, Fill
 from shared.domain.errors import DependencyUnavailable
+from shared.ports import LedgerEntry
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
@@ -124,30 +127,21 @@ def execution_entity(
     )
 
 
-def filled_ledger_entity(
+def filled_ledger_entry(
     link: SignalLink, cl_ord_id: str, qty: int, price: Decimal, filled_at: datetime
-) -> dict[str, Any]:
-    """Render the ledger MERGE that marks a leg filled."""
-    return {
-        "PartitionKey": link.signal_id,
-        "RowKey": cl_ord_id,
-        "status": "filled",
-        "filled_at": filled_at,
-        "fill_price": str(price),
-        "filled_qty": qty,
-    }
+) -> LedgerEntry:
+    """Return the ledger merge that marks a leg filled."""
+    return LedgerEntry(
+        link.signal_id,
+        cl_ord_id,
+        "filled",
+        {"filled_at": filled_at, "fill_price": str(price), "filled_qty": qty},
+    )
 
 
-def cancelled_ledger_entity(
-    link: SignalLink, cl_ord_id: str, cancelled_at: datetime
-) -> dict[str, Any]:
-    """Render the ledger MERGE that marks a leg cancelled."""
-    return {
-        "PartitionKey": link.signal_id,
-        "RowKey": cl_ord_id,
-        "status": "cancelled",
-        "cancelled_at": cancelled_at,
-    }
+def cancelled_ledger_entry(link: SignalLink, cl_ord_id: str, cancelled_at: datetime) -> LedgerEntry:
+    """Return the ledger merge that marks a leg cancelled."""
+    return LedgerEntry(link.signal_id, cl_ord_id, "cancelled", {"cancelled_at": cancelled_at})
 
 
 class TablesHistory:
@@ -158,7 +152,6 @@ class TablesHistory:
         self.names = {
             "fills": f"{prefix}Fills",
             "executions": f"{prefix}Executions",
-            "ledger": f"{prefix}Ledger",
         }
         self._service: TableServiceClient | None = None
         self._tables: dict[str, TableClient] = {}
@@ -199,10 +192,6 @@ class TablesHistory:
     async def record_execution(self, entity: dict[str, Any]) -> None:
         """Upsert an ``Executions`` row."""
         await self._upsert("executions", entity)
-
-    async def merge_ledger(self, entity: dict[str, Any]) -> None:
-        """MERGE-upsert a ledger row (only the properties given change)."""
-        await self._upsert("ledger", entity)
 
     async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
         """Return every row of one partition (tests and runbooks)."""

@@ -2,7 +2,7 @@
 
 Order of work for each item: skip it if ``worker:fills`` / ``worker:executions`` already
 lists it; otherwise look its ``clOrdId`` up in the executor's ``clord:`` index, upsert its
-row (and the ledger's MERGE), then add it to the set. Writing before marking means a crash
+row (and merge the ledger leg's end), then add it to the set. Writing before marking means a crash
 in between only writes the row again (an idempotent upsert) rather than losing it. A Table
 or Redis failure keeps the item in ``pending`` for the maintenance loop to retry, so no fill
 is lost to an outage. ``order.filled`` is published at once for a fill that streams in
@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -25,14 +25,15 @@ from redis.exceptions import RedisError
 from shared import redis_keys as keys
 from shared.domain.broker import ExecutionReport, OrderStatus
 from shared.domain.errors import DependencyUnavailable
+from shared.ports import LedgerEntry
 from worker.book import AccountFill, Book
 from worker.history import (
     SignalLink,
     TablesHistory,
-    cancelled_ledger_entity,
+    cancelled_ledger_entry,
     execution_entity,
     fill_entity,
-    filled_ledger_entity,
+    filled_ledger_entry,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,14 @@ _KEEP_S = 14 * 24 * 3600  # how long the "already recorded" sets remember an id
 _LINK_CACHE = 10_000
 
 Publish = Callable[[Iterable[tuple[str, Mapping[str, Any]]]], Awaitable[None]]
+
+
+class LedgerWriter(Protocol):
+    """Where a leg's end goes (``shared.adapters.redis_ledger.RedisLedger``)."""
+
+    async def update(self, entry: LedgerEntry) -> None:
+        """Merge ``entry``'s status and fields into its row."""
+        ...
 
 
 class SignalLinker:
@@ -81,6 +90,7 @@ class HistoryRecorder:
         self,
         redis: Redis,
         history: TablesHistory,
+        ledger: LedgerWriter,
         *,
         linker: SignalLinker,
         publish: Publish,
@@ -88,6 +98,7 @@ class HistoryRecorder:
     ) -> None:
         self._redis = redis
         self._history = history
+        self._ledger = ledger
         self._linker = linker
         self._publish = publish
         self._now = now
@@ -159,8 +170,8 @@ class HistoryRecorder:
         if link is not None and item.cl_ord_id:
             qty, price = book.average_fill(fill.order_id) or (fill.qty, fill.price)
             filled_at = fill.timestamp or now
-            await self._history.merge_ledger(
-                filled_ledger_entity(link, item.cl_ord_id, qty, price, filled_at)
+            await self._ledger.update(
+                filled_ledger_entry(link, item.cl_ord_id, qty, price, filled_at)
             )
         await self._mark(keys.WORKER_FILLS_RECORDED, fill.id)
         self.fills_recorded += 1
@@ -195,7 +206,7 @@ class HistoryRecorder:
         await self._history.record_execution(execution_entity(report, cl_ord_id, link, now))
         if link is not None and cl_ord_id and report.status is OrderStatus.CANCELED:
             at = report.timestamp or now
-            await self._history.merge_ledger(cancelled_ledger_entity(link, cl_ord_id, at))
+            await self._ledger.update(cancelled_ledger_entry(link, cl_ord_id, at))
         await self._mark(keys.WORKER_EXECUTIONS_RECORDED, report.id)
 
     @property

@@ -12,6 +12,8 @@ Tasks on the event loop (none blocks it; socket I/O stays on the client's thread
   dirty documents, and is the watchdog for a sync that never completes.
 * **tokens**: renews the shared token ahead of expiry (a renewal, never a new login).
 * **stops**: breakeven and trailing management (``worker.stops``).
+* **ledger**: every ``ledger_mirror_s`` copies the ledger rows changed in Redis to Table
+  storage (``shared.services.ledger_mirror``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from shared.adapters.tradovate.wsconn import Connector
 from shared.adapters.tradovate.wstypes import BlockingTokenSource, SocketConfig
 from shared.domain.broker import EntityChange
 from shared.domain.errors import AuthError, BridgeError, DependencyUnavailable
+from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
 from worker.live_store import LiveStore
 from worker.pipeline import FillSource, LivePipeline
@@ -58,6 +61,7 @@ class WorkerConfig:
     handoff_timeout_s: float = 5.0
     token_check_s: float = 60.0
     management_refresh_s: float = 1.0
+    ledger_mirror_s: float = 1.0
 
 
 _MAX_BATCH = 500
@@ -80,6 +84,7 @@ class Worker:
         rest: FillSource,
         stops: Callable[[Worker], StopManager] | None = None,
         connector: Connector | None = None,
+        mirror: LedgerMirror | None = None,
     ) -> None:
         self.config = config
         self.pipeline = pipeline
@@ -88,6 +93,7 @@ class Worker:
         self._rest = rest
         self._connector = connector
         self._stops_factory = stops
+        self._mirror = mirror
         self.trading_state = StateMachine("trading", self._on_transition)
         self.md_state = StateMachine("md", self._on_transition)
         self.sync_state = "stale"
@@ -138,6 +144,8 @@ class Worker:
         self._spawn(self._token_loop(), "tokens")
         if self.stops is not None:
             self._spawn(self.stops.run(), "stops")
+        if self._mirror is not None:
+            self._spawn(self._ledger_loop(self._mirror), "ledger")
         self._trading.start()
         self._feed.start()
 
@@ -375,6 +383,14 @@ class Worker:
         if stuck and self._trading is not None:
             logger.warning("sync did not complete in time; reconnecting")
             self._trading.socket.reconnect()
+
+    async def _ledger_loop(self, mirror: LedgerMirror) -> None:
+        while True:
+            await asyncio.sleep(self.config.ledger_mirror_s)
+            try:
+                await mirror.drain()
+            except DependencyUnavailable as exc:
+                logger.warning("ledger mirror paused", extra={"error": exc.message})
 
     async def _token_loop(self) -> None:
         while True:

@@ -39,6 +39,7 @@ locals {
     KEY_VAULT_URI                         = azurerm_key_vault.main.vault_uri
     REDIS_URL                             = "rediss://${azurerm_managed_redis.main.hostname}:${local.redis_port}"
     TABLE_PREFIX                          = "tb"
+    LEDGER_TTL_DAYS                       = "14"
     TablesConnection__serviceUri          = azurerm_storage_account.main.primary_table_endpoint
     TablesConnection__credential          = "managedidentity"
     TRADOVATE_BASE_URL                    = var.tradovate_base_url
@@ -108,6 +109,7 @@ locals {
     CONTRACT_REFRESH_SCHEDULE = "0 */15 * * * *"
     TOKEN_REFRESH_SCHEDULE    = "0 */5 * * * *"
     RECONCILE_SCHEDULE        = "30 */5 * * * *"
+    LEDGER_MIRROR_SCHEDULE    = "15 * * * * *"
     CONTRACT_ROLL_OVERRIDES   = ""
   }
 

@@ -3,8 +3,8 @@
 For each delivery: resolve the contract, read the account's position and working orders
 (the worker's live cache, else REST), gather the risk facts, plan (pure), then send the
 plan's commands in order. Exactly once, even across crashes and re-deliveries, with two
-writes to the ledger on the way (one Table-storage transaction each, as every row of a
-signal shares one partition):
+writes to the ledger on the way (one Redis script each, copied to Table storage later by
+the ledger mirror):
 
 1. before any broker call: the execution summary with the plan, and a claim row per leg,
    inserted together; if any row already exists, an earlier delivery got there first, and
@@ -172,7 +172,9 @@ class Executor:
             )
         else:
             rows = {}
-        return await self._run(env, target, planned, rows, claimed=not rows)
+        return await self._run(
+            env, target, planned, rows, claimed=not rows, redelivered=delivery.delivery_count > 1
+        )
 
     async def _plan(self, env: Envelope, target: _Target) -> Plan | Denial:
         # One read of the worker's cache serves the book and the risk facts alike.
@@ -206,7 +208,9 @@ class Executor:
         stored = summary.fields.get("plan")
         if not isinstance(stored, str) or not stored:
             return None
-        return await self._run(env, target, load_plan(stored), rows, claimed=False)
+        return await self._run(
+            env, target, load_plan(stored), rows, claimed=False, redelivered=True
+        )
 
     def _summary(self, env: Envelope, delivery: Delivery, status: str, **extra: Any) -> LedgerEntry:
         fields: dict[str, Any] = {
@@ -339,14 +343,22 @@ class Executor:
         rows: Mapping[str, LedgerEntry],
         *,
         claimed: bool,
+        redelivered: bool,
     ) -> Outcome:
-        """Send the plan's commands in order and record every answer in one write."""
+        """Send the plan's commands in order and record every answer in one write.
+
+        On a re-delivery every leg not answered before is looked up at the broker by clOrdId
+        before it is placed, even one this delivery claimed itself: the ledger's working copy
+        may have been lost (a Redis fail-over) after an earlier delivery placed the order.
+        """
         await self._announce(env, target, the_plan)
         answers: list[LedgerEntry] = []
         placed: list[int] = []
         try:
             for command in the_plan.commands:
-                rejection = await self._send_one(env, command, rows, claimed, answers, placed)
+                rejection = await self._send_one(
+                    env, command, rows, answers, placed, claimed=claimed, redelivered=redelivered
+                )
                 if rejection is not None:
                     return await self._close(env, the_plan, answers, "rejected", rejection, placed)
         except TransientError:
@@ -391,9 +403,11 @@ class Executor:
         env: Envelope,
         command: Command,
         rows: Mapping[str, LedgerEntry],
-        claimed: bool,
         answers: list[LedgerEntry],
         placed: list[int],
+        *,
+        claimed: bool,
+        redelivered: bool,
     ) -> str | None:
         """Send one command unless it was answered before; return a rejection's text."""
         cl_ord_id = _cl_ord_id(command, env.signal_id, env.account)
@@ -406,7 +420,7 @@ class Executor:
                 placed.append(order_id)
             return str(row.fields.get("broker_text")) if row.status == "rejected" else None
         try:
-            order_id = await self._dispatch(command, maybe_sent=row is not None)
+            order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
             answers.append(
                 self._answer(

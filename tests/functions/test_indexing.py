@@ -66,6 +66,7 @@ TIMERS = {
     "contract_refresh": ("CONTRACT_REFRESH_SCHEDULE", "contract_refresh_schedule", "3"),
     "token_refresh": ("TOKEN_REFRESH_SCHEDULE", "token_refresh_schedule", "2"),
     "reconcile": ("RECONCILE_SCHEDULE", "reconcile_schedule", "2"),
+    "ledger_mirror": ("LEDGER_MIRROR_SCHEDULE", "ledger_mirror_schedule", "2"),
 }
 
 

@@ -205,6 +205,7 @@ var commonAppSettings = {
   KEY_VAULT_URI: keyVault.outputs.uri
   REDIS_URL: 'rediss://${redis.outputs.hostName}:${redisPort}'
   TABLE_PREFIX: 'tb'
+  LEDGER_TTL_DAYS: '14'
   TablesConnection__serviceUri: storage.outputs.serviceEndpoints.table
   TablesConnection__credential: 'managedidentity'
   TRADOVATE_BASE_URL: tradovateBaseUrl
@@ -274,6 +275,7 @@ var functionOnlySettings = {
   CONTRACT_REFRESH_SCHEDULE: '0 */15 * * * *'
   TOKEN_REFRESH_SCHEDULE: '0 */5 * * * *'
   RECONCILE_SCHEDULE: '30 */5 * * * *'
+  LEDGER_MIRROR_SCHEDULE: '15 * * * * *'
   CONTRACT_ROLL_OVERRIDES: ''
 }
 

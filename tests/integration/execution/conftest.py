@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from local.services import AzuriteTables, ReadyLineProcess, RedisServer
 from local.tradovate_sim import SimulatorServer
+from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.tables_common import build_table_service
 from shared.adapters.tables_ledger import TablesLedger
 from shared.ports import LedgerEntry
@@ -90,6 +92,20 @@ class System:
         return dict(r.json())
 
     def ledger(self, signal_id: str) -> list[LedgerEntry]:
+        """Read a signal's ledger rows as the executor sees them (the Redis working copy)."""
+
+        async def read() -> list[LedgerEntry]:
+            client = aioredis.Redis.from_url(self.redis_url)
+            try:
+                return await RedisLedger(client, ttl_s=60).rows(signal_id)
+            finally:
+                await client.aclose()
+
+        return asyncio.run(read())
+
+    def archived(self, signal_id: str) -> list[LedgerEntry]:
+        """Read a signal's rows from the ledger's Table-storage copy."""
+
         async def read() -> list[LedgerEntry]:
             ledger = TablesLedger(
                 lambda: build_table_service(
@@ -199,6 +215,7 @@ def system(
             "QUEUE_MAX_DELIVERY_COUNT": "5",
             "QUEUE_LOCK_DURATION_S": "5",
             "CONTRACT_REFRESH_SCHEDULE": "0 0 0 1 1 *",
+            "LEDGER_MIRROR_SCHEDULE": "0 0 0 1 1 *",  # run on demand by the test that needs it
             "LOG_LEVEL": "INFO",
         }
         host = ReadyLineProcess(

@@ -248,3 +248,28 @@ def test_broker_down_for_good_dead_letters_with_the_reason(fresh: System) -> Non
     assert report["delivery_count"] == 5
     assert "order/placeorder failed" in report["description"]
     assert fresh.orders(10001) == []
+
+
+def test_ledger_mirror_timer_copies_the_execution_to_table_storage(fresh: System) -> None:
+    sent = fresh.post("both", intent="buy", symbol="MES1!", quantity=1, price=6000, **BRACKET)
+    fresh.outcome(sent["id"], accounts=2)
+    assert fresh.archived(sent["id"]) == []  # nothing copied until the mirror runs
+    r = httpx.post(
+        f"{fresh.url}/admin/functions/ledger_mirror", headers={"x-functions-key": "e2e-master"}
+    )
+    assert r.status_code == 202, r.text
+    working_copy = {(e.row_key, e.status): e.fields for e in fresh.ledger(sent["id"])}
+    archived = wait_for(
+        lambda: (
+            rows
+            if len(rows := {(e.row_key, e.status): e.fields for e in fresh.archived(sent["id"])})
+            == len(working_copy)
+            else None
+        )
+    )
+    assert archived == working_copy
+    # Two summaries (done) and two bracket entries with their order ids.
+    assert sorted(status for _, status in archived) == [
+        "acknowledged", "acknowledged", "done", "done"
+    ]  # fmt: skip
+    assert all(isinstance(f.get("order_id"), int) for (k, s), f in archived.items() if s != "done")

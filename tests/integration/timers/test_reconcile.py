@@ -66,7 +66,7 @@ async def container(
     )
     yield made
     built = vars(made)  # cached properties that were built
-    for name in ("event_journal", "ledger"):
+    for name in ("event_journal", "ledger_archive"):
         if name in built:
             await built[name].close()
     await made.tradovate.aclose()

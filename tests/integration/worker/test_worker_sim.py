@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -12,9 +13,11 @@ from redis.asyncio import Redis
 
 from local.tradovate_sim import SimulatorServer
 from shared import redis_keys as keys
+from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.tradovate.client import TradovateClient
 from shared.config import Settings
 from shared.domain.broker import OrderRequest, OrderType, Side
+from shared.ports import LedgerEntry
 from shared.services.live_state import LiveState
 from tests.integration.worker.conftest import fast, front_month, until
 from tests.integration.worker.helpers import settled
@@ -50,12 +53,11 @@ async def test_worker_with_rest_orders_matches_rest_after_every_step(
     assert cash.open_pnl != 0
 
 
-async def _ledger_row(app: WorkerApp, signal_id: str, cl_ord_id: str) -> None:
-    # What the executor writes when it sends a leg (its own adapter; the table is shared).
-    table = await app.history._table("ledger")
-    await table.upsert_entity(
-        {"PartitionKey": signal_id, "RowKey": cl_ord_id, "status": "acknowledged"}
-    )
+async def _ledger_row(redis: Redis, signal_id: str, cl_ord_id: str) -> None:
+    # What the executor writes when it sends a leg (its own adapter; the Redis hash is shared).
+    ledger = RedisLedger(redis, ttl_s=600)
+    await ledger.claim(LedgerEntry(signal_id, cl_ord_id, "claimed", {"leg": "entry"}))
+    await ledger.update(LedgerEntry(signal_id, cl_ord_id, "acknowledged", {"order_id": 1}))
 
 
 async def test_worker_with_linked_order_records_fill_ledger_and_events(
@@ -72,7 +74,7 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
         "leg": "entry",
     }
     await redis.set(keys.cl_ord_index(cl_ord_id), json.dumps(link))
-    await _ledger_row(worker_app, "sig-1", cl_ord_id)
+    await _ledger_row(redis, "sig-1", cl_ord_id)
     pubsub = redis.pubsub()
     await pubsub.subscribe(*keys.EVENT_CHANNELS)
     ack = await client.rest.place_order(
@@ -88,11 +90,17 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
         (ack.order_id, "21012.25", 2, "entry")
     ]
     assert len(await history.read("fills", "unlinked")) == 1
-    (ledger,) = await history.read("ledger", "sig-1")
-    assert ledger["status"] == "filled"
-    assert ledger["fill_price"] == "21012.25"
-    assert ledger["filled_qty"] == 2
-    assert ledger["filled_at"] is not None
+    # The worker merges the leg's end in Redis; its ledger loop copies it to Table storage,
+    # where the fill outranks the executor's earlier "acknowledged".
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while not (rows := await worker_app.archive.rows("sig-1")) or rows[0].status != "filled":
+        assert asyncio.get_running_loop().time() < deadline, rows
+        await asyncio.sleep(0.1)
+    (ledger,) = rows
+    assert ledger.fields["fill_price"] == "21012.25"
+    assert ledger.fields["filled_qty"] == 2
+    assert ledger.fields["order_id"] == 1  # the executor's own field survives the merge
+    assert isinstance(ledger.fields["filled_at"], datetime)
     executions = await history.read("executions", "sig-1")
     assert {e["exec_type"] for e in executions} >= {"New", "Trade"}
     seen: dict[str, list[dict[str, object]]] = {}

@@ -12,6 +12,7 @@ import pytest
 from shared.domain.alerts import parse_alert
 from shared.domain.clock import ManualClock
 from shared.domain.errors import DependencyUnavailable, TransientBrokerError
+from shared.domain.planning.model import client_order_id
 from shared.services.envelope import Envelope
 from shared.services.execute import Delivery, ExecuteDeps, Executor
 from shared.strategies import load_strategies
@@ -96,6 +97,34 @@ async def test_execute_with_broker_timeout_after_placing_finds_the_order_on_rede
         await world.run(BUY)
     assert (await world.run(BUY, delivery=2)).status == "done"
     assert len(world.broker.sent) == 1
+
+
+async def test_execute_redelivered_after_the_ledger_lost_its_rows_finds_the_order(
+    world: World,
+) -> None:
+    # The first delivery placed the order, then Redis failed over and lost the ledger rows:
+    # the re-delivery claims afresh, but still looks the leg up by clOrdId before placing.
+    world.ledger.fail_on_status = "acknowledged"
+    with pytest.raises(DependencyUnavailable):
+        await world.run(BUY)
+    world.ledger.table.clear()
+    outcome = await world.run(BUY, delivery=2)
+    assert len(world.broker.sent) == 1
+    assert world.broker.net_pos == 2
+    # Planned again against the moved position: this strategy does not add, so it says so;
+    # one that adds plans the same clOrdId, which the broker lookup finds (next test).
+    assert outcome.status == "denied"
+    assert "add_not_allowed" in outcome.detail
+
+
+async def test_execute_redelivered_with_a_fresh_claim_looks_legs_up_before_placing(
+    world: World,
+) -> None:
+    # An earlier delivery placed the entry but recorded nothing anywhere (its claim was lost).
+    world.broker.placed[client_order_id("s" * 32, "DEMO10001", "entry")] = 41
+    outcome = await world.run(BUY, delivery=2)
+    assert world.broker.sent == []  # found at the broker: not placed again
+    assert outcome.orders == (41,)
 
 
 async def test_execute_with_kill_switch_is_denied_without_broker_call(world: World) -> None:

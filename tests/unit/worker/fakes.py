@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.domain.errors import DependencyUnavailable
+from shared.ports import LedgerEntry
 
 
 class FakePipeline:
@@ -57,7 +58,7 @@ class FakeRedis:
 
 class FakeHistory:
     def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": [], "ledger": []}
+        self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": []}
         self.down = False
 
     async def _write(self, table: str, entity: dict[str, Any]) -> None:
@@ -71,8 +72,18 @@ class FakeHistory:
     async def record_execution(self, entity: dict[str, Any]) -> None:
         await self._write("executions", entity)
 
-    async def merge_ledger(self, entity: dict[str, Any]) -> None:
-        await self._write("ledger", entity)
+
+class FakeLedgerWrites:
+    """Stands in for the Redis ledger the recorder merges legs' ends into."""
+
+    def __init__(self) -> None:
+        self.entries: list[LedgerEntry] = []
+        self.down = False
+
+    async def update(self, entry: LedgerEntry) -> None:
+        if self.down:
+            raise DependencyUnavailable("redis down")
+        self.entries.append(entry)
 
 
 class FakeStore:

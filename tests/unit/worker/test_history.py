@@ -5,14 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.domain.broker import OrderStatus
+from shared.ports import LedgerEntry
 from tests.unit.worker.builders import AT, fill, report
 from worker.history import (
     UNLINKED,
     SignalLink,
-    cancelled_ledger_entity,
+    cancelled_ledger_entry,
     execution_entity,
     fill_entity,
-    filled_ledger_entity,
+    filled_ledger_entry,
 )
 
 LINK = SignalLink("sig-1", "nq-trend", "DEMO10001", "entry")
@@ -51,14 +52,10 @@ def test_execution_entity_rows_sort_by_order_then_report() -> None:
     )
 
 
-def test_ledger_entities_merge_only_the_ending() -> None:
-    filled = filled_ledger_entity(LINK, "cl-7", 3, Decimal("6000.5"), AT)
-    assert filled == {
-        "PartitionKey": "sig-1",
-        "RowKey": "cl-7",
-        "status": "filled",
-        "filled_at": AT,
-        "fill_price": "6000.5",
-        "filled_qty": 3,
-    }
-    assert cancelled_ledger_entity(LINK, "cl-7", AT)["status"] == "cancelled"
+def test_ledger_entries_merge_only_the_ending() -> None:
+    filled = filled_ledger_entry(LINK, "cl-7", 3, Decimal("6000.5"), AT)
+    assert filled == LedgerEntry(
+        "sig-1", "cl-7", "filled", {"filled_at": AT, "fill_price": "6000.5", "filled_qty": 3}
+    )
+    cancelled = cancelled_ledger_entry(LINK, "cl-7", AT)
+    assert (cancelled.status, cancelled.fields) == ("cancelled", {"cancelled_at": AT})

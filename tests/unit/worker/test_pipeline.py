@@ -19,7 +19,7 @@ from tests.unit.worker.builders import (
     position,
     snapshot,
 )
-from tests.unit.worker.fakes import FakeHistory, FakeRedis, FakeStore
+from tests.unit.worker.fakes import FakeHistory, FakeLedgerWrites, FakeRedis, FakeStore
 from worker.pipeline import LivePipeline
 from worker.recorder import HistoryRecorder, SignalLinker
 from worker.specs import ContractTermsResolver
@@ -52,6 +52,7 @@ def _pipeline(rest: FakeRest) -> tuple[LivePipeline, FakeStore, FakeHistory]:
     recorder = HistoryRecorder(
         redis,  # type: ignore[arg-type]
         history,  # type: ignore[arg-type]
+        FakeLedgerWrites(),
         linker=SignalLinker(redis),  # type: ignore[arg-type]
         publish=store.publish,
         now=lambda: AT,

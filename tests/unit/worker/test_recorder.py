@@ -10,13 +10,16 @@ from shared import redis_keys as keys
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import DependencyUnavailable
 from tests.unit.worker.builders import AT, change, command, fill, order, report
-from tests.unit.worker.fakes import FakeHistory, FakeRedis
+from tests.unit.worker.fakes import FakeHistory, FakeLedgerWrites, FakeRedis
 from worker.book import Book
 from worker.recorder import HistoryRecorder, SignalLinker
+
+LEDGER = FakeLedgerWrites()
 
 
 def _setup() -> tuple[HistoryRecorder, FakeRedis, FakeHistory, list[tuple[str, Any]], Book]:
     redis, history = FakeRedis(), FakeHistory()
+    LEDGER.entries.clear()
     events: list[tuple[str, Any]] = []
 
     async def publish(batch: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
@@ -25,6 +28,7 @@ def _setup() -> tuple[HistoryRecorder, FakeRedis, FakeHistory, list[tuple[str, A
     recorder = HistoryRecorder(
         redis,  # type: ignore[arg-type]
         history,  # type: ignore[arg-type]
+        LEDGER,
         linker=SignalLinker(redis),  # type: ignore[arg-type]
         publish=publish,
         now=lambda: AT,
@@ -43,7 +47,9 @@ async def test_record_fills_with_linked_fill_writes_row_ledger_event_once() -> N
     await recorder.record_fills(effects.fills, book)
     await recorder.record_fills(effects.fills, book)  # a resync delivers it again
     assert [r["RowKey"] for r in history.rows["fills"]] == ["71"]
-    assert history.rows["ledger"][0]["fill_price"] == "6000.5"
+    [leg] = LEDGER.entries
+    assert (leg.signal_id, leg.row_key, leg.status) == ("sig-7", "cl-7", "filled")
+    assert leg.fields["fill_price"] == "6000.5"
     assert [name for name, _ in events] == ["order.filled"]
     assert events[0][1]["signal_id"] == "sig-7"
     assert "71" in redis.sets[keys.WORKER_FILLS_RECORDED]
@@ -85,7 +91,7 @@ async def test_record_executions_with_cancel_marks_the_ledger_cancelled() -> Non
     await recorder.record_executions(reports)
     await recorder.record_executions(reports)
     assert len(history.rows["executions"]) == 3
-    assert [row["status"] for row in history.rows["ledger"]] == ["cancelled"]
+    assert [(e.row_key, e.status) for e in LEDGER.entries] == [("cl-7", "cancelled")]
 
 
 async def test_signal_linker_caches_hits_and_ignores_bad_index_values() -> None:

@@ -1,0 +1,302 @@
+"""Keep the execution ledger's working copy in Redis, with Table storage as its durable record.
+
+The claim before a broker call must be fast: it sits between the signal and the order.
+Here every ledger write is one Lua script (one round trip) on one hash per signal, and the
+Table-storage copy is written afterwards by ``LedgerMirror`` (the worker's loop and the
+``ledger_mirror`` timer), off the broker's critical path.
+
+Layout (one hash slot, ``{ledger}``, so every script's keys live on one shard):
+
+- ``{ledger}:sig:{SIGNAL_ID}``: hash, field = row key (client order id or ``exec:{account}``)
+  -> JSON ``{"s": status, "f": {name: typed text}}``; the field ``__v`` counts writes. The
+  typed text is ``s:`` text, ``i:`` integer, ``b:1``/``b:0``, or ``d:`` ISO-8601 time, so the
+  scripts merge strings only (Lua's number handling cannot corrupt an order id).
+- ``{ledger}:dirty``: sorted set of signal ids whose hash changed since the last mirror,
+  scored by when they may next be mirrored (now, or the end of a mirror's lease).
+
+A claim is a conditional insert: ``claim_all`` writes every row or none. A leg's status
+never moves back from ``filled``/``cancelled`` (the worker's) to an executor status that
+arrives later. The hashes expire (``LEDGER_TTL_DAYS``); ``rows`` then falls back to the
+Table-storage copy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared.adapters.redis_errors import redis_unavailable
+from shared.ports import LedgerEntry
+
+_SLOT = "{ledger}"
+DIRTY = f"{_SLOT}:dirty"
+VERSION_FIELD = "__v"
+
+
+def signal_key(signal_id: str) -> str:
+    """Return the hash holding one signal's ledger rows."""
+    return f"{_SLOT}:sig:{signal_id}"
+
+
+# Shared by the write scripts: bump the version, keep the hash alive, mark it for the mirror.
+_TOUCH = """
+local function touch(ttl, now_ms, signal_id)
+  redis.call('HINCRBY', KEYS[1], '__v', 1)
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('ZADD', KEYS[2], 'NX', now_ms, signal_id)
+end
+"""
+
+# KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, then row, value pairs.
+# Returns 1 when every row was inserted, 0 (nothing written) when any row existed.
+_CLAIM_ALL = (
+    _TOUCH
+    + """
+for i = 4, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then return 0 end
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+touch(ARGV[2], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, row, value.
+# Returns false when inserted, else the existing row's value.
+_CLAIM = (
+    _TOUCH
+    + """
+local existing = redis.call('HGET', KEYS[1], ARGV[4])
+if existing then return existing end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+touch(ARGV[2], ARGV[3], ARGV[1])
+return false
+"""
+)
+
+# KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, then row, value pairs. Merges fields;
+# a status the worker set last (filled, cancelled) is not replaced by an executor status.
+_MERGE = (
+    _TOUCH
+    + """
+local settled = {filled = true, cancelled = true}
+local early = {claimed = true, sent = true, acknowledged = true}
+for i = 4, #ARGV, 2 do
+  local incoming = cjson.decode(ARGV[i + 1])
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    local row = cjson.decode(raw)
+    for name, value in pairs(incoming.f) do row.f[name] = value end
+    if not (settled[row.s] and early[incoming.s]) then row.s = incoming.s end
+    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(row))
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+touch(ARGV[2], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: dirty. ARGV: now ms, lease ms, limit. Leases up to ``limit`` signals due now and
+# returns, per signal, {signal id, HGETALL of its hash} (empty when the hash expired).
+_LEASE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, signal_id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[1] + ARGV[2], signal_id)
+  out[#out + 1] = {signal_id, redis.call('HGETALL', '{ledger}:sig:' .. signal_id)}
+end
+return out
+"""
+
+# KEYS: dirty. ARGV: now ms, then signal id, version pairs. Forgets a mirrored signal unless
+# it was written again meanwhile, in which case it is due again at once.
+_RELEASE = """
+for i = 2, #ARGV, 2 do
+  local current = redis.call('HGET', '{ledger}:sig:' .. ARGV[i], '__v')
+  if (not current) or current == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  else
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])
+  end
+end
+return 1
+"""
+
+
+class LedgerArchive(Protocol):
+    """Where ``rows`` looks when Redis no longer holds a signal (Table storage)."""
+
+    async def rows(self, signal_id: str) -> list[LedgerEntry]:
+        """Return every stored row of one signal."""
+        ...
+
+
+def _typed(value: Any) -> str:
+    if isinstance(value, bool):
+        return "b:1" if value else "b:0"
+    if isinstance(value, int):
+        return f"i:{value}"
+    if isinstance(value, datetime):
+        return f"d:{value.isoformat()}"
+    return f"s:{value}"
+
+
+def _untyped(text: str) -> str | int | bool | datetime:
+    kind, _, value = text.partition(":")
+    if kind == "i":
+        return int(value)
+    if kind == "b":
+        return value == "1"
+    if kind == "d":
+        return datetime.fromisoformat(value)
+    return value
+
+
+def encode_row(entry: LedgerEntry) -> str:
+    """Render a row's status and fields (None values left out) as the hash value."""
+    fields = {k: _typed(v) for k, v in entry.fields.items() if v is not None}
+    return json.dumps({"s": entry.status, "f": fields}, separators=(",", ":"))
+
+
+def decode_row(signal_id: str, row_key: str, raw: str | bytes) -> LedgerEntry:
+    """Rebuild a ledger entry from its hash value."""
+    data = json.loads(raw)
+    fields = data.get("f") or {}  # Lua's cjson renders an empty object as []
+    return LedgerEntry(
+        signal_id, row_key, str(data["s"]), {k: _untyped(v) for k, v in fields.items()}
+    )
+
+
+def decode_hash(signal_id: str, flat: Sequence[Any]) -> tuple[list[LedgerEntry], str | None]:
+    """Turn a flat HGETALL reply into rows and the hash's version."""
+    rows: list[LedgerEntry] = []
+    version: str | None = None
+    for i in range(0, len(flat), 2):
+        name = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
+        value = flat[i + 1]
+        if name == VERSION_FIELD:
+            version = value.decode() if isinstance(value, bytes) else str(value)
+        else:
+            rows.append(decode_row(signal_id, name, value))
+    return rows, version
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RedisLedger:
+    """Implement the ``Ledger`` port in Redis; each operation is one round trip."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, ttl_s: int, archive: LedgerArchive | None = None
+    ) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+        self._archive = archive
+        self._claim_all = client.register_script(_CLAIM_ALL)
+        self._claim = client.register_script(_CLAIM)
+        self._merge = client.register_script(_MERGE)
+
+    def _args(self, entries: Sequence[LedgerEntry]) -> tuple[list[str], list[Any]]:
+        signal_ids = {e.signal_id for e in entries}
+        if len(signal_ids) != 1:
+            raise ValueError("one ledger write holds rows of exactly one signal")
+        (signal_id,) = signal_ids
+        argv: list[Any] = [signal_id, self._ttl_s, _now_ms()]
+        for entry in entries:
+            argv += [entry.row_key, encode_row(entry)]
+        return [signal_key(signal_id), DIRTY], argv
+
+    async def claim_all(self, entries: Sequence[LedgerEntry]) -> bool:
+        """Insert the rows together; False (and nothing written) if any row exists."""
+        keys, argv = self._args(entries)
+        try:
+            return bool(await self._claim_all(keys=keys, args=argv))
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+
+    async def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Insert the row unless it exists; return the existing row when it does."""
+        keys, argv = self._args([entry])
+        try:
+            existing = await self._claim(keys=keys, args=argv)
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        return None if existing is None else decode_row(entry.signal_id, entry.row_key, existing)
+
+    async def update(self, entry: LedgerEntry) -> None:
+        """Merge the row's status and fields."""
+        await self.update_all([entry])
+
+    async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
+        """Merge the rows together."""
+        if not entries:
+            return
+        keys, argv = self._args(entries)
+        try:
+            await self._merge(keys=keys, args=argv)
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+
+    async def rows(self, signal_id: str) -> list[LedgerEntry]:
+        """Return every row of one signal, from Table storage once Redis has forgotten it."""
+        try:
+            found = await self._redis.hgetall(signal_key(signal_id))
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        rows, _ = decode_hash(signal_id, [part for item in found.items() for part in item])
+        if not rows and self._archive is not None:
+            return await self._archive.rows(signal_id)
+        return rows
+
+
+class LedgerOutbox:
+    """Hand the mirror the signals whose ledger rows changed, under a lease."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(_RELEASE)
+
+    async def lease(
+        self, limit: int, lease_s: float
+    ) -> list[tuple[str, list[LedgerEntry], str | None]]:
+        """Take up to ``limit`` changed signals for ``lease_s``: (signal, rows, version)."""
+        try:
+            due = await self._lease(keys=[DIRTY], args=[_now_ms(), int(lease_s * 1000), limit])
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        leased = []
+        for raw_id, flat in due:
+            signal_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            rows, version = decode_hash(signal_id, flat)
+            leased.append((signal_id, rows, version))
+        return leased
+
+    async def release(self, mirrored: Sequence[tuple[str, str | None]]) -> None:
+        """Forget the mirrored (signal, version)s; a signal written since stays due."""
+        if not mirrored:
+            return
+        argv: list[Any] = [_now_ms()]
+        for signal_id, version in mirrored:
+            argv += [signal_id, version or ""]
+        try:
+            await self._release(keys=[DIRTY], args=argv)
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+
+    async def backlog(self) -> int:
+        """Return how many signals wait to be mirrored (leased ones included)."""
+        try:
+            return int(await self._redis.zcard(DIRTY))
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
