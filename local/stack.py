@@ -1,8 +1,9 @@
 """Run the whole local stack in the foreground: ``python -m local.stack``.
 
-Starts a real ``redis-server``, Azurite's Table service, the Tradovate simulator, the
-dev host running ``function_app.py`` and the WebSocket worker (``python -m worker``), each
-on a free loopback port unless a flag names one. Once everything answers it prints ONE JSON
+Starts a real ``redis-server``, Azurite's Table service, the Tradovate simulator, two dev
+hosts running ``function_app.py`` (one serves the HTTP functions, the other runs the queue
+and timer functions) and the WebSocket worker (``python -m worker``), each on a free
+loopback port unless a flag names one. Once everything answers it prints ONE JSON
 line with each part's URL, e.g.::
 
     {"functions": "http://127.0.0.1:7071", "redis": "redis://127.0.0.1:6379/0", ...}
@@ -121,13 +122,22 @@ class Stack:
                 tradovate_admin=sim["admin"],
             )  # fmt: skip
         env = {**os.environ, **values, **overrides}
+        # Two dev hosts, as Azure runs the app (Flex Consumption scales HTTP functions and
+        # each queue function as separate instance groups): the webhook's work never shares
+        # a process with the executor's.
+        devhost = ["-m", "local.devhost", "--host", args.host, "--settings", str(args.settings)]
+        background = self._spawn(
+            "functions-background", [*devhost, "--port", "0", "--only", "queue,timer"], env
+        )
         host = self._spawn(
-            "functions",
-            ["-m", "local.devhost", "--host", args.host, "--port", str(args.functions_port),
-             "--settings", str(args.settings)],
-            env,
-        )  # fmt: skip
-        self.urls = {"functions": host["functions"], **self.urls, "settings": str(args.settings)}
+            "functions", [*devhost, "--port", str(args.functions_port), "--only", "http"], env
+        )
+        self.urls = {
+            "functions": host["functions"],
+            "functions_background": background["functions"],
+            **self.urls,
+            "settings": str(args.settings),
+        }
         worker = self._spawn(
             "worker",
             ["-m", "worker", "--host", args.host, "--port", str(args.worker_port)],

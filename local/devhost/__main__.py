@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from local.devhost.host import DevHost, DevHostConfig
+from local.devhost.host import TRIGGER_GROUPS, DevHost, DevHostConfig
 from local.devhost.loader import IndexingError
 from local.services import REPO_ROOT
 from shared.config import read_local_settings
@@ -28,6 +28,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         type=Path,
         default=None,
         help="local.settings.json whose Values become app settings",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(sorted(TRIGGER_GROUPS)),
+        help="trigger groups to run, comma-separated (http, queue, timer), like one Flex "
+        "Consumption instance group; the default runs all",
     )
     return parser.parse_args(argv)
 
@@ -67,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"devhost: {exc.message}", file=sys.stderr)
             return 2
-    config = DevHostConfig.from_environment(args.app_root, args.host, args.port)
+    groups = frozenset(g.strip() for g in args.only.split(",") if g.strip())
+    try:
+        config = DevHostConfig.from_environment(args.app_root, args.host, args.port, groups)
+    except ValueError as exc:
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(_serve(config))
 
 

@@ -25,6 +25,7 @@ from shared.config import Settings
 log = logging.getLogger(__name__)
 
 _APP_SETTING = re.compile(r"%([^%]+)%")
+TRIGGER_GROUPS = frozenset({"http", "queue", "timer"})
 
 
 def resolve_app_settings(value: str) -> str:
@@ -62,9 +63,21 @@ class DevHostConfig:
         default_factory=lambda: float(_default("queue_duplicate_window_s"))
     )
     message_ttl_s: float = field(default_factory=lambda: float(_default("queue_message_ttl_s")))
+    # Which trigger groups this host runs, like one Flex Consumption instance group: "http"
+    # (every HTTP function), "queue" (Service Bus functions), "timer". The admin API is served
+    # either way.
+    groups: frozenset[str] = TRIGGER_GROUPS
+
+    def __post_init__(self) -> None:
+        unknown = self.groups - TRIGGER_GROUPS
+        if unknown or not self.groups:
+            wanted = ", ".join(sorted(TRIGGER_GROUPS))
+            raise ValueError(f"trigger groups must be some of {wanted}, got {sorted(self.groups)}")
 
     @classmethod
-    def from_environment(cls, app_root: Path, host: str, port: int) -> DevHostConfig:
+    def from_environment(
+        cls, app_root: Path, host: str, port: int, groups: frozenset[str] = TRIGGER_GROUPS
+    ) -> DevHostConfig:
         """Read keys and queue settings from the environment (local.settings.json Values)."""
         env = os.environ
         keys = tuple(
@@ -87,6 +100,7 @@ class DevHostConfig:
                 env.get("QUEUE_DUPLICATE_WINDOW_S", _default("queue_duplicate_window_s"))
             ),
             message_ttl_s=float(env.get("QUEUE_MESSAGE_TTL_S", _default("queue_message_ttl_s"))),
+            groups=groups,
         )
 
 
@@ -124,13 +138,17 @@ class DevHost:
         host_json = _read_host_json(self.config.app_root)
         extensions = host_json.get("extensions", {})
         prefix = str(extensions.get("http", {}).get("routePrefix", "api"))
+        groups = self.config.groups
         self._check_keys()
-        self._build_timers()
-        self._build_queue_triggers(
-            int(extensions.get("serviceBus", {}).get("maxConcurrentSessions", 8))
-        )
+        if "timer" in groups:
+            self._build_timers()
+        if "queue" in groups:
+            self._build_queue_triggers(
+                int(extensions.get("serviceBus", {}).get("maxConcurrentSessions", 8))
+            )
         keys = HostKeys(self.config.function_keys, self.config.master_key)
-        dispatcher = HttpDispatcher(self.specs, prefix, keys, AdminApi(self.specs, self))
+        routes = [s for s in self.specs if "http" in groups or s.trigger_type != "httpTrigger"]
+        dispatcher = HttpDispatcher(routes, prefix, keys, AdminApi(self.specs, self))
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", dispatcher.handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -208,7 +226,10 @@ class DevHost:
         """Run a timer function now, as ``POST /admin/functions/{name}`` does in Azure."""
         timer = self.timers.get(spec.name)
         if timer is None:
-            raise IndexingError(f"{spec.name} cannot be run on demand by the dev host")
+            raise IndexingError(
+                f"{spec.name} cannot be run on demand by this dev host (not a timer, or its "
+                "timer group is not run here)"
+            )
         self._tasks.append(asyncio.create_task(timer.fire(past_due=False)))
 
     async def queue_report(self, queue_name: str) -> dict[str, Any] | None:

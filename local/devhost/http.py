@@ -13,7 +13,7 @@ import azure.functions as func
 from aiohttp import web
 
 from local.devhost.invoke import invoke
-from local.devhost.loader import FunctionSpec
+from local.devhost.loader import FunctionSpec, IndexingError
 from local.devhost.routes import RoutePattern, compile_route, route_of
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,10 @@ class AdminApi:
                 return web.Response(status=404)
             if spec.trigger_type == "httpTrigger":
                 return web.Response(status=400, text="call HTTP functions through their route")
-            self._host.run_now(spec)
+            try:
+                self._host.run_now(spec)
+            except IndexingError as exc:
+                return web.Response(status=409, text=str(exc))
             return web.Response(status=202)
         if len(parts) == 3 and parts[1] == "queues" and request.method == "GET":
             report = await self._host.queue_report(parts[2])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from local.services import ReadyLineProcess
+from local.services import ReadyLineProcess, ServiceError
 from shared.adapters.local_queue import LocalQueue
 from shared.ports import OutboundMessage
 
@@ -185,3 +186,58 @@ async def test_failing_queue_message_is_retried_then_dead_lettered(
     [letter] = report["dead_letters"]
     assert letter["reason"] == "MaxDeliveryCountExceeded"
     assert "poison message" in letter["description"]
+
+
+def _host(redis_url: str, tmp_path: Path, *extra: str) -> ReadyLineProcess:
+    env = {
+        **os.environ, "REDIS_URL": redis_url, "SAMPLE_QUEUE": "samples",
+        "TICK_SCHEDULE": "*/1 * * * * *", "DEVHOST_FUNCTION_KEYS": FUNCTION_KEY,
+        "DEVHOST_MASTER_KEY": MASTER_KEY,
+    }  # fmt: skip
+    return ReadyLineProcess(
+        [sys.executable, "-m", "local.devhost", "--port", "0", "--app-root", str(SAMPLE_APP),
+         "--settings", str(tmp_path / "absent.json"), *extra],
+        env=env,
+    )  # fmt: skip
+
+
+async def _send_sample(redis_url: str, message_id: str) -> None:
+    queue = LocalQueue(aioredis.Redis.from_url(redis_url), "samples")
+    await queue.send([OutboundMessage(body=b"{}", message_id=message_id, session_id="s")])
+    await queue.close()
+
+
+def test_trigger_groups_split_http_from_queue_and_timers(redis_url: str, tmp_path: Path) -> None:
+    # Like two Flex Consumption instance groups: one host serves HTTP only, the other runs
+    # the queue and timer functions only; both see the same Redis.
+    http_only = _host(redis_url, tmp_path, "--only", "http")
+    background = _host(redis_url, tmp_path, "--only", "queue,timer")
+    front = str(http_only.start()["functions"])
+    back = str(background.start()["functions"])
+    try:
+        assert httpx.get(f"{front}/api/items/7").status_code == 200
+        assert httpx.get(f"{back}/api/items/7").status_code == 404
+        client = redis.Redis.from_url(redis_url)
+        wait_until(lambda: int(client.get("sample:ticks") or 0) >= 1, timeout_s=6)
+        ticks = int(client.get("sample:ticks") or 0)
+        asyncio.run(_send_sample(redis_url, "m-9"))
+        wait_until(lambda: client.llen("sample:consumed") == 1)
+        admin = {"x-functions-key": MASTER_KEY}
+        front_status = httpx.get(f"{front}/admin/host/status", headers=admin).json()
+        assert front_status["timers"] == {}
+        assert front_status["queues"] == {}
+        refused = httpx.post(f"{front}/admin/functions/flaky_timer", headers=admin)
+        assert refused.status_code == 409
+        assert "not run here" in refused.text
+        # Only the background host ticks: about one tick a second, never two hosts' worth.
+        time.sleep(2.2)
+        assert int(client.get("sample:ticks") or 0) - ticks <= 3
+    finally:
+        assert http_only.stop() == 0, http_only.log_text[-2000:]
+        assert background.stop() == 0, background.log_text[-2000:]
+
+
+def test_unknown_trigger_group_is_refused(redis_url: str, tmp_path: Path) -> None:
+    proc = _host(redis_url, tmp_path, "--only", "http,blob")
+    with pytest.raises(ServiceError, match="trigger groups must be some of"):
+        proc.start()
