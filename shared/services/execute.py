@@ -24,10 +24,13 @@ re-delivers the message and finally dead-letters it with the reason.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -91,6 +94,7 @@ class Delivery:
     envelope: Envelope
     message_id: str
     delivery_count: int
+    dequeued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,8 @@ class Executor:
 
     async def execute(self, delivery: Delivery) -> Outcome:
         """Plan and send one signal for one account, exactly once."""
+        if delivery.dequeued_at is None:
+            delivery = dataclasses.replace(delivery, dequeued_at=self._deps.clock.now())
         env = delivery.envelope
         strategy = self._deps.strategies.get(env.strategy_id)
         if strategy is None:
@@ -140,7 +146,7 @@ class Executor:
         except InvalidSignal as exc:
             return await self._refuse(delivery, exc.code, exc.message)
         target = _Target(account, contract, strategy)
-        await self._deps.store.publish(
+        announce = self._deps.store.publish(
             "trade.signal",
             {
                 "signal_id": env.signal_id,
@@ -154,11 +160,14 @@ class Executor:
         )
         rows: dict[str, LedgerEntry] = {}
         if delivery.delivery_count > 1:
+            await announce
             rows = await self._rows(env)
             followed = await self._follow(delivery, target, rows)
             if followed is not None:
                 return followed
-        planned = await self._plan(env, target)
+            planned = await self._plan(env, target)
+        else:  # the common case: the event goes out while the facts are read
+            planned, _ = await asyncio.gather(self._plan(env, target), announce)
         if isinstance(planned, Denial):
             return await self._refuse(delivery, str(planned.reason), planned.message)
         summary = self._summary(env, delivery, "planned", plan=dump_plan(planned))
@@ -177,10 +186,16 @@ class Executor:
         )
 
     async def _plan(self, env: Envelope, target: _Target) -> Plan | Denial:
-        # One read of the worker's cache serves the book and the risk facts alike.
-        view = await self._deps.live.view(target.account.id, target.contract.contract.id)
+        # One read of the worker's cache serves the book and the risk facts alike; the kill
+        # switches and cooldown stamp are read at the same time.
+        view, facts = await asyncio.gather(
+            self._deps.live.view(target.account.id, target.contract.contract.id),
+            self._deps.store.risk_facts(
+                target.strategy.id, env.account, target.contract.product.name
+            ),
+        )
         book = await self._book(target.account.id, target.contract, view)
-        risk = await self._risk(target.strategy, env, target.contract, target.account.id, view)
+        risk = await self._risk(target, env, view, facts)
         policy = policy_for(target.strategy, env.account, env.multiplier)
         return plan(
             env.signal,
@@ -222,7 +237,7 @@ class Executor:
             "delivery_count": delivery.delivery_count,
             "correlation_id": env.correlation_id,
             "received_at": env.received_at,
-            "dequeued_at": self._deps.clock.now(),
+            "dequeued_at": delivery.dequeued_at or self._deps.clock.now(),
             "tv_time": env.signal.tv_time,
             **extra,
         }
@@ -280,15 +295,16 @@ class Executor:
 
     async def _risk(
         self,
-        strategy: Strategy,
+        target: _Target,
         env: Envelope,
-        contract: broker.ContractSpec,
-        account_id: int,
         view: LiveView | None,
+        facts: tuple[bool, bool, bool, datetime | None],
     ) -> RiskState:
-        root = contract.product.name
-        kill_all, kill_strategy, kill_account, last_at = await self._deps.store.risk_facts(
-            strategy.id, env.account, root
+        kill_all, kill_strategy, kill_account, last_at = facts
+        strategy, account_id, root = (
+            target.strategy,
+            target.account.id,
+            target.contract.product.name,
         )
         realized = open_pnl = Decimal(0)
         if strategy.risk.daily_loss_limit is not None:
@@ -386,16 +402,18 @@ class Executor:
         )
         # Indexed before sending, so the worker can link a fill even if this process dies
         # between the broker's answer and the ledger write.
-        await self._deps.store.link_orders(links, stamp)
-        await self._deps.store.publish(
-            "order.request",
-            {
-                "signal_id": env.signal_id,
-                "account": env.account,
-                "note": the_plan.note,
-                "legs": list(the_plan.legs),
-                "correlation_id": env.correlation_id,
-            },
+        await asyncio.gather(
+            self._deps.store.link_orders(links, stamp),
+            self._deps.store.publish(
+                "order.request",
+                {
+                    "signal_id": env.signal_id,
+                    "account": env.account,
+                    "note": the_plan.note,
+                    "legs": list(the_plan.legs),
+                    "correlation_id": env.correlation_id,
+                },
+            ),
         )
 
     async def _send_one(
