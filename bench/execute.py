@@ -1,10 +1,13 @@
 """Benchmark signal → order latency through the whole local system, beside a direct forwarder.
 
 Run: ``.venv/bin/python -m bench.execute [--alerts 100]``. Starts redis-server, Azurite, the
-Tradovate simulator and the dev host (webhook + execute), warms each instrument's contract
-map, then posts a burst of alerts spread over 10 instruments, each fanned out to 2 accounts.
-Latency per order = the executor's clock when Tradovate acknowledged it (the ledger's
-``acked_at``) minus the time the alert was posted. Round trips per order are counted at the
+Tradovate simulator, the worker and two dev hosts (the webhook in one, the executor in the
+other, as Azure runs them), warms each instrument's contract map, then posts alerts spread
+over 10 instruments, each fanned out to 2 accounts: one at a time (the next once the last
+one's orders are placed), then all at once. Latency per order = the executor's clock when
+Tradovate acknowledged it (the ledger's ``acked_at``) minus the time the alert was posted
+(same machine, same clock); the ``order.placed`` events only say when to look, as a busy
+listener would time them late. Round trips per order are counted at the
 simulator (REST requests) and at Redis (commands processed).
 
 Baseline, same run, same simulator: a direct forwarder — an HTTP endpoint that places each
@@ -20,16 +23,20 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from bench.common import print_table, summary_ms
 from local.services import AzuriteTables, ReadyLineProcess, RedisServer
+from shared.adapters.redis_ledger import RedisLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-function-key"
@@ -110,7 +117,7 @@ async def _post_burst(url: str, alerts: list[dict[str, Any]]) -> list[tuple[floa
 
 
 async def _one_at_a_time(
-    url: str, alerts: list[dict[str, Any]], watcher: PlacedWatcher
+    url: str, alerts: list[dict[str, Any]], watcher: PlacedWatcher, redis_url: str
 ) -> list[float]:
     """Post each alert once the previous one's orders were placed, over one kept-alive
     connection (as the baseline does); return each order's latency in seconds."""
@@ -122,8 +129,20 @@ async def _one_at_a_time(
             assert response.status_code == 202, response.text
             signal_id = response.json()["id"]
             watcher.wait({signal_id}, 2)
-            latencies += [t - sent for t in watcher.seen[signal_id]]
+            latencies += [t - sent for t in await acked_at(redis_url, signal_id)]
     return latencies
+
+
+async def acked_at(redis_url: str, signal_id: str) -> list[float]:
+    """Return when the executor had Tradovate's answer for each order of a signal (epoch s),
+    from the ledger's working copy; the event listener only says when to look."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        rows = await RedisLedger(client, ttl_s=60).rows(signal_id)
+    finally:
+        await client.aclose()
+    stamps = [r.fields.get("acked_at") for r in rows if not r.row_key.startswith("exec:")]
+    return [s.timestamp() for s in stamps if isinstance(s, datetime)]
 
 
 class PlacedWatcher:
@@ -154,16 +173,71 @@ class PlacedWatcher:
         self._client.close()
 
 
+class CommandCounter:
+    """Count the Redis commands each named client sends, through ``MONITOR`` (which lists
+    a script's call once, not the commands inside it, and a pipeline's commands singly).
+
+    Used only in an untimed pass: ``MONITOR`` slows Redis down."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._url = redis_url
+        self._lines: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self._url)
+        with client.monitor() as monitor:
+            self._ready.set()
+            connection = monitor.connection
+            while not self._stop.is_set():
+                if connection is None or not connection.can_read(timeout=0.05):
+                    continue
+                command = monitor.next_command()
+                address = f"{command['client_address']}:{command['client_port']}"
+                self._lines.append((address, str(command["command"]).split(" ")[0].upper()))
+        client.close()
+
+    def __enter__(self) -> CommandCounter:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        time.sleep(0.2)  # let the last commands arrive
+        self._stop.set()
+        self._thread.join(5)
+
+    def by_client(self) -> dict[str, int]:
+        """Return command counts by client name (connections still open now)."""
+        client = redis.Redis.from_url(self._url)
+        names = {c["addr"]: c["name"] for c in client.client_list()}
+        client.close()
+        counts: dict[str, int] = {}
+        for address, command in self._lines:
+            if command in {"CLIENT", "HELLO"}:  # connection set-up, not work
+                continue
+            name = names.get(address) or "other"
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+
 def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
     """Measure the full system: one alert at a time, then a burst; latencies in seconds."""
     # As in Azure (Flex Consumption scales HTTP and each Service Bus function as separate
     # instance groups), the webhook and the executor run in two processes.
     devhost = [sys.executable, "-m", "local.devhost", "--port", "0", "--settings", "/nonexistent"]
-    host = ReadyLineProcess([*devhost, "--only", "http"], env={**os.environ, **env})
-    executor = ReadyLineProcess([*devhost, "--only", "queue,timer"], env={**os.environ, **env})
+
+    # Each process names its Redis connections, so the counting pass can tell them apart.
+    def named(name: str) -> dict[str, str]:
+        return {**os.environ, **env, "REDIS_URL": f"{env['REDIS_URL']}?client_name={name}"}
+
+    host = ReadyLineProcess([*devhost, "--only", "http"], env=named("tb-webhook"))
+    executor = ReadyLineProcess([*devhost, "--only", "queue,timer"], env=named("tb-executor"))
     worker = ReadyLineProcess(
         [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"],
-        env={**os.environ, **env},
+        env=named("tb-worker"),
     )
     worker.start()
     executor.start()
@@ -174,22 +248,35 @@ def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
         watcher.wait({a["id"] for _, a in warm}, 2)  # contract maps, token, connections
         time.sleep(0.5)
         single = asyncio.run(
-            _one_at_a_time(url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)], watcher)
+            _one_at_a_time(
+                url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)], watcher, env["REDIS_URL"]
+            )
         )
         sim.reset_stats()
-        client = redis.Redis.from_url(env["REDIS_URL"])
-        before = int(client.info("stats")["total_commands_processed"])
         burst = asyncio.run(_post_burst(url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)]))
         watcher.wait({a["id"] for _, a in burst}, 2)
-        redis_cmds = int(client.info("stats")["total_commands_processed"]) - before
-        client.close()
-        burst_lat = [t - sent for sent, a in burst for t in watcher.seen[a["id"]]]
+        rest_per_order = int(sim.stats()["total_requests"]) / (2 * n)
+        burst_lat = [
+            t - sent for sent, a in burst for t in asyncio.run(acked_at(env["REDIS_URL"], a["id"]))
+        ]
+        counted = 20  # untimed: MONITOR slows Redis down
+        time.sleep(1.0)  # let the burst's last writes (worker, ledger mirror) settle
+        with CommandCounter(env["REDIS_URL"]) as counter:
+            asyncio.run(
+                _one_at_a_time(
+                    url, [_alert(ROOTS[i % 10], 1000 + i) for i in range(counted)], watcher,
+                    env["REDIS_URL"],
+                )
+            )  # fmt: skip
+        counts = counter.by_client()
         return {
             "single": single,
             "burst": burst_lat,
             "burst_span": max(burst_lat),
-            "rest_per_order": int(sim.stats()["total_requests"]) / (2 * n),
-            "redis_per_order": redis_cmds / (2 * n),
+            "rest_per_order": rest_per_order,
+            "redis_per_alert": counts.get("tb-webhook", 0) / counted,
+            "redis_per_order": counts.get("tb-executor", 0) / (2 * counted),
+            "redis_worker_per_order": counts.get("tb-worker", 0) / (2 * counted),
         }
     finally:
         watcher.close()
@@ -307,7 +394,12 @@ def main(argv: list[str] | None = None) -> int:
             ("Tradovate requests per order", 1.0, system["rest_per_order"], "n"),
         ],
     )
-    print(f"\nRedis commands per order (system, burst): {system['redis_per_order']:.1f}")
+    print(
+        "\nRedis commands (MONITOR, 20 more alerts one at a time; a script counts once, a "
+        f"pipeline's commands singly): webhook {system['redis_per_alert']:.1f} per alert, "
+        f"executor {system['redis_per_order']:.1f} per order (local queue included), "
+        f"worker {system['redis_worker_per_order']:.1f} per order"
+    )
     met = ss["p99"] < 25 and ss["p99"] <= 1.5 * bs["p99"]
     verdict = "met" if met else "NOT met"
     print(f"target p99 < 25 ms and <= 1.5 x baseline (one at a time): {verdict}")

@@ -249,19 +249,28 @@ class BrokerTrading(Protocol):
         ...
 
 
+Events = Sequence[tuple[str, Mapping[str, Any]]]
+
+
 class ExecutionStore(Protocol):
     """The small shared facts the executor reads and writes in Redis."""
 
     async def risk_facts(
-        self, strategy_id: str, account_name: str, root: str
+        self, strategy_id: str, account_name: str, root: str, *, events: Events = ()
     ) -> tuple[bool, bool, bool, datetime | None]:
-        """Return (global kill, strategy kill, account kill, last entry time)."""
+        """Return (global kill, strategy kill, account kill, last entry time); publish
+        ``events`` (name, payload) in the same round trip."""
         ...
 
     async def link_orders(
-        self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None
+        self,
+        entries: Mapping[str, Mapping[str, Any]],
+        stamp: tuple[str, str, datetime] | None,
+        *,
+        events: Events = (),
     ) -> None:
-        """Index client order ids to their signal; stamp the entry time for cooldowns."""
+        """Index client order ids to their signal; stamp the entry time for cooldowns;
+        publish ``events`` in the same round trip."""
         ...
 
     async def record_intent(

@@ -248,11 +248,13 @@ class FakeStore:
         self.instructions: dict[int, dict[str, str]] = {}
         self.price = None
 
-    async def risk_facts(self, strategy_id, account_name, root):  # type: ignore[no-untyped-def]
+    async def risk_facts(self, strategy_id, account_name, root, *, events=()):  # type: ignore[no-untyped-def]
+        self.events.extend((e, dict(p)) for e, p in events)
         return (*self.kills, None)
 
-    async def link_orders(self, entries, stamp):  # type: ignore[no-untyped-def]
+    async def link_orders(self, entries, stamp, *, events=()):  # type: ignore[no-untyped-def]
         self.links.update(entries)
+        self.events.extend((e, dict(p)) for e, p in events)
 
     async def record_intent(self, strategy_id, account, root, net_pos, signal_id, at):  # type: ignore[no-untyped-def]
         self.intents.append((strategy_id, account, root, net_pos))

@@ -12,12 +12,24 @@ from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
+from shared.ports import Events
 
 
 def _text(raw: Any) -> str | None:
     if raw is None:
         return None
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _event_message(event: str, payload: Mapping[str, Any]) -> str:
+    if event not in keys.EVENT_CHANNELS:
+        raise ValueError(f"unknown event channel {event!r}")
+    return json.dumps({"type": event, "source": "executor", **payload}, default=str)
+
+
+def _queue_events(pipe: Any, events: Events) -> None:
+    for event, payload in events:
+        pipe.publish(event, _event_message(event, payload))
 
 
 class RedisExecutionStore:
@@ -27,18 +39,24 @@ class RedisExecutionStore:
         self._redis = client
 
     async def risk_facts(
-        self, strategy_id: str, account_name: str, root: str
+        self, strategy_id: str, account_name: str, root: str, *, events: Events = ()
     ) -> tuple[bool, bool, bool, datetime | None]:
-        """Return (global kill, strategy kill, account kill, last entry time) in one MGET."""
+        """Return (global kill, strategy kill, account kill, last entry time) in one MGET,
+        pipelined after ``events``."""
+        pipe = self._redis.pipeline(transaction=False)
+        _queue_events(pipe, events)
+        pipe.mget(
+            keys.KILL_GLOBAL,
+            keys.kill_strategy(strategy_id),
+            keys.kill_account(account_name),
+            keys.last_order(account_name, root),
+        )
         try:
-            values = await self._redis.mget(
-                keys.KILL_GLOBAL,
-                keys.kill_strategy(strategy_id),
-                keys.kill_account(account_name),
-                keys.last_order(account_name, root),
-            )
+            values = (await pipe.execute(raise_on_error=False))[-1]
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
+        if isinstance(values, Exception):
+            raise redis_unavailable(values) from values
         stamp = _text(values[3])
         return (
             values[0] is not None,
@@ -48,10 +66,16 @@ class RedisExecutionStore:
         )
 
     async def link_orders(
-        self, entries: Mapping[str, Mapping[str, Any]], stamp: tuple[str, str, datetime] | None
+        self,
+        entries: Mapping[str, Mapping[str, Any]],
+        stamp: tuple[str, str, datetime] | None,
+        *,
+        events: Events = (),
     ) -> None:
-        """Index client order ids to their signal and stamp the entry time, in one pipeline."""
+        """Index client order ids to their signal, stamp the entry time and publish
+        ``events``, in one pipeline."""
         pipe = self._redis.pipeline(transaction=False)
+        _queue_events(pipe, events)
         for cl_ord_id, info in entries.items():
             pipe.set(keys.cl_ord_index(cl_ord_id), json.dumps(info), ex=keys.CL_ORD_INDEX_TTL_S)
         if stamp is not None:
@@ -77,11 +101,9 @@ class RedisExecutionStore:
 
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its channel; a dashboard missing it must not fail an order."""
-        if event not in keys.EVENT_CHANNELS:
-            raise ValueError(f"unknown event channel {event!r}")
+        message = _event_message(event, payload)
         try:
-            message = {"type": event, "source": "executor", **payload}
-            await self._redis.publish(event, json.dumps(message, default=str))
+            await self._redis.publish(event, message)
         except (RedisError, OSError) as exc:
             redis_unavailable(exc)  # counted; a dashboard missing an event must not fail an order
             return

@@ -55,6 +55,7 @@ from shared.ports import (
     BrokerTrading,
     Clock,
     ContractSource,
+    Events,
     ExecutionStore,
     Ledger,
     LedgerEntry,
@@ -146,7 +147,7 @@ class Executor:
         except InvalidSignal as exc:
             return await self._refuse(delivery, exc.code, exc.message)
         target = _Target(account, contract, strategy)
-        announce = self._deps.store.publish(
+        announce = (
             "trade.signal",
             {
                 "signal_id": env.signal_id,
@@ -160,14 +161,14 @@ class Executor:
         )
         rows: dict[str, LedgerEntry] = {}
         if delivery.delivery_count > 1:
-            await announce
+            await self._deps.store.publish(*announce)
             rows = await self._rows(env)
             followed = await self._follow(delivery, target, rows)
             if followed is not None:
                 return followed
             planned = await self._plan(env, target)
-        else:  # the common case: the event goes out while the facts are read
-            planned, _ = await asyncio.gather(self._plan(env, target), announce)
+        else:  # the common case: the event goes out with the risk facts' read
+            planned = await self._plan(env, target, events=[announce])
         if isinstance(planned, Denial):
             return await self._refuse(delivery, str(planned.reason), planned.message)
         summary = self._summary(env, delivery, "planned", plan=dump_plan(planned))
@@ -185,13 +186,13 @@ class Executor:
             env, target, planned, rows, claimed=not rows, redelivered=delivery.delivery_count > 1
         )
 
-    async def _plan(self, env: Envelope, target: _Target) -> Plan | Denial:
+    async def _plan(self, env: Envelope, target: _Target, events: Events = ()) -> Plan | Denial:
         # One read of the worker's cache serves the book and the risk facts alike; the kill
         # switches and cooldown stamp are read at the same time.
         view, facts = await asyncio.gather(
             self._deps.live.view(target.account.id, target.contract.contract.id),
             self._deps.store.risk_facts(
-                target.strategy.id, env.account, target.contract.product.name
+                target.strategy.id, env.account, target.contract.product.name, events=events
             ),
         )
         book = await self._book(target.account.id, target.contract, view)
@@ -402,19 +403,14 @@ class Executor:
         )
         # Indexed before sending, so the worker can link a fill even if this process dies
         # between the broker's answer and the ledger write.
-        await asyncio.gather(
-            self._deps.store.link_orders(links, stamp),
-            self._deps.store.publish(
-                "order.request",
-                {
-                    "signal_id": env.signal_id,
-                    "account": env.account,
-                    "note": the_plan.note,
-                    "legs": list(the_plan.legs),
-                    "correlation_id": env.correlation_id,
-                },
-            ),
-        )
+        request = {
+            "signal_id": env.signal_id,
+            "account": env.account,
+            "note": the_plan.note,
+            "legs": list(the_plan.legs),
+            "correlation_id": env.correlation_id,
+        }
+        await self._deps.store.link_orders(links, stamp, events=[("order.request", request)])
 
     async def _send_one(
         self,
