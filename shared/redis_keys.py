@@ -29,6 +29,9 @@ Document shapes (JSON strings unless noted):
   ``syncing``, ``stale`` or ``stopped``), with the same TTL.
 - ``worker:fills`` / ``worker:executions``: sorted sets (member = broker id, score = epoch
   seconds) of the fills and execution reports already written to Table storage.
+- ``{ledger}:sig:{SIGNAL_ID}`` / ``{ledger}:dirty``: the execution ledger's working copy
+  (one hash per signal, written by the executor and the worker through
+  ``shared.adapters.redis_ledger``) and the signals waiting to be copied to Table storage.
 - ``mgmt:done:{ENTRY_CL_ORD_ID}``: the worker's once-only marker for a managed stop
   (``{"status": "moving"|"moved"|"failed"|"unknown", ...}``), so neither a restart nor a
   second worker moves a stop twice.
@@ -117,6 +120,16 @@ EVENT_CHANNELS = (
     "price.update",
     "ws.state",
 )
+
+
+# --- the execution ledger's working copy (shared.adapters.redis_ledger) -------------------------
+# One hash slot, so every ledger script's keys live on one shard of a clustered Redis.
+LEDGER_DIRTY = "{ledger}:dirty"
+
+
+def ledger_signal(signal_id: str) -> str:
+    """Return the hash of one signal's ledger rows: field = row key -> JSON row."""
+    return f"{{ledger}}:sig:{signal_id}"
 
 
 # --- links between broker orders and signals -----------------------------------------------

@@ -5,7 +5,8 @@ Here every ledger write is one Lua script (one round trip) on one hash per signa
 Table-storage copy is written afterwards by ``LedgerMirror`` (the worker's loop and the
 ``ledger_mirror`` timer), off the broker's critical path.
 
-Layout (one hash slot, ``{ledger}``, so every script's keys live on one shard):
+Layout (``shared.redis_keys``; one hash slot, ``{ledger}``, so every script's keys live on
+one shard; the outbox scripts build signal keys from the ids they read, within that slot):
 
 - ``{ledger}:sig:{SIGNAL_ID}``: hash, field = row key (client order id or ``exec:{account}``)
   -> JSON ``{"s": status, "f": {name: typed text}}``; the field ``__v`` counts writes. The
@@ -31,17 +32,13 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
 from shared.ports import LedgerEntry
 
-_SLOT = "{ledger}"
-DIRTY = f"{_SLOT}:dirty"
+DIRTY = keys.LEDGER_DIRTY
+signal_key = keys.ledger_signal
 VERSION_FIELD = "__v"
-
-
-def signal_key(signal_id: str) -> str:
-    """Return the hash holding one signal's ledger rows."""
-    return f"{_SLOT}:sig:{signal_id}"
 
 
 # Shared by the write scripts: bump the version, keep the hash alive, mark it for the mirror.
@@ -111,16 +108,16 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, AR
 local out = {}
 for _, signal_id in ipairs(due) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[1] + ARGV[2], signal_id)
-  out[#out + 1] = {signal_id, redis.call('HGETALL', '{ledger}:sig:' .. signal_id)}
+  out[#out + 1] = {signal_id, redis.call('HGETALL', '__PREFIX__' .. signal_id)}
 end
 return out
-"""
+""".replace("__PREFIX__", signal_key(""))
 
 # KEYS: dirty. ARGV: now ms, then signal id, version pairs. Forgets a mirrored signal unless
 # it was written again meanwhile, in which case it is due again at once.
 _RELEASE = """
 for i = 2, #ARGV, 2 do
-  local current = redis.call('HGET', '{ledger}:sig:' .. ARGV[i], '__v')
+  local current = redis.call('HGET', '__PREFIX__' .. ARGV[i], '__v')
   if (not current) or current == ARGV[i + 1] then
     redis.call('ZREM', KEYS[1], ARGV[i])
   else
@@ -128,7 +125,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 return 1
-"""
+""".replace("__PREFIX__", signal_key(""))
 
 
 class LedgerArchive(Protocol):
