@@ -45,7 +45,16 @@ async def execute(msg: func.ServiceBusMessage) -> None:
         # Re-delivery cannot fix it; raising sends it to the dead-letter queue with the reason.
         _count_dead_letter(msg, force=True)
         raise UnreadableMessage(f"message {msg.message_id}: {exc.message}") from exc
-    delivery = Delivery(envelope, msg.message_id or "", msg.delivery_count or 1)
+    enqueued = msg.enqueued_time_utc
+    if enqueued is not None and enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)  # the host gives UTC without saying so
+    delivery = Delivery(
+        envelope,
+        msg.message_id or "",
+        msg.delivery_count or 1,
+        dequeued_at=datetime.now(UTC),
+        enqueued_at=enqueued,
+    )
     with correlation_scope(envelope.correlation_id):
         try:
             outcome = await get_container().executor.execute(delivery)

@@ -96,6 +96,7 @@ class Delivery:
     message_id: str
     delivery_count: int
     dequeued_at: datetime | None = None
+    enqueued_at: datetime | None = None  # when the queue accepted the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,7 @@ class Executor:
             "delivery_count": delivery.delivery_count,
             "correlation_id": env.correlation_id,
             "received_at": env.received_at,
+            "enqueued_at": delivery.enqueued_at,
             "dequeued_at": delivery.dequeued_at or self._deps.clock.now(),
             "tv_time": env.signal.tv_time,
             **extra,
@@ -433,12 +435,18 @@ class Executor:
             if isinstance(order_id, int):
                 placed.append(order_id)
             return str(row.fields.get("broker_text")) if row.status == "rejected" else None
+        sent_at = self._deps.clock.now()
         try:
             order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
             answers.append(
                 self._answer(
-                    env, cl_ord_id, "rejected", broker_code=exc.code, broker_text=exc.message
+                    env,
+                    cl_ord_id,
+                    "rejected",
+                    sent_at=sent_at,
+                    broker_code=exc.code,
+                    broker_text=exc.message,
                 )
             )
             await self._publish_rejection(env, command, exc)
@@ -455,7 +463,9 @@ class Executor:
                     f"{command.leg} was refused ({exc.message}); planning again"
                 ) from exc
             return f"{exc.code}: {exc.message}"
-        answers.append(self._answer(env, cl_ord_id, "acknowledged", order_id=order_id))
+        answers.append(
+            self._answer(env, cl_ord_id, "acknowledged", sent_at=sent_at, order_id=order_id)
+        )
         if order_id is not None and isinstance(command, PlaceOrder | PlaceBracketOrder):
             placed.append(order_id)
             await self._deps.store.publish(

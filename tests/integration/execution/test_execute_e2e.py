@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -273,3 +274,25 @@ def test_ledger_mirror_timer_copies_the_execution_to_table_storage(fresh: System
         "acknowledged", "acknowledged", "done", "done"
     ]  # fmt: skip
     assert all(isinstance(f.get("order_id"), int) for (k, s), f in archived.items() if s != "done")
+
+
+def test_the_ledger_records_each_step_from_tradingview_to_the_broker(fresh: System) -> None:
+    sent = fresh.post(
+        "solo", intent="buy", symbol="MNQ1!", quantity=1, price=21000, time=now_iso(-2)
+    )
+    [summary] = fresh.outcome(sent["id"])
+    [leg] = [r for r in fresh.ledger(sent["id"]) if not r.row_key.startswith("exec:")]
+    steps = [
+        summary.fields["tv_time"],
+        summary.fields["received_at"],
+        summary.fields["enqueued_at"],
+        summary.fields["dequeued_at"],
+        leg.fields["claimed_at"],
+        leg.fields["sent_at"],
+        leg.fields["acked_at"],
+        summary.fields["finished_at"],
+    ]
+    assert all(isinstance(step, datetime) for step in steps), steps
+    # The queue stamps enqueued_at after the webhook's received_at, on the same clock here.
+    assert steps == sorted(steps), steps
+    assert isinstance(leg.fields["order_id"], int)
