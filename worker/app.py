@@ -119,7 +119,7 @@ class WorkerApp:
             redis, history, ledger, linker=SignalLinker(redis), publish=store.publish, now=_now
         )
         archive = TablesLedger(tables, f"{settings.table_prefix}Ledger")
-        mirror = LedgerMirror(LedgerOutbox(redis), archive)
+        mirror = LedgerMirror(LedgerOutbox(redis), archive, settle_s=config.ledger_settle_s)
         terms = ContractTermsResolver(redis, client.rest)
         pipeline = LivePipeline(store, recorder, terms, now=_now)
 

@@ -62,6 +62,7 @@ class WorkerConfig:
     token_check_s: float = 60.0
     management_refresh_s: float = 1.0
     ledger_mirror_s: float = 1.0
+    ledger_settle_s: float = 2.0
 
 
 _MAX_BATCH = 500

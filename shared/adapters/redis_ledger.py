@@ -13,7 +13,9 @@ one shard; the outbox scripts build signal keys from the ids they read, within t
   typed text is ``s:`` text, ``i:`` integer, ``b:1``/``b:0``, or ``d:`` ISO-8601 time, so the
   scripts merge strings only (Lua's number handling cannot corrupt an order id).
 - ``{ledger}:dirty``: sorted set of signal ids whose hash changed since the last mirror,
-  scored by when they may next be mirrored (now, or the end of a mirror's lease).
+  scored by when they first changed (or the end of a mirror's lease). The mirror waits until
+  a signal has settled for a moment, so the burst of writes around one order (claim,
+  answer, fill) reaches Table storage as one transaction.
 
 A claim is a conditional insert: ``claim_all`` writes every row or none. A leg's status
 never moves back from ``filled``/``cancelled`` (the worker's) to an executor status that
@@ -101,10 +103,12 @@ return 1
 """
 )
 
-# KEYS: dirty. ARGV: now ms, lease ms, limit. Leases up to ``limit`` signals due now and
-# returns, per signal, {signal id, HGETALL of its hash} (empty when the hash expired).
+# KEYS: dirty. ARGV: now ms, lease ms, limit, settle ms. Leases up to ``limit`` signals that
+# have been waiting at least ``settle`` and returns, per signal, {signal id, HGETALL of its
+# hash} (empty when the hash expired).
 _LEASE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local due = redis.call(
+  'ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[4], 'LIMIT', 0, ARGV[3])
 local out = {}
 for _, signal_id in ipairs(due) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[1] + ARGV[2], signal_id)
@@ -265,11 +269,13 @@ class LedgerOutbox:
         self._release = client.register_script(_RELEASE)
 
     async def lease(
-        self, limit: int, lease_s: float
+        self, limit: int, lease_s: float, settle_s: float = 0.0
     ) -> list[tuple[str, list[LedgerEntry], str | None]]:
-        """Take up to ``limit`` changed signals for ``lease_s``: (signal, rows, version)."""
+        """Take up to ``limit`` signals changed at least ``settle_s`` ago, for ``lease_s``:
+        (signal, rows, version)."""
+        args = [_now_ms(), int(lease_s * 1000), limit, int(settle_s * 1000)]
         try:
-            due = await self._lease(keys=[DIRTY], args=[_now_ms(), int(lease_s * 1000), limit])
+            due = await self._lease(keys=[DIRTY], args=args)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         leased = []

@@ -3,8 +3,9 @@
 The executor claims and records in Redis (one round trip each); this copies every changed
 signal's rows to ``{TABLE_PREFIX}Ledger`` (one Table transaction per signal, up to 100 rows,
 MERGE so properties written there by older versions survive). It runs in the worker's loop
-(about every second) and in the ``ledger_mirror`` timer (every minute, the only copier when
-no worker is deployed). Each batch is leased, so two copiers never write the same signal at
+(about every second, each signal once it has settled for two seconds) and in the
+``ledger_mirror`` timer (every minute, everything changed; the only copier when no worker is
+deployed). Each batch is leased, so two copiers never write the same signal at
 once, and a copier that dies mid-batch only delays its signals by the lease.
 """
 
@@ -27,9 +28,9 @@ class Outbox(Protocol):
     """The changed signals (``shared.adapters.redis_ledger.LedgerOutbox``)."""
 
     async def lease(
-        self, limit: int, lease_s: float
+        self, limit: int, lease_s: float, settle_s: float = 0.0
     ) -> list[tuple[str, list[LedgerEntry], str | None]]:
-        """Take up to ``limit`` changed signals for ``lease_s``: (signal, rows, version)."""
+        """Take up to ``limit`` signals changed at least ``settle_s`` ago, for ``lease_s``."""
         ...
 
     async def release(self, mirrored: Sequence[tuple[str, str | None]]) -> None:
@@ -58,12 +59,21 @@ class LedgerMirror:
     """Drain the outbox into the archive, one leased batch at a time."""
 
     def __init__(
-        self, outbox: Outbox, archive: Archive, *, batch: int = 50, lease_s: float = 30.0
+        self,
+        outbox: Outbox,
+        archive: Archive,
+        *,
+        batch: int = 50,
+        lease_s: float = 30.0,
+        settle_s: float = 0.0,
     ) -> None:
         self._outbox = outbox
         self._archive = archive
         self._batch = batch
         self._lease_s = lease_s
+        # A signal is written several times within a second or two (claim, answers, fills):
+        # waiting that long after its first change copies it once instead of each time.
+        self._settle_s = settle_s
 
     async def drain(self, max_batches: int = 100) -> MirrorRun:
         """Copy changed signals until none is due (or ``max_batches`` ran).
@@ -74,7 +84,7 @@ class LedgerMirror:
         """
         mirrored = rows = failed = 0
         for _ in range(max_batches):
-            leased = await self._outbox.lease(self._batch, self._lease_s)
+            leased = await self._outbox.lease(self._batch, self._lease_s, self._settle_s)
             done: list[tuple[str, str | None]] = []
             for signal_id, entries, version in leased:
                 try:

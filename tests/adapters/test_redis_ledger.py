@@ -218,3 +218,20 @@ async def test_mirror_keeps_signals_while_table_storage_is_down(
     run = await LedgerMirror(LedgerOutbox(client), archive).drain()
     assert (run.mirrored, run.failed) == (1, 0)
     assert [r.status for r in await archive.rows("s1")] == ["planned"]
+
+
+async def test_mirror_waits_for_a_signal_to_settle_then_copies_it_once(
+    client: aioredis.Redis, archive: TablesLedger
+) -> None:
+    ledger = RedisLedger(client, ttl_s=600)
+    mirror = LedgerMirror(LedgerOutbox(client), archive, settle_s=0.3)
+    await ledger.claim_all([_row("exec:A", "planned", signal="s1"), _row("tb-1", signal="s1")])
+    assert (await mirror.drain()).mirrored == 0  # still being written
+    await ledger.update(_row("tb-1", "acknowledged", signal="s1", order_id=7))
+    await ledger.update(_row("exec:A", "done", signal="s1"))
+    await asyncio.sleep(0.35)
+    run = await mirror.drain()
+    assert (run.mirrored, run.rows) == (1, 2)  # the claim and both answers, in one copy
+    assert {r.row_key: r.status for r in await archive.rows("s1")} == {
+        "exec:A": "done", "tb-1": "acknowledged"
+    }  # fmt: skip

@@ -92,7 +92,7 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
     assert len(await history.read("fills", "unlinked")) == 1
     # The worker merges the leg's end in Redis; its ledger loop copies it to Table storage,
     # where the fill outranks the executor's earlier "acknowledged".
-    deadline = asyncio.get_running_loop().time() + 5.0
+    deadline = asyncio.get_running_loop().time() + 10.0  # settles 2 s, then the next loop
     while not (rows := await worker_app.archive.rows("sig-1")) or rows[0].status != "filled":
         assert asyncio.get_running_loop().time() < deadline, rows
         await asyncio.sleep(0.1)
