@@ -300,12 +300,13 @@ class TradovateSocket:
         return True
 
     def _fail(self, exc: BaseException) -> None:
-        self._error = exc
         logger.error(
             "tradovate socket stopped; it will not reconnect",
             extra={"socket": self.config.name, "alert": "tradovate_ws_failed", "error": str(exc)},
         )
+        # State first: whoever sees the error (wait_ready raising it) also sees FAILED.
         self._set_state(SocketState.FAILED, exc)
+        self._error = exc
         self._settled.set()
 
     def _session(self) -> None:
