@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from shared import redis_keys as keys
 from shared.domain.broker import ExecutionReport, OrderStatus
 from shared.domain.errors import DependencyUnavailable
-from shared.ports import LedgerEntry
+from shared.ports import Ledger
 from worker.book import AccountFill, Book
 from worker.history import (
     SignalLink,
@@ -42,14 +42,6 @@ _KEEP_S = 14 * 24 * 3600  # how long the "already recorded" sets remember an id
 _LINK_CACHE = 10_000
 
 Publish = Callable[[Iterable[tuple[str, Mapping[str, Any]]]], Awaitable[None]]
-
-
-class LedgerWriter(Protocol):
-    """Where a leg's end goes (``shared.adapters.redis_ledger.RedisLedger``)."""
-
-    async def update(self, entry: LedgerEntry) -> None:
-        """Merge ``entry``'s status and fields into its row."""
-        ...
 
 
 class SignalLinker:
@@ -90,7 +82,7 @@ class HistoryRecorder:
         self,
         redis: Redis,
         history: TablesHistory,
-        ledger: LedgerWriter,
+        ledger: Ledger,
         *,
         linker: SignalLinker,
         publish: Publish,

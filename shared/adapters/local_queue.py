@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared.adapters import local_queue_lua as lua
+from shared.adapters.redis_replies import text
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import OutboundMessage, PropertyValue
 
@@ -166,7 +167,7 @@ class LocalQueue:
         result = await self._accept(args=[self._prefix, _now_ms(), token, self._lock_ms])
         if not result:
             return None
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return text(result)
 
     async def receive(self, session_id: str, token: str) -> ReceivedMessage | None:
         """Peek-lock the head of a locked session; None when the session is empty."""
@@ -296,7 +297,7 @@ class LocalQueue:
         sessions = await self._redis.zrange(self._prefix + "ready", 0, -1)
         active = 0
         for sid in sessions:
-            key = self._prefix + "s:" + (sid.decode() if isinstance(sid, bytes) else str(sid))
+            key = self._prefix + "s:" + text(sid)
             active += int(await self._redis.llen(key))
         return {
             "active": active,

@@ -12,13 +12,8 @@ from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
+from shared.adapters.redis_replies import optional_text
 from shared.ports import Events
-
-
-def _text(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _event_message(event: str, payload: Mapping[str, Any]) -> str:
@@ -57,7 +52,7 @@ class RedisExecutionStore:
             raise redis_unavailable(exc) from exc
         if isinstance(values, Exception):
             raise redis_unavailable(values) from values
-        stamp = _text(values[3])
+        stamp = optional_text(values[3])
         return (
             values[0] is not None,
             values[1] is not None,

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared.adapters.redis_errors import redis_unavailable
+from shared.adapters.redis_replies import text
 from shared.ports import Admission
 
 # KEYS: rate key, dedupe key ('' = none). ARGV: limit, signal id, ttl seconds.
@@ -76,9 +77,7 @@ class RedisAlertGate:
             return Admission(retry_after_s=max(1, math.ceil(60 - now % 60)))
         if int(result[0]) == 2:
             existing = result[1]
-            return Admission(
-                duplicate_of=existing.decode() if isinstance(existing, bytes) else str(existing)
-            )
+            return Admission(duplicate_of=text(existing))
         return Admission()
 
     async def release(self, strategy_id: str, dedupe_key: str, signal_id: str) -> None:

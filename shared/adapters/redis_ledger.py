@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
-from shared.ports import LedgerEntry
+from shared.adapters.redis_replies import text
+from shared.ports import Ledger, LedgerEntry
 
 DIRTY = keys.LEDGER_DIRTY
 signal_key = keys.ledger_signal
@@ -132,14 +133,6 @@ return 1
 """.replace("__PREFIX__", signal_key(""))
 
 
-class LedgerArchive(Protocol):
-    """Where ``rows`` looks when Redis no longer holds a signal (Table storage)."""
-
-    async def rows(self, signal_id: str) -> list[LedgerEntry]:
-        """Return every stored row of one signal."""
-        ...
-
-
 def _typed(value: Any) -> str:
     if isinstance(value, bool):
         return "b:1" if value else "b:0"
@@ -150,8 +143,8 @@ def _typed(value: Any) -> str:
     return f"s:{value}"
 
 
-def _untyped(text: str) -> str | int | bool | datetime:
-    kind, _, value = text.partition(":")
+def _untyped(typed: str) -> str | int | bool | datetime:
+    kind, _, value = typed.partition(":")
     if kind == "i":
         return int(value)
     if kind == "b":
@@ -176,15 +169,16 @@ def decode_row(signal_id: str, row_key: str, raw: str | bytes) -> LedgerEntry:
     )
 
 
-def decode_hash(signal_id: str, flat: Sequence[Any]) -> tuple[list[LedgerEntry], str | None]:
-    """Turn a flat HGETALL reply into rows and the hash's version."""
+def decode_hash(
+    signal_id: str, pairs: Iterable[tuple[Any, Any]]
+) -> tuple[list[LedgerEntry], str | None]:
+    """Turn a hash's (field, value) pairs into rows and the hash's version."""
     rows: list[LedgerEntry] = []
     version: str | None = None
-    for i in range(0, len(flat), 2):
-        name = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
-        value = flat[i + 1]
+    for raw_name, value in pairs:
+        name = text(raw_name)
         if name == VERSION_FIELD:
-            version = value.decode() if isinstance(value, bytes) else str(value)
+            version = text(value)
         else:
             rows.append(decode_row(signal_id, name, value))
     return rows, version
@@ -198,8 +192,9 @@ class RedisLedger:
     """Implement the ``Ledger`` port in Redis; each operation is one round trip."""
 
     def __init__(
-        self, client: aioredis.Redis, *, ttl_s: int, archive: LedgerArchive | None = None
+        self, client: aioredis.Redis, *, ttl_s: int, archive: Ledger | None = None
     ) -> None:
+        """``archive`` is the Table-storage copy ``rows`` reads once Redis has forgotten."""
         self._redis = client
         self._ttl_s = ttl_s
         self._archive = archive
@@ -254,7 +249,7 @@ class RedisLedger:
             found = await self._redis.hgetall(signal_key(signal_id))
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
-        rows, _ = decode_hash(signal_id, [part for item in found.items() for part in item])
+        rows, _ = decode_hash(signal_id, found.items())
         if not rows and self._archive is not None:
             return await self._archive.rows(signal_id)
         return rows
@@ -279,9 +274,9 @@ class LedgerOutbox:
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         leased = []
-        for raw_id, flat in due:
-            signal_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            rows, version = decode_hash(signal_id, flat)
+        for raw_id, flat in due:  # HGETALL inside a script replies field, value, field, ...
+            signal_id = text(raw_id)
+            rows, version = decode_hash(signal_id, zip(flat[0::2], flat[1::2], strict=True))
             leased.append((signal_id, rows, version))
         return leased
 
@@ -294,12 +289,5 @@ class LedgerOutbox:
             argv += [signal_id, version or ""]
         try:
             await self._release(keys=[DIRTY], args=argv)
-        except (RedisError, OSError) as exc:
-            raise redis_unavailable(exc) from exc
-
-    async def backlog(self) -> int:
-        """Return how many signals wait to be mirrored (leased ones included)."""
-        try:
-            return int(await self._redis.zcard(DIRTY))
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc

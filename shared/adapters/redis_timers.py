@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
+from shared.adapters.redis_replies import text
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class RedisTimerStore:
@@ -67,7 +64,7 @@ class RedisTimerStore:
         prefix = keys.contract_map("")
         try:
             found = [
-                _text(k).removeprefix(prefix)
+                text(k).removeprefix(prefix)
                 async for k in self._redis.scan_iter(match=keys.CONTRACT_MAP_PATTERN, count=200)
             ]
         except (RedisError, OSError) as exc:
@@ -117,4 +114,4 @@ class RedisTimerStore:
             raw = await self._redis.hgetall(keys.intended_positions(strategy_id))
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}

@@ -240,7 +240,7 @@ class Executor:
             "correlation_id": env.correlation_id,
             "received_at": env.received_at,
             "enqueued_at": delivery.enqueued_at,
-            "dequeued_at": delivery.dequeued_at or self._deps.clock.now(),
+            "dequeued_at": delivery.dequeued_at,  # stamped when the delivery started
             "tv_time": env.signal.tv_time,
             **extra,
         }

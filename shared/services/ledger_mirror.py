@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shared.domain.errors import DependencyUnavailable
-from shared.ports import LedgerEntry
+from shared.ports import Ledger, LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,6 @@ class Outbox(Protocol):
         ...
 
 
-class Archive(Protocol):
-    """The durable copy (``shared.adapters.tables_ledger.TablesLedger``)."""
-
-    async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
-        """Merge rows of one signal atomically."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class MirrorRun:
     """What one drain did."""
@@ -61,7 +53,7 @@ class LedgerMirror:
     def __init__(
         self,
         outbox: Outbox,
-        archive: Archive,
+        archive: Ledger,
         *,
         batch: int = 50,
         lease_s: float = 30.0,
