@@ -15,14 +15,16 @@ end of a leg's story into its Redis working copy, which the ledger mirror copies
 and ``filled_qty``, or ``cancelled`` with ``cancelled_at``.
 
 Every write is an upsert keyed by broker ids, so writing a row twice (after a resync or a
-restart) changes nothing. Failures raise ``DependencyUnavailable`` for the caller to retry.
+restart) changes nothing. Rows are written per partition, up to 100 in one transaction: a
+signal's reports and fills from one burst of changes cost one request. Failures raise
+``DependencyUnavailable`` for the caller to retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
 
 UNLINKED = "unlinked"
+TRANSACTION_ROWS = 100  # Table storage's limit of operations per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ def cancelled_ledger_entry(link: SignalLink, cl_ord_id: str, cancelled_at: datet
 
 
 class TablesHistory:
-    """Own the three tables; each is created on first use."""
+    """Own the history tables (fills, executions); each is created on first use."""
 
     def __init__(self, service_factory: Callable[[], TableServiceClient], prefix: str) -> None:
         self._factory = service_factory
@@ -172,26 +175,28 @@ class TablesHistory:
                 self._tables[role] = self._service.get_table_client(self.names[role])
         return self._tables[role]
 
-    async def _upsert(self, role: str, entity: dict[str, Any]) -> None:
+    async def upsert_partition(self, role: str, entities: Sequence[dict[str, Any]]) -> None:
+        """Upsert rows of one partition, one entity-group transaction per 100 rows.
+
+        Rows are merged, so a row written again (after a resync or a restart) changes nothing.
+        """
         from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
+        if len({e["PartitionKey"] for e in entities}) > 1:
+            raise ValueError("a Table transaction holds rows of one partition")
         try:
             table = await self._table(role)
-            await table.upsert_entity(entity, mode=UpdateMode.MERGE)
+            for start in range(0, len(entities), TRANSACTION_ROWS):
+                chunk = entities[start : start + TRANSACTION_ROWS]
+                await table.submit_transaction(
+                    [("upsert", entity, {"mode": UpdateMode.MERGE}) for entity in chunk]
+                )
         except (AzureError, OSError) as exc:
             raise DependencyUnavailable(
                 f"the {role} table could not be written: {type(exc).__name__}",
                 code="tables_unavailable",
             ) from exc
-
-    async def record_fill(self, entity: dict[str, Any]) -> None:
-        """Upsert a ``Fills`` row."""
-        await self._upsert("fills", entity)
-
-    async def record_execution(self, entity: dict[str, Any]) -> None:
-        """Upsert an ``Executions`` row."""
-        await self._upsert("executions", entity)
 
     async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
         """Return every row of one partition (tests and runbooks)."""

@@ -247,17 +247,27 @@ class LivePipeline:
         except DependencyUnavailable as exc:
             logger.warning("history not recorded yet; will retry", extra={"error": exc.message})
 
+    def _take_queued(self, fills: list[AccountFill], reports: list[Any]) -> None:
+        # Everything queued meanwhile joins the batch: in a burst, one signal's reports and
+        # fills then share a Table transaction instead of a request each.
+        while not self._history.empty():
+            more_fills, more_reports = self._history.get_nowait()
+            fills += more_fills
+            reports += more_reports
+
     async def run_history(self) -> None:
         """Record queued fills and reports until cancelled (the history task)."""
         while True:
             fills, reports = await self._history.get()
+            self._take_queued(fills, reports)
             await self._write_history(fills, reports)
 
     async def drain_history(self) -> None:
         """Record everything queued now (tests, and before stopping)."""
-        while not self._history.empty():
-            fills, reports = self._history.get_nowait()
-            await self._write_history(fills, reports)
+        fills: list[AccountFill] = []
+        reports: list[Any] = []
+        self._take_queued(fills, reports)
+        await self._write_history(fills, reports)
 
     @property
     def history_backlog(self) -> int:

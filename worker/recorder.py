@@ -1,12 +1,14 @@
 """Record fills and execution reports in Table storage once, linked to their signals.
 
-Order of work for each item: skip it if ``worker:fills`` / ``worker:executions`` already
-lists it; otherwise look its ``clOrdId`` up in the executor's ``clord:`` index, upsert its
-row (and merge the ledger leg's end), then add it to the set. Writing before marking means a crash
-in between only writes the row again (an idempotent upsert) rather than losing it. A Table
-or Redis failure keeps the item in ``pending`` for the maintenance loop to retry, so no fill
-is lost to an outage. ``order.filled`` is published at once for a fill that streams in
-(``announce``), and after recording for one first seen in a snapshot or the REST fill list.
+Order of work for each batch: drop the items ``worker:fills`` / ``worker:executions``
+already list; look the rest's ``clOrdId``s up in the executor's ``clord:`` index (one
+``MGET``); then, signal by signal, upsert their rows (one Table transaction) and merge the
+ledger legs' ends (one script); last, add every written id to the set (one round trip).
+Writing before marking means a crash in between only writes the rows again (idempotent
+upserts) rather than losing them. A Table or Redis failure keeps the items in ``pending``
+for the maintenance loop to retry, so no fill is lost to an outage. ``order.filled`` is
+published at once for a fill that streams in (``announce``), and after recording for one
+first seen in a snapshot or the REST fill list.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +28,7 @@ from redis.exceptions import RedisError
 from shared import redis_keys as keys
 from shared.domain.broker import ExecutionReport, OrderStatus
 from shared.domain.errors import DependencyUnavailable
-from shared.ports import Ledger
+from shared.ports import Ledger, LedgerEntry
 from worker.book import AccountFill, Book
 from worker.history import (
     SignalLink,
@@ -45,7 +48,7 @@ Publish = Callable[[Iterable[tuple[str, Mapping[str, Any]]]], Awaitable[None]]
 
 
 class SignalLinker:
-    """Resolve a ``clOrdId`` to its signal through the executor's index, caching hits."""
+    """Resolve ``clOrdId``s to their signals through the executor's index, caching hits."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -53,30 +56,50 @@ class SignalLinker:
 
     async def link(self, cl_ord_id: str | None) -> SignalLink | None:
         """Return the signal behind ``cl_ord_id``, or None (not ours, or index expired)."""
-        if not cl_ord_id:
-            return None
-        cached = self._cache.get(cl_ord_id)
-        if cached is not None:
-            return cached
-        try:
-            raw = await self._redis.get(keys.cl_ord_index(cl_ord_id))
-        except (RedisError, OSError) as exc:
-            raise DependencyUnavailable("the clOrdId index could not be read") from exc
-        if raw is None:
-            return None  # not cached: the executor may still be writing it
-        try:
-            found = SignalLink.from_index(json.loads(raw))
-        except ValueError:
-            return None
-        if found is not None:
-            self._cache[cl_ord_id] = found
-            if len(self._cache) > _LINK_CACHE:
-                self._cache.popitem(last=False)
-        return found
+        return (await self.link_all([cl_ord_id]))[0]
+
+    async def link_all(self, cl_ord_ids: Sequence[str | None]) -> list[SignalLink | None]:
+        """Return each id's signal (or None), reading the ids not cached in one ``MGET``."""
+        missing = sorted({c for c in cl_ord_ids if c and c not in self._cache})
+        if missing:
+            try:
+                raws = await self._redis.mget([keys.cl_ord_index(c) for c in missing])
+            except (RedisError, OSError) as exc:
+                raise DependencyUnavailable("the clOrdId index could not be read") from exc
+            for cl_ord_id, raw in zip(missing, raws, strict=True):
+                found = _parse_link(raw)  # None is not cached: the executor may still write it
+                if found is not None:
+                    self._cache[cl_ord_id] = found
+                    if len(self._cache) > _LINK_CACHE:
+                        self._cache.popitem(last=False)
+        return [self._cache.get(c) if c else None for c in cl_ord_ids]
+
+
+def _parse_link(raw: str | bytes | None) -> SignalLink | None:
+    if raw is None:
+        return None
+    try:
+        return SignalLink.from_index(json.loads(raw))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One history row to write, with the ledger merge that rides with it."""
+
+    item_id: int
+    entity: dict[str, Any]
+    ledger: LedgerEntry | None = None
 
 
 class HistoryRecorder:
-    """Write new fills and execution reports exactly once per id (at least once on a crash)."""
+    """Write new fills and execution reports exactly once per id (at least once on a crash).
+
+    Each call writes its rows partition by partition (one signal's rows in one Table
+    transaction), merges the ledger ends of that signal in one script, then marks every row
+    written in one round trip.
+    """
 
     def __init__(
         self,
@@ -108,26 +131,51 @@ class HistoryRecorder:
             raise DependencyUnavailable("the recorded-ids set could not be read") from exc
         return {i for i, score in zip(ids, scores, strict=True) if score is None}
 
-    async def _mark(self, key: str, item_id: int) -> None:
+    async def _mark(self, key: str, item_ids: Sequence[int]) -> None:
         now = time.time()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(key, {str(item_id): now})
+                pipe.zadd(key, dict.fromkeys((str(i) for i in item_ids), now))
                 pipe.zremrangebyscore(key, "-inf", now - _KEEP_S)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise DependencyUnavailable("the recorded-ids set could not be written") from exc
 
+    async def _write(self, role: str, key: str, rows: Sequence[_Row]) -> set[int]:
+        """Write the rows and their ledger ends, then mark them; return the ids marked."""
+        partitions: dict[str, list[_Row]] = {}
+        for row in rows:
+            partitions.setdefault(row.entity["PartitionKey"], []).append(row)
+        written: list[int] = []
+        for partition in partitions.values():
+            # Rows before the ledger, ledger before the mark: a crash in between only writes
+            # them again (idempotent merges) rather than losing them.
+            ends = {r.ledger.row_key: r.ledger for r in partition if r.ledger is not None}
+            try:
+                await self._history.upsert_partition(role, [r.entity for r in partition])
+                await self._ledger.update_all(list(ends.values()))
+            except DependencyUnavailable as exc:
+                logger.warning(
+                    "%s not recorded yet; will retry",
+                    role,
+                    extra={"rows": len(partition), "error": exc.message},
+                )
+                continue
+            written += (r.item_id for r in partition)
+        if written:
+            await self._mark(key, written)
+        return set(written)
+
     async def announce(self, fills: Iterable[AccountFill], book: Book) -> None:
         """Publish ``order.filled`` for fills seen live, before they reach Table storage."""
+        items = list(fills)
+        try:
+            links = await self._linker.link_all([item.cl_ord_id for item in items])
+        except DependencyUnavailable:
+            links = [None] * len(items)  # the event still matters more than its link
         events = []
-        for item in fills:
-            try:
-                link = await self._linker.link(item.cl_ord_id)
-            except DependencyUnavailable:
-                link = None  # the event still matters more than its link
-            contract = book.contract_names.get(item.fill.contract_id)
-            events.append(("order.filled", _fill_event(item, link, contract)))
+        for item, link in zip(items, links, strict=True):
+            events.append(("order.filled", _fill_event(item, link, book)))
             self._announced.add(item.fill.id)
         await self._publish(events)
 
@@ -137,41 +185,35 @@ class HistoryRecorder:
         batch.update(self.pending_fills)
         self.pending_fills = {}
         try:
-            unseen = await self._unseen(keys.WORKER_FILLS_RECORDED, sorted(batch))
+            unseen = sorted(await self._unseen(keys.WORKER_FILLS_RECORDED, sorted(batch)))
+            items = [batch[fill_id] for fill_id in unseen]
+            links = await self._linker.link_all([item.cl_ord_id for item in items])
+            linked = list(zip(items, links, strict=True))
+            now = self._now()
+            rows = [self._fill_row(item, link, book, now) for item, link in linked]
+            recorded = await self._write("fills", keys.WORKER_FILLS_RECORDED, rows)
         except DependencyUnavailable:
             self.pending_fills.update(batch)
             raise
-        for fill_id in sorted(unseen):
-            try:
-                await self._record_fill(batch[fill_id], book)
-            except DependencyUnavailable as exc:
-                self.pending_fills[fill_id] = batch[fill_id]
-                logger.warning(
-                    "fill not recorded yet; will retry",
-                    extra={"fill_id": fill_id, "error": exc.message},
-                )
+        self.pending_fills = {i: batch[i] for i in unseen if i not in recorded}
+        self.fills_recorded += len(recorded)
+        # A fill first seen in a snapshot or the REST list is news to dashboards too; one
+        # that streamed in was published then.
+        news = [(i, link) for i, link in linked if i.fill.id in recorded - self._announced]
+        self._announced -= recorded
+        if news:
+            await self._publish([("order.filled", _fill_event(i, link, book)) for i, link in news])
 
-    async def _record_fill(self, item: AccountFill, book: Book) -> None:
+    @staticmethod
+    def _fill_row(item: AccountFill, link: SignalLink | None, book: Book, now: datetime) -> _Row:
         fill = item.fill
-        link = await self._linker.link(item.cl_ord_id)
         contract = book.contract_names.get(fill.contract_id)
-        now = self._now()
-        await self._history.record_fill(
-            fill_entity(fill, item.account_id, item.cl_ord_id, link, contract, now)
-        )
-        if link is not None and item.cl_ord_id:
-            qty, price = book.average_fill(fill.order_id) or (fill.qty, fill.price)
-            filled_at = fill.timestamp or now
-            await self._ledger.update(
-                filled_ledger_entry(link, item.cl_ord_id, qty, price, filled_at)
-            )
-        await self._mark(keys.WORKER_FILLS_RECORDED, fill.id)
-        self.fills_recorded += 1
-        if fill.id in self._announced:
-            self._announced.discard(fill.id)  # published when it streamed in
-        else:
-            # First seen in a snapshot or the REST list: news to dashboards too.
-            await self._publish([("order.filled", _fill_event(item, link, contract))])
+        entity = fill_entity(fill, item.account_id, item.cl_ord_id, link, contract, now)
+        if link is None or not item.cl_ord_id:
+            return _Row(fill.id, entity)
+        qty, price = book.average_fill(fill.order_id) or (fill.qty, fill.price)
+        end = filled_ledger_entry(link, item.cl_ord_id, qty, price, fill.timestamp or now)
+        return _Row(fill.id, entity, end)
 
     async def record_executions(
         self, reports: Iterable[tuple[ExecutionReport, str | None]]
@@ -181,25 +223,29 @@ class HistoryRecorder:
         batch.update(self.pending_executions)
         self.pending_executions = {}
         try:
-            unseen = await self._unseen(keys.WORKER_EXECUTIONS_RECORDED, sorted(batch))
+            unseen = sorted(await self._unseen(keys.WORKER_EXECUTIONS_RECORDED, sorted(batch)))
+            items = [batch[report_id] for report_id in unseen]
+            links = await self._linker.link_all([cl_ord_id for _, cl_ord_id in items])
+            now = self._now()
+            rows = [
+                self._execution_row(report, cl_ord_id, link, now)
+                for (report, cl_ord_id), link in zip(items, links, strict=True)
+            ]
+            recorded = await self._write("executions", keys.WORKER_EXECUTIONS_RECORDED, rows)
         except DependencyUnavailable:
             self.pending_executions.update(batch)
             raise
-        for report_id in sorted(unseen):
-            report, cl_ord_id = batch[report_id]
-            try:
-                await self._record_execution(report, cl_ord_id)
-            except DependencyUnavailable:
-                self.pending_executions[report_id] = batch[report_id]
+        self.pending_executions = {i: batch[i] for i in unseen if i not in recorded}
 
-    async def _record_execution(self, report: ExecutionReport, cl_ord_id: str | None) -> None:
-        link = await self._linker.link(cl_ord_id)
-        now = self._now()
-        await self._history.record_execution(execution_entity(report, cl_ord_id, link, now))
-        if link is not None and cl_ord_id and report.status is OrderStatus.CANCELED:
-            at = report.timestamp or now
-            await self._ledger.update(cancelled_ledger_entry(link, cl_ord_id, at))
-        await self._mark(keys.WORKER_EXECUTIONS_RECORDED, report.id)
+    @staticmethod
+    def _execution_row(
+        report: ExecutionReport, cl_ord_id: str | None, link: SignalLink | None, now: datetime
+    ) -> _Row:
+        entity = execution_entity(report, cl_ord_id, link, now)
+        if link is None or not cl_ord_id or report.status is not OrderStatus.CANCELED:
+            return _Row(report.id, entity)
+        end = cancelled_ledger_entry(link, cl_ord_id, report.timestamp or now)
+        return _Row(report.id, entity, end)
 
     @property
     def pending(self) -> int:
@@ -207,8 +253,9 @@ class HistoryRecorder:
         return len(self.pending_fills) + len(self.pending_executions)
 
 
-def _fill_event(item: AccountFill, link: SignalLink | None, contract: str | None) -> dict[str, Any]:
+def _fill_event(item: AccountFill, link: SignalLink | None, book: Book) -> dict[str, Any]:
     fill = item.fill
+    contract = book.contract_names.get(fill.contract_id)
     return {
         "fill_id": fill.id,
         "order_id": fill.order_id,

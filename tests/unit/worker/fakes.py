@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from shared.domain.errors import DependencyUnavailable
@@ -40,12 +40,19 @@ class FakeRedis:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.sets: dict[str, dict[str, float]] = {}
+        self.mgets: list[list[str]] = []
         self.down = False
 
     async def get(self, key: str) -> str | None:
         if self.down:
             raise ConnectionError("redis down")
         return self.values.get(key)
+
+    async def mget(self, keys: list[str]) -> list[str | None]:
+        if self.down:
+            raise ConnectionError("redis down")
+        self.mgets.append(list(keys))
+        return [self.values.get(key) for key in keys]
 
     async def zmscore(self, key: str, members: list[str]) -> list[float | None]:
         if self.down:
@@ -57,20 +64,21 @@ class FakeRedis:
 
 
 class FakeHistory:
+    """Keeps each table's rows, and each transaction's rows, as written."""
+
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {"fills": [], "executions": []}
+        self.transactions: list[list[dict[str, Any]]] = []
+        self.down_partitions: set[str] = set()
         self.down = False
 
-    async def _write(self, table: str, entity: dict[str, Any]) -> None:
-        if self.down:
+    async def upsert_partition(self, role: str, entities: Sequence[dict[str, Any]]) -> None:
+        partition = {e["PartitionKey"] for e in entities}
+        assert len(partition) == 1, "one partition per transaction"
+        if self.down or partition & self.down_partitions:
             raise DependencyUnavailable("tables down")
-        self.rows[table].append(entity)
-
-    async def record_fill(self, entity: dict[str, Any]) -> None:
-        await self._write("fills", entity)
-
-    async def record_execution(self, entity: dict[str, Any]) -> None:
-        await self._write("executions", entity)
+        self.transactions.append(list(entities))
+        self.rows[role].extend(entities)
 
 
 class FakeLedgerWrites:
@@ -80,10 +88,11 @@ class FakeLedgerWrites:
         self.entries: list[LedgerEntry] = []
         self.down = False
 
-    async def update(self, entry: LedgerEntry) -> None:
+    async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
         if self.down:
             raise DependencyUnavailable("redis down")
-        self.entries.append(entry)
+        assert len({e.signal_id for e in entries}) <= 1, "one signal per merge"
+        self.entries.extend(entries)
 
 
 class FakeStore:

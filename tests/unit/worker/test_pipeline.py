@@ -106,3 +106,15 @@ async def test_on_quotes_with_open_position_remarks_pnl_and_publishes_changes_on
     assert pipeline.forget_marks() == {ACCOUNT}
     await pipeline.on_changes([change(position(0, "6000"))])
     assert pipeline.book.active_contracts() == set()
+
+
+async def test_drain_history_with_changes_queued_one_by_one_writes_them_together() -> None:
+    pipeline, _, history = _pipeline(FakeRest([], []))
+    await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.WORKING),)))
+    await pipeline.on_changes([change(command(70, 7, "cl-7"))])
+    for fill_id in (71, 72, 73):  # three socket messages, each its own queued batch
+        await pipeline.on_changes([change(fill(fill_id, 7, 1, "6000"))])
+    assert pipeline.history_backlog == 3
+    await pipeline.drain_history()
+    assert pipeline.history_backlog == 0
+    assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71", "72", "73"]]

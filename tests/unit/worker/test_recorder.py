@@ -115,3 +115,59 @@ async def test_announce_then_record_publishes_order_filled_once() -> None:
     await recorder.record_fills(effects.fills, book)
     assert len(events) == 1
     assert [r["RowKey"] for r in history.rows["fills"]] == ["74"]
+
+
+async def test_record_executions_writes_one_transaction_per_signal_and_marks_once() -> None:
+    recorder, redis, history, _, _ = _setup()
+    index = {"signal_id": "sig-8", "strategy": "s", "account": "DEMO10001", "leg": "entry"}
+    redis.values[keys.cl_ord_index("cl-8")] = json.dumps(index)
+    reports = [
+        (report(90, 7, "New", OrderStatus.WORKING), "cl-7"),
+        (report(91, 8, "New", OrderStatus.WORKING), "cl-8"),
+        (report(92, 7, "Canceled", OrderStatus.CANCELED), "cl-7"),
+        (report(93, 8, "Canceled", OrderStatus.CANCELED), "cl-8"),
+        (report(94, 9, "New", OrderStatus.WORKING), None),
+    ]
+    await recorder.record_executions(reports)
+    assert sorted([r["RowKey"] for r in t] for t in history.transactions) == [
+        ["000000000007-000000000090", "000000000007-000000000092"],
+        ["000000000008-000000000091", "000000000008-000000000093"],
+        ["000000000009-000000000094"],
+    ]
+    assert redis.mgets == [[keys.cl_ord_index("cl-7"), keys.cl_ord_index("cl-8")]]
+    assert sorted((e.signal_id, e.status) for e in LEDGER.entries) == [
+        ("sig-7", "cancelled"), ("sig-8", "cancelled")
+    ]  # fmt: skip
+    assert set(redis.sets[keys.WORKER_EXECUTIONS_RECORDED]) == {"90", "91", "92", "93", "94"}
+
+
+async def test_record_fills_with_one_signal_failing_records_the_others_and_retries_it() -> None:
+    recorder, redis, history, events, book = _setup()
+    book.apply(change(order(8, OrderStatus.FILLED)))
+    book.apply(change(command(80, 8, "cl-8")))
+    index = {"signal_id": "sig-8", "strategy": "s", "account": "DEMO10001", "leg": "entry"}
+    redis.values[keys.cl_ord_index("cl-8")] = json.dumps(index)
+    effects = book.apply(change(fill(75, 7, 1, "6000")))
+    effects.merge(book.apply(change(fill(76, 8, 1, "6001"))))
+    history.down_partitions = {"sig-8"}
+    await recorder.record_fills(effects.fills, book)
+    assert [r["PartitionKey"] for r in history.rows["fills"]] == ["sig-7"]
+    assert list(recorder.pending_fills) == [76]
+    assert [e.signal_id for e in LEDGER.entries] == ["sig-7"]  # sig-8's end waits with its row
+    assert set(redis.sets[keys.WORKER_FILLS_RECORDED]) == {"75"}
+    assert [body["fill_id"] for _, body in events] == [75]
+    history.down_partitions = set()
+    await recorder.record_fills((), book)
+    assert recorder.pending == 0
+    assert [r["RowKey"] for r in history.rows["fills"]] == ["75", "76"]
+    assert [body["fill_id"] for _, body in events] == [75, 76]
+
+
+async def test_record_fills_with_two_fills_of_one_order_merges_the_leg_end_once() -> None:
+    recorder, _, history, _, book = _setup()
+    effects = book.apply(change(fill(77, 7, 1, "6000")))
+    effects.merge(book.apply(change(fill(78, 7, 3, "6004"))))
+    await recorder.record_fills(effects.fills, book)
+    assert len(history.transactions) == 1
+    [leg] = LEDGER.entries
+    assert (leg.fields["filled_qty"], leg.fields["fill_price"]) == (4, "6003")  # the average

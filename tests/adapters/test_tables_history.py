@@ -1,0 +1,71 @@
+"""The worker's history tables against real Azurite: per-partition transactions, merges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from local.services import AzuriteTables, free_port
+from shared.adapters.tables_common import build_table_service
+from shared.domain.errors import DependencyUnavailable
+from worker.history import TRANSACTION_ROWS, TablesHistory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def history(azurite: AzuriteTables) -> AsyncIterator[TablesHistory]:
+    tables = TablesHistory(
+        lambda: build_table_service(
+            service_uri=None, connection_string=azurite.connection_string, client_id=None
+        ),
+        f"hist{free_port()}",  # fresh tables per test
+    )
+    yield tables
+    await tables.close()
+
+
+def _row(n: int, **fields: object) -> dict[str, object]:
+    return {"PartitionKey": "sig-1", "RowKey": f"{n:06d}", "qty": n, **fields}
+
+
+async def test_upsert_partition_with_more_rows_than_one_transaction_writes_them_all(
+    history: TablesHistory,
+) -> None:
+    rows = [_row(n) for n in range(TRANSACTION_ROWS + 30)]
+    await history.upsert_partition("fills", rows)
+    stored = await history.read("fills", "sig-1")
+    assert [r["qty"] for r in stored] == list(range(TRANSACTION_ROWS + 30))
+
+
+async def test_upsert_partition_written_again_merges_and_keeps_other_properties(
+    history: TablesHistory,
+) -> None:
+    await history.upsert_partition("executions", [_row(1, note="first"), _row(2)])
+    await history.upsert_partition("executions", [_row(1, qty=5)])  # a resync writes it again
+    stored = {r["RowKey"]: r for r in await history.read("executions", "sig-1")}
+    assert (stored["000001"]["qty"], stored["000001"]["note"]) == (5, "first")
+    assert stored["000002"]["qty"] == 2
+
+
+async def test_upsert_partition_refuses_rows_of_two_partitions(history: TablesHistory) -> None:
+    with pytest.raises(ValueError, match="one partition"):
+        await history.upsert_partition("fills", [_row(1), {**_row(2), "PartitionKey": "sig-2"}])
+
+
+async def test_upsert_partition_with_tables_unreachable_says_which_table(
+    azurite: AzuriteTables,
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/devstoreaccount1"  # nothing listens here
+    connection = azurite.connection_string.replace(azurite.endpoint, nowhere)
+    tables = TablesHistory(
+        lambda: build_table_service(service_uri=None, connection_string=connection, client_id=None),
+        "histdown",
+    )
+    try:
+        with pytest.raises(DependencyUnavailable, match="fills table") as caught:
+            await tables.upsert_partition("fills", [_row(1)])
+        assert caught.value.code == "tables_unavailable"
+    finally:
+        await tables.close()
