@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import time
@@ -9,11 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from shared.domain.errors import ConfigError
 from shared.domain.signal import PriceSpec, PriceUnit
 from shared.domain.symbols import parse_symbol
 from shared.strategies import (
+    Strategy,
     StrategyFileError,
     load_strategies,
     main,
@@ -50,6 +53,18 @@ def test_load_strategies_with_shipped_example_reads_both_strategies() -> None:
     assert cl.secret.key_vault_name == "webhook-cl-overnight"
     assert cl.risk.trading_windows[0].end == time(2, 0)
     assert book.source == str(EXAMPLE)
+
+
+def test_shipped_example_shows_every_section_a_strategy_can_have() -> None:
+    # A section missing from the example is a setting traders never learn about.
+    sections = {
+        name
+        for name, field in Strategy.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    } - {"secret"} | {"symbols"}  # the secret is an inline table; the symbol map a plain one
+    assert "reconcile" in sections
+    shown = set(re.findall(r"^\[strategies\.nq-trend\.([a-z_]+)\]", EXAMPLE.read_text(), re.M))
+    assert shown == sections
 
 
 def test_strategy_with_symbol_map_trades_the_mapped_root() -> None:
