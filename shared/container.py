@@ -8,6 +8,7 @@ hand the use cases in-memory fakes directly.
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from shared.services.ledger_mirror import LedgerMirror
     from shared.services.reconcile import Reconciler
     from shared.strategies import StrategyBook
+
+log = logging.getLogger(__name__)
 
 
 class Container:
@@ -286,6 +289,28 @@ class Container:
             )
         )
 
+    async def aclose(self) -> None:
+        """Close the clients this process built (Table, HTTP, queue, Key Vault), Redis last.
+
+        Azure ends a Functions worker without a hook, so only hosts that stop on their own
+        (the dev host, tests) call this; a client that fails to close is logged and skipped.
+        """
+        built = self.__dict__  # cached_property keeps each adapter here once it is built
+        for name in ("alert_journal", "event_journal", "ledger_archive", "signal_queue", "secrets"):
+            await _close(name, built.get(name), "close")
+        await _close("tradovate", built.get("tradovate"), "aclose")
+        await _close("redis", built.get("redis"), "aclose")
+
+
+async def _close(name: str, adapter: object, method: str) -> None:
+    closer = getattr(adapter, method, None)
+    if closer is None:
+        return  # not built in this process, or nothing to release (the environment's secrets)
+    try:
+        await closer()
+    except Exception:  # one client failing to close must not keep the others open
+        log.warning("closing %s failed", name, exc_info=True)
+
 
 _container: Container | None = None
 
@@ -301,6 +326,14 @@ def get_container() -> Container:
         # without APPLICATIONINSIGHTS_CONNECTION_STRING (the local stack) it does nothing.
         configure_telemetry(_container.settings)
     return _container
+
+
+async def close_container() -> None:
+    """Close this process's container, if one was made, and forget it."""
+    global _container
+    container, _container = _container, None
+    if container is not None:
+        await container.aclose()
 
 
 def reset_container(container: Container | None = None) -> None:

@@ -21,6 +21,7 @@ from local.devhost.queues import QueueTrigger
 from local.devhost.timers import TimerRunner
 from shared.adapters.local_queue import LocalQueue
 from shared.config import Settings
+from shared.container import close_container
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class DevHost:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+        await close_container()  # the functions' clients: Table storage, Tradovate, Redis
         if self._redis is not None:
             await self._redis.aclose()
 

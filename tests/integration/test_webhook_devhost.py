@@ -114,6 +114,7 @@ def stack(
         "tables": azurite.connection_string,
     }
     assert proc.stop() == 0, proc.log_text[-3000:]
+    assert "Unclosed" not in proc.log_text, proc.log_text[-3000:]  # its clients were closed
 
 
 async def drain(redis_url: str) -> dict[str, list[dict[str, Any]]]:

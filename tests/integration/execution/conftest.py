@@ -234,8 +234,12 @@ def system(
         try:
             yield System(str(ready["functions"]), sim, redis_server.url, azurite.connection_string)
         finally:
-            host.stop()
-            print(host.log_text[-5000:])
+            code = host.stop()
+            log = host.log_text
+            print(log[-5000:])
+        # The host closes what its functions opened (Table, HTTP and Redis clients) as it stops.
+        assert code == 0, log[-3000:]
+        assert "Unclosed" not in log, log[-3000:]
 
 
 @pytest.fixture
