@@ -230,6 +230,10 @@ class BrokerTrading(Protocol):
         """Return an account's cash balance with realized and open P&L."""
         ...
 
+    async def orders_by_cl_ord_id(self, account_id: int) -> Mapping[str, Order]:
+        """Return the account's orders keyed by the client order id they were placed with."""
+        ...
+
     async def place_order(self, req: OrderRequest, *, lookup_first: bool = False) -> OrderAck:
         """Place one order (finding it by client order id first when asked)."""
         ...

@@ -111,6 +111,7 @@ class FakeBroker:
         self.cancels: list[int] = []
         self.reject_next: str | None = None
         self.fail_after_place = False
+        self.lookups_fail = False
         self.next_id = 5000
 
     async def accounts(self):  # type: ignore[no-untyped-def]
@@ -130,6 +131,17 @@ class FakeBroker:
 
     async def order_versions(self, order_id: int):  # type: ignore[no-untyped-def]
         return ()
+
+    async def orders_by_cl_ord_id(self, account_id: int):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import Order, OrderStatus, Side
+        from shared.domain.errors import TransientBrokerError
+
+        if self.lookups_fail:
+            raise TransientBrokerError("Tradovate did not answer")
+        return {
+            cl_ord_id: Order(order_id, self.account_id, 777, Side.BUY, OrderStatus.FILLED)
+            for cl_ord_id, order_id in self.placed.items()
+        }
 
     async def cash_balance_snapshot(self, account_id: int):  # type: ignore[no-untyped-def]
         from shared.domain.broker import CashBalanceSnapshot

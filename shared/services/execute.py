@@ -15,7 +15,10 @@ A leg's client order id (``clOrdId``) derives from (signal, account, leg), so a 
 without a recorded answer means "maybe sent": a re-delivery looks it up at Tradovate by
 clOrdId and places it only if it is not there. A re-delivery finishes the stored plan
 rather than planning against a position the first attempt already moved; only a refused
-cancel or modify (the order filled or vanished meanwhile) asks for a fresh plan.
+cancel or modify (the order filled or vanished meanwhile) asks for a fresh plan. A
+re-delivery that finds no record at all (Redis lost its last writes in a fail-over) plans
+afresh; if a gate then refuses, the orders already at Tradovate under this signal's
+clOrdIds are recorded as the outcome instead of the denial.
 
 Outcomes: ``denied`` (a risk gate said no: journaled, never sent), ``rejected`` (the broker
 said no: journaled, not retried), ``done``. Transient failures raise, so Service Bus
@@ -36,7 +39,12 @@ from typing import Any, Literal
 
 from shared.domain import broker
 from shared.domain.codec import encode
-from shared.domain.errors import BrokerRejected, InvalidSignal, TransientError
+from shared.domain.errors import (
+    BrokerRejected,
+    InvalidSignal,
+    TransientBrokerError,
+    TransientError,
+)
 from shared.domain.planning.model import (
     Book,
     CancelOrder,
@@ -47,6 +55,7 @@ from shared.domain.planning.model import (
     Plan,
     WorkingOrder,
     client_order_id,
+    is_leg_of,
 )
 from shared.domain.planning.planner import plan
 from shared.domain.policy import RiskState
@@ -171,7 +180,8 @@ class Executor:
         else:  # the common case: the event goes out with the risk facts' read
             planned = await self._plan(env, target, events=[announce])
         if isinstance(planned, Denial):
-            return await self._refuse(delivery, str(planned.reason), planned.message)
+            recorded = f"exec:{env.account}" in rows
+            return await self._deny(delivery, target, planned, recorded=recorded)
         summary = self._summary(env, delivery, "planned", plan=dump_plan(planned))
         if rows:  # planning again after a refused cancel: the summary row exists
             await self._deps.ledger.update(summary)
@@ -324,6 +334,50 @@ class Executor:
             open_pnl=open_pnl,
             last_order_at={(env.account, root): last_at} if last_at else {},
         )
+
+    async def _deny(
+        self, delivery: Delivery, target: _Target, denial: Denial, *, recorded: bool
+    ) -> Outcome:
+        if delivery.delivery_count > 1 and not recorded:
+            found = await self._found_at_broker(delivery, target)
+            if found is not None:
+                return found
+        return await self._refuse(delivery, str(denial.reason), denial.message)
+
+    async def _found_at_broker(self, delivery: Delivery, target: _Target) -> Outcome | None:
+        """Record the orders an earlier delivery placed when the ledger kept no record of them.
+
+        Redis can lose its last writes in a fail-over. The re-delivery then plans against the
+        position the earlier delivery already moved, and a gate may refuse (``add_not_allowed``
+        for a second buy). The broker still holds the orders under this signal's clOrdIds: the
+        outcome is the earlier delivery's, not a denial. None when there are none.
+        """
+        env = delivery.envelope
+        try:
+            placed = await self._deps.broker.orders_by_cl_ord_id(target.account.id)
+        except TransientBrokerError as exc:  # the denial stands: the lookup is only a check
+            log.warning("could not look for earlier orders of %s: %s", env.signal_id, exc)
+            return None
+        ours = {
+            cl_ord_id: order
+            for cl_ord_id, order in placed.items()
+            if is_leg_of(cl_ord_id, env.signal_id, env.account)
+        }
+        if not ours:
+            return None
+        legs = [
+            self._answer(env, cl_ord_id, "acknowledged", order_id=order.id, recovered=True)
+            for cl_ord_id, order in sorted(ours.items())
+        ]
+        detail = (
+            f"recovered: {len(ours)} order(s) of this signal found at the broker by clOrdId "
+            "after the ledger lost their record"
+        )
+        finished = self._deps.clock.now()
+        summary = self._summary(env, delivery, "done", detail=detail, finished_at=finished)
+        await self._deps.ledger.update_all([*legs, summary])
+        log.warning("signal %s for %s: %s", env.signal_id, env.account, detail)
+        return Outcome("done", detail, tuple(sorted(order.id for order in ours.values())))
 
     async def _refuse(self, delivery: Delivery, code: str, message: str) -> Outcome:
         """Record a denial (unless an earlier delivery recorded an outcome) and publish it."""

@@ -225,22 +225,35 @@ class TradovateRest:
         found, _ = await self._find(account_id, cl_ord_id)
         return found
 
+    async def orders_by_cl_ord_id(self, account_id: int) -> dict[str, Order]:
+        """Return the account's orders keyed by the ``clOrdId`` they were placed with.
+
+        Every order counts when this server labels orders directly; when the id lives only on
+        the order's commands (spec §3.2), the newest ``lookup_window`` orders are read.
+        """
+        labelled, _ = await self._labelled(account_id)
+        return labelled
+
     async def _find(
         self, account_id: int, cl_ord_id: str
     ) -> tuple[Order | None, tuple[Order, ...]]:
+        labelled, orders = await self._labelled(account_id)
+        return labelled.get(cl_ord_id), orders
+
+    async def _labelled(self, account_id: int) -> tuple[dict[str, Order], tuple[Order, ...]]:
         orders = await self.orders(account_id)
-        direct = [o for o in orders if o.cl_ord_id == cl_ord_id]
-        if direct:
-            return max(direct, key=lambda o: o.id), orders
         if any(o.cl_ord_id is not None for o in orders):
-            return None, orders  # this server echoes clOrdId on orders, so absence is final
-        # The spec keeps clOrdId on the order's commands (§3.2): check the newest orders.
+            # This server echoes clOrdId on orders, so an absent id is final; of two orders
+            # with one id, the newer wins.
+            by_label = sorted((o for o in orders if o.cl_ord_id is not None), key=lambda o: o.id)
+            return {o.cl_ord_id: o for o in by_label if o.cl_ord_id is not None}, orders
         recent = sorted((o.id for o in orders), reverse=True)[: self._lookup_window]
         by_id = {o.id: o for o in orders}
+        labelled: dict[str, Order] = {}
         for command in await self.commands(recent):
-            if command.cl_ord_id == cl_ord_id and command.order_id in by_id:
-                return by_id[command.order_id], orders
-        return None, orders
+            if command.cl_ord_id and command.order_id in by_id:
+                labelled.setdefault(command.cl_ord_id, by_id[command.order_id])
+        return labelled, orders
 
     # --- orders -------------------------------------------------------------------------------
 

@@ -58,6 +58,15 @@ def client_order_id(signal_id: str, account_name: str, leg: str) -> str:
     return f"tb{digest[:_DIGEST_HEX]}-{leg}"[:_CL_ORD_ID_MAX]
 
 
+def is_leg_of(cl_ord_id: str, signal_id: str, account_name: str) -> bool:
+    """Tell whether ``cl_ord_id`` is the client order id of one of this signal's legs for
+    this account (its leg is read from the id, the digest recomputed)."""
+    head, sep, leg = cl_ord_id.partition("-")
+    if not sep or not leg or not head.startswith("tb"):
+        return False
+    return client_order_id(signal_id, account_name, leg) == cl_ord_id
+
+
 def signed(side: Side) -> int:
     """Return +1 for a buy and -1 for a sell: the sign an order adds to a position."""
     return 1 if side is Side.BUY else -1

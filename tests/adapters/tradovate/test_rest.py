@@ -160,6 +160,33 @@ async def test_find_order_by_cl_ord_id_with_server_echoing_clordid_skips_command
     assert router.count("command/ldeps") == 0
 
 
+async def test_orders_by_cl_ord_id_with_commands_labels_each_order_placed_with_an_id() -> None:
+    router = (
+        BrokerRouter()
+        .on("order/deps", (200, fixture("order_deps.json")))
+        .on("command/ldeps", (200, fixture("command_ldeps.json")))
+    )
+    labelled = await _rest(router).orders_by_cl_ord_id(10001)
+    assert {cl: o.id for cl, o in labelled.items()} == {
+        "tb-sig42-acct10001-entry": 7001,
+        "tb-sig42-acct10001-tp": 7002,
+    }  # 7003's command carries no clOrdId
+    assert router.count("order/deps") == 1
+
+
+async def test_orders_by_cl_ord_id_with_server_echoing_clordid_keeps_the_newest_of_an_id() -> None:
+    orders = fixture("order_deps.json")
+    echoed = [
+        dict(orders[0], clOrdId="a"),
+        dict(orders[1], clOrdId="b"),
+        dict(orders[2], clOrdId="a"),
+    ]
+    router = BrokerRouter().on("order/deps", (200, echoed))
+    labelled = await _rest(router).orders_by_cl_ord_id(10001)
+    assert {cl: o.id for cl, o in labelled.items()} == {"a": 7003, "b": 7002}
+    assert router.count("command/ldeps") == 0
+
+
 async def test_find_order_by_cl_ord_id_with_no_orders_returns_none_without_command_call() -> None:
     router = BrokerRouter().on("order/deps", (200, []))
     assert await _rest(router).find_order_by_cl_ord_id(10001, "x") is None

@@ -58,6 +58,7 @@ async def test_market_order_with_simulator_fills_and_shows_in_position_fill_and_
     found = await rest.find_order_by_cl_ord_id(10001, "it-mkt-1")
     assert found is not None
     assert (found.id, found.status) == (ack.order_id, OrderStatus.FILLED)
+    assert (await rest.orders_by_cl_ord_id(10001))["it-mkt-1"].id == ack.order_id
     (position,) = [p for p in await rest.positions(10001) if not p.is_flat]
     assert position.net_pos == 2
     fills = await rest.fills(ack.order_id)

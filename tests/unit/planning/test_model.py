@@ -22,7 +22,7 @@ from shared.domain.planning import (
     WorkingOrder,
     client_order_id,
 )
-from shared.domain.planning.model import signed
+from shared.domain.planning.model import is_leg_of, signed
 from tests.unit.planning.builders import working
 
 D = Decimal
@@ -50,6 +50,18 @@ def test_client_order_id_with_long_leg_is_cut_to_64_characters() -> None:
 def test_client_order_id_with_empty_part_raises(parts: tuple[str, str, str]) -> None:
     with pytest.raises(ValueError, match="needed"):
         client_order_id(*parts)
+
+
+def test_is_leg_of_recognises_this_signals_legs_for_this_account_only() -> None:
+    for leg in ("entry", "entry.2", "close.1", "cancel.5001"):
+        assert is_leg_of(client_order_id("sig-1", "DEMO1", leg), "sig-1", "DEMO1")
+    entry = client_order_id("sig-1", "DEMO1", "entry")
+    assert not is_leg_of(entry, "sig-2", "DEMO1")
+    assert not is_leg_of(entry, "sig-1", "DEMO2")
+    forged = entry.replace("-entry", "-close")  # the digest covers the leg
+    assert not is_leg_of(forged, "sig-1", "DEMO1")
+    for other in ("", "entry", "manual-order-1", "tb-", "tb"):
+        assert not is_leg_of(other, "sig-1", "DEMO1")
 
 
 def test_signed_with_each_side_gives_position_sign() -> None:

@@ -99,11 +99,12 @@ async def test_execute_with_broker_timeout_after_placing_finds_the_order_on_rede
     assert len(world.broker.sent) == 1
 
 
-async def test_execute_redelivered_after_the_ledger_lost_its_rows_finds_the_order(
+async def test_execute_redelivered_after_the_ledger_lost_its_rows_records_the_order_placed(
     world: World,
 ) -> None:
     # The first delivery placed the order, then Redis failed over and lost the ledger rows:
-    # the re-delivery claims afresh, but still looks the leg up by clOrdId before placing.
+    # planned again against the moved position, this strategy (no adding) would be refused,
+    # but the order is at the broker under this signal's clOrdId, so that is the outcome.
     world.ledger.fail_on_status = "acknowledged"
     with pytest.raises(DependencyUnavailable):
         await world.run(BUY)
@@ -111,10 +112,39 @@ async def test_execute_redelivered_after_the_ledger_lost_its_rows_finds_the_orde
     outcome = await world.run(BUY, delivery=2)
     assert len(world.broker.sent) == 1
     assert world.broker.net_pos == 2
-    # Planned again against the moved position: this strategy does not add, so it says so;
-    # one that adds plans the same clOrdId, which the broker lookup finds (next test).
+    entry = client_order_id("s" * 32, "DEMO10001", "entry")
+    assert outcome.status == "done"
+    assert outcome.orders == (world.broker.placed[entry],)
+    assert "recovered" in outcome.detail
+    summary = world.ledger.table[("s" * 32, "exec:DEMO10001")]
+    assert summary.status == "done"  # type: ignore[attr-defined]
+    leg = world.ledger.table[("s" * 32, entry)]
+    assert leg.status == "acknowledged"  # type: ignore[attr-defined]
+    assert leg.fields["order_id"] == world.broker.placed[entry]  # type: ignore[attr-defined]
+
+
+async def test_execute_redelivered_without_rows_or_orders_of_its_own_is_denied(
+    world: World,
+) -> None:
+    # Nothing of this signal anywhere (the first delivery died before its claim), and the
+    # position comes from another signal: the gate's refusal stands.
+    world.broker.placed[client_order_id("o" * 32, "DEMO10001", "entry")] = 40
+    world.broker.placed[client_order_id("s" * 32, "DEMO10002", "entry")] = 41  # other account
+    world.broker.net_pos = 2
+    outcome = await world.run(BUY, delivery=2)
     assert outcome.status == "denied"
     assert "add_not_allowed" in outcome.detail
+    assert world.broker.sent == []
+
+
+async def test_execute_redelivered_without_rows_with_the_broker_down_keeps_the_denial(
+    world: World,
+) -> None:
+    world.broker.net_pos = 2
+    world.broker.lookups_fail = True
+    outcome = await world.run(BUY, delivery=2)
+    assert outcome.status == "denied"
+    assert world.broker.sent == []
 
 
 async def test_execute_redelivered_with_a_fresh_claim_looks_legs_up_before_placing(
