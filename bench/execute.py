@@ -7,7 +7,9 @@ over 10 instruments, each fanned out to 2 accounts: one at a time (the next once
 one's orders are placed), then all at once. Latency per order = the executor's clock when
 Tradovate acknowledged it (the ledger's ``acked_at``) minus the time the alert was posted
 (same machine, same clock); the ``order.placed`` events only say when to look, as a busy
-listener would time them late. Round trips per order are counted at the
+listener would time them late. One at a time, it also prints where an order's time goes:
+each step the ledger stamps (webhook received, enqueued, delivery started, claimed, sent,
+answered) as p50/p99 ms after the post. Round trips per order are counted at the
 simulator (REST requests) and at Redis (commands processed).
 
 Baseline, same run, same simulator: a direct forwarder — an HTTP endpoint that places each
@@ -116,12 +118,23 @@ async def _post_burst(url: str, alerts: list[dict[str, Any]]) -> list[tuple[floa
         return list(await asyncio.gather(*(one(a) for a in alerts)))
 
 
+# The steps the ledger stamps on each order's way (the summary's and the leg's row).
+STEPS = (
+    ("received_at", "webhook has the alert"),
+    ("enqueued_at", "on the queue (stamped to the ms)"),
+    ("dequeued_at", "delivery started"),
+    ("claimed_at", "plan made, legs claimed"),
+    ("sent_at", "Tradovate call started"),
+    ("acked_at", "Tradovate answered"),
+)
+
+
 async def _one_at_a_time(
     url: str, alerts: list[dict[str, Any]], watcher: PlacedWatcher, redis_url: str
-) -> list[float]:
+) -> list[dict[str, float]]:
     """Post each alert once the previous one's orders were placed, over one kept-alive
-    connection (as the baseline does); return each order's latency in seconds."""
-    latencies: list[float] = []
+    connection (as the baseline does); return each order's steps in seconds after the post."""
+    orders: list[dict[str, float]] = []
     async with httpx.AsyncClient(timeout=30) as client:
         for alert in alerts:
             sent = time.time()
@@ -129,20 +142,36 @@ async def _one_at_a_time(
             assert response.status_code == 202, response.text
             signal_id = response.json()["id"]
             watcher.wait({signal_id}, 2)
-            latencies += [t - sent for t in await acked_at(redis_url, signal_id)]
-    return latencies
+            for steps in await ledger_steps(redis_url, signal_id):
+                orders.append({name: at - sent for name, at in steps.items()})
+    return orders
 
 
-async def acked_at(redis_url: str, signal_id: str) -> list[float]:
-    """Return when the executor had Tradovate's answer for each order of a signal (epoch s),
-    from the ledger's working copy; the event listener only says when to look."""
+async def ledger_steps(redis_url: str, signal_id: str) -> list[dict[str, float]]:
+    """Return when each order of a signal passed each step (epoch s), from the ledger's
+    working copy; the event listener only says when to look. Orders not yet answered are
+    left out."""
     client = aioredis.Redis.from_url(redis_url)
     try:
         rows = await RedisLedger(client, ttl_s=60).rows(signal_id)
     finally:
         await client.aclose()
-    stamps = [r.fields.get("acked_at") for r in rows if not r.row_key.startswith("exec:")]
-    return [s.timestamp() for s in stamps if isinstance(s, datetime)]
+    summaries = {
+        r.row_key.removeprefix("exec:"): r.fields for r in rows if r.row_key.startswith("exec:")
+    }
+    orders = []
+    for row in rows:
+        if row.row_key.startswith("exec:"):
+            continue
+        fields = {**summaries.get(str(row.fields.get("account")), {}), **row.fields}
+        stamps = {
+            name: moment.timestamp()
+            for name, _ in STEPS
+            if isinstance(moment := fields.get(name), datetime)
+        }
+        if "acked_at" in stamps:
+            orders.append(stamps)
+    return orders
 
 
 class PlacedWatcher:
@@ -257,7 +286,9 @@ def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
         watcher.wait({a["id"] for _, a in burst}, 2)
         rest_per_order = int(sim.stats()["total_requests"]) / (2 * n)
         burst_lat = [
-            t - sent for sent, a in burst for t in asyncio.run(acked_at(env["REDIS_URL"], a["id"]))
+            steps["acked_at"] - sent
+            for sent, a in burst
+            for steps in asyncio.run(ledger_steps(env["REDIS_URL"], a["id"]))
         ]
         counted = 20  # untimed: MONITOR slows Redis down
         time.sleep(1.0)  # let the burst's last writes (worker, ledger mirror) settle
@@ -270,7 +301,8 @@ def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
             )  # fmt: skip
         counts = counter.by_client()
         return {
-            "single": single,
+            "single": [steps["acked_at"] for steps in single],
+            "steps": single,
             "burst": burst_lat,
             "burst_span": max(burst_lat),
             "rest_per_order": rest_per_order,
@@ -394,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
             ("Tradovate requests per order", 1.0, system["rest_per_order"], "n"),
         ],
     )
+    print("\nwhere an order's time goes, one alert at a time (ms after the post, from the ledger)")
+    print(f"| {'step':<34} | {'p50':>8} | {'p99':>8} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|")
+    for name, label in STEPS:
+        at = summary_ms([steps[name] for steps in system["steps"] if name in steps])
+        print(f"| {label:<34} | {at['p50']:>8.2f} | {at['p99']:>8.2f} |")
     print(
         "\nRedis commands (MONITOR, 20 more alerts one at a time; a script counts once, a "
         f"pipeline's commands singly): webhook {system['redis_per_alert']:.1f} per alert, "
