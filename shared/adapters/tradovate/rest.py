@@ -245,8 +245,8 @@ class TradovateRest:
         if any(o.cl_ord_id is not None for o in orders):
             # This server echoes clOrdId on orders, so an absent id is final; of two orders
             # with one id, the newer wins.
-            by_label = sorted((o for o in orders if o.cl_ord_id is not None), key=lambda o: o.id)
-            return {o.cl_ord_id: o for o in by_label if o.cl_ord_id is not None}, orders
+            oldest_first = sorted(orders, key=lambda o: o.id)
+            return {o.cl_ord_id: o for o in oldest_first if o.cl_ord_id is not None}, orders
         recent = sorted((o.id for o in orders), reverse=True)[: self._lookup_window]
         by_id = {o.id: o for o in orders}
         labelled: dict[str, Order] = {}
