@@ -296,6 +296,10 @@ class Container:
         (the dev host, tests) call this; a client that fails to close is logged and skipped.
         """
         built = self.__dict__  # cached_property keeps each adapter here once it is built
+        if "alert_journal" in built:
+            from shared.services.ingest import flush_journal_writes
+
+            await flush_journal_writes()  # alerts answered before the stop keep their record
         for name in ("alert_journal", "event_journal", "ledger_archive", "signal_queue", "secrets"):
             await _close(name, built.get(name), "close")
         await _close("tradovate", built.get("tradovate"), "aclose")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.container import Container
 from shared.domain.codec import decode
 from shared.domain.errors import (
     DependencyUnavailable,
@@ -232,6 +233,15 @@ async def test_ingest_with_slow_journal_answers_in_budget_and_still_journals(wor
     assert time.perf_counter() - started < 0.25
     assert world.journal.records == []
     await flush_journal_writes()
+    assert [r.signal_id for r in world.journal.records] == [result.signal_id]
+
+
+async def test_closing_the_container_lets_background_journal_writes_finish(world: World) -> None:
+    world.journal.delay_s = 0.2
+    result = await world.send(alert())
+    container = Container()
+    container.__dict__["alert_journal"] = world.journal  # as built by an earlier invocation
+    await container.aclose()
     assert [r.signal_id for r in world.journal.records] == [result.signal_id]
 
 
