@@ -1,5 +1,6 @@
 """Admin endpoints under ``/admin`` (loopback clients only, no auth): state, stats, reset,
-faults, prices, clock, runtime config, token revocation, socket drops and shutdown events."""
+faults, prices, liquidity (partial fills), clock, runtime config, token revocation, socket
+drops and shutdown events."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ async def _state(state: ServerState, body: dict[str, Any], request: web.Request)
         "positions": [p.wire() for p in engine.positions.values()],
         "cashBalances": [c.wire() for c in engine.cash.values()],
         "commands": [c.wire() for c in engine.commands.values()],
+        "executionReports": [r.wire() for r in engine.execution_reports.values()],
         "sessions": [
             {"id": s.id, "closed": s.closed, "tokens": len(s.tokens)}
             for s in sim.auth.sessions.values()
@@ -102,6 +104,25 @@ async def _price(state: ServerState, body: dict[str, Any], request: web.Request)
             sim.engine.set_price(contract.id, price)
         state.hub.flush(sim)
     return {c.name: {"contractId": c.id, "price": sim.engine.market.price(c.id)} for c in contracts}
+
+
+async def _liquidity(state: ServerState, body: dict[str, Any], request: web.Request) -> Any:
+    """Cap how many contracts an order trades per price move (``maxQty``; null lifts it)."""
+    sim = state.sim
+    symbol = body.get("contractId") or body.get("symbol")
+    contracts = sim.resolve(symbol) if isinstance(symbol, int | str) else []
+    if request.method == "POST":
+        if not contracts:
+            raise AdminError(f"unknown symbol or contractId: {symbol!r}")
+        max_qty = body.get("maxQty")
+        if max_qty is not None and (not isinstance(max_qty, int) or max_qty < 1):
+            raise AdminError("maxQty must be a positive integer, or null for no cap")
+        for contract in contracts:
+            sim.engine.set_liquidity(contract.id, max_qty)
+    names = {c.id: c.name for c in sim.library.contracts.values()}
+    return {
+        names[cid]: {"contractId": cid, "maxQty": cap} for cid, cap in sim.engine.liquidity.items()
+    }
 
 
 async def _clock(state: ServerState, body: dict[str, Any], request: web.Request) -> Any:
@@ -182,6 +203,7 @@ ROUTES: dict[str, tuple[tuple[str, ...], AdminHandler]] = {
     "/admin/reset": (("POST",), _reset),
     "/admin/faults": (("GET", "POST"), _faults),
     "/admin/price": (("GET", "POST"), _price),
+    "/admin/liquidity": (("GET", "POST"), _liquidity),
     "/admin/clock": (("GET", "POST"), _clock),
     "/admin/config": (("GET", "POST"), _config),
     "/admin/tokens/revoke": (("POST",), _revoke),

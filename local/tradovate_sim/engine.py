@@ -89,6 +89,10 @@ class Engine:
         }
         self.events: list[Event] = []
         self.moved_contracts: list[int] = []
+        # Contracts an order can trade at most this many of per price move (admin-set; none
+        # = unlimited). The rest of the order stays Working, partially filled, for later moves.
+        self.liquidity: dict[int, int] = {}
+        self._traded: set[int] = set()  # orders that traded since the last price move
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -243,15 +247,28 @@ class Engine:
         return {"orderId": order.id}
 
     def set_price(self, contract_id: int, price: Decimal) -> None:
-        """Move a contract's price and let working orders react to it."""
+        """Move a contract's price and let working orders react to it (each trades once)."""
         self.market.move(contract_id, price)
         self.moved_contracts.append(contract_id)
+        self._traded = set()
         changed = True
-        while changed:
+        while changed:  # a fill can activate brackets or cancel OCO partners: look again
             changed = False
             for order in sorted(self.orders.values(), key=lambda o: o.id):
-                if order.contract_id == contract_id and order.working and self._evaluate(order):
+                if (
+                    order.contract_id == contract_id
+                    and order.working
+                    and order.id not in self._traded
+                    and self._evaluate(order)
+                ):
                     changed = True
+
+    def set_liquidity(self, contract_id: int, max_qty: int | None) -> None:
+        """Let an order trade at most ``max_qty`` of a contract per price move (None: all)."""
+        if max_qty is None:
+            self.liquidity.pop(contract_id, None)
+        else:
+            self.liquidity[contract_id] = max_qty
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -422,8 +439,8 @@ class Engine:
     def _arrive(self, order: Order) -> None:
         """Evaluate an order that has just started working; IOC/FOK leftovers are canceled."""
         self.moved_contracts.append(order.contract_id)
-        filled = self._evaluate(order, arrival=True)
-        if not filled and order.version.time_in_force in ("IOC", "FOK"):
+        self._evaluate(order, arrival=True)
+        if order.working and order.version.time_in_force in ("IOC", "FOK"):
             self._finish(order, order.version.id, "Canceled", "Not filled immediately")
 
     def _evaluate(self, order: Order, arrival: bool = False) -> bool:
@@ -431,12 +448,17 @@ class Engine:
         order.resting = True
         if price is None:
             return False
+        cap = self.liquidity.get(order.contract_id)
+        remaining = order.version.order_qty - order.cum_qty
+        if order.version.time_in_force == "FOK" and cap is not None and cap < remaining:
+            return False  # fill or kill: all of it now, or nothing
         self._fill(order, price)
         return True
 
     def _fill(self, order: Order, price: Decimal) -> None:
         stamp, day = self._now()
-        qty = order.version.order_qty - order.cum_qty
+        remaining = order.version.order_qty - order.cum_qty
+        qty = min(remaining, self.liquidity.get(order.contract_id, remaining))
         fill = Fill(
             self.next_id(),
             order.id,
@@ -449,14 +471,22 @@ class Engine:
             price,
         )
         self.fills[fill.id] = fill
+        self._traded.add(order.id)
+        before = order.avg_px * order.cum_qty if order.avg_px is not None else Decimal(0)
         order.cum_qty += qty
-        order.avg_px = price
-        order.ord_status = "Filled"
+        order.avg_px = (before + price * qty) / order.cum_qty
+        # Partly filled, an order stays Working with cumQty > 0, as Tradovate reports it.
+        complete = order.cum_qty == order.version.order_qty
+        order.ord_status = "Filled" if complete else "Working"
         self.market.trade(order.contract_id, qty)
         self._emit(order.account_id, "fill", "Created", fill)
         self._report(order, order.version.id, "Trade", qty, price)
         self._emit(order.account_id, "order", "Updated", order)
         self._book(order, fill)
+        if not complete:
+            # Brackets are sent, and an OCO partner cancelled, once the order is filled
+            # (how Tradovate sizes brackets after a partial fill is not documented).
+            return
         for child_id in order.bracket_ids:
             self._activate(self.orders[child_id])
         partner = self.orders.get(order.oco_id) if order.oco_id else None

@@ -211,6 +211,11 @@ class SimulatorServer:
         key = "contractId" if isinstance(symbol, int) else "symbol"
         return self.admin("POST", "/price", {key: symbol, "price": str(price)})
 
+    def set_liquidity(self, symbol: str | int, max_qty: int | None) -> Any:
+        """Let an order trade at most ``max_qty`` of a contract per price move (None: all)."""
+        key = "contractId" if isinstance(symbol, int) else "symbol"
+        return self.admin("POST", "/liquidity", {key: symbol, "maxQty": max_qty})
+
     def price(self, symbol: str) -> Any:
         """Return the current price(s) of a contract or product."""
         return self.admin("GET", f"/price?symbol={symbol}")

@@ -365,3 +365,67 @@ def test_oso_with_quantity_on_bracket_returns_400(api: httpx.Client, nq: dict[st
     bracket = {"action": "Sell", "orderType": "Limit", "price": 21100, "orderQty": 1}
     response = api.post("/order/placeoso", json=order(nq["name"], bracket1=bracket))
     assert response.status_code == 400
+
+
+def test_market_order_with_thin_liquidity_fills_in_parts_one_price_move_at_a_time(
+    sim: SimulatorServer, api: httpx.Client, nq: dict[str, Any]
+) -> None:
+    sim.set_liquidity(nq["name"], 1)
+    order_id = _place(api, order(nq["name"], qty=3))["orderId"]
+    # Partly filled: Working with cumQty > 0 (reference §3.2), one contract per price move.
+    assert _order(api, order_id)["ordStatus"] == "Working"
+    sim.set_price(nq["name"], "21002")
+    assert _order(api, order_id)["ordStatus"] == "Working"
+    sim.set_price(nq["name"], "21004")
+    assert _order(api, order_id)["ordStatus"] == "Filled"
+    fills = api.get("/fill/deps", params={"masterid": order_id}).json()
+    assert [(f["qty"], f["price"]) for f in fills] == [(1, 21000), (1, 21002), (1, 21004)]
+    trades = [
+        (r["ordStatus"], r["cumQty"], r["lastQty"], r["avgPx"])
+        for r in sim.state()["executionReports"]
+        if r["orderId"] == order_id and r["execType"] == "Trade"
+    ]
+    assert trades == [("Working", 1, 1, 21000), ("Working", 2, 1, 21001), ("Filled", 3, 1, 21002)]
+    position = _position(api, nq["id"])
+    assert (position["netPos"], position["netPrice"]) == (3, 21002)
+
+
+def test_bracket_entry_filled_in_parts_sends_its_brackets_once_filled(
+    sim: SimulatorServer, api: httpx.Client, nq: dict[str, Any]
+) -> None:
+    sim.set_liquidity(nq["name"], 1)
+    body = order(
+        nq["name"],
+        qty=2,
+        bracket1={"action": "Sell", "orderType": "Limit", "price": 21100},
+        bracket2={"action": "Sell", "orderType": "Stop", "stopPrice": 20900},
+    )
+    result = _place(api, body, "/order/placeoso")
+    entry, target, stop = result["orderId"], result["oso1Id"], result["oso2Id"]
+    statuses = [_order(api, i)["ordStatus"] for i in (entry, target, stop)]
+    assert statuses == ["Working", "Suspended", "Suspended"]
+    sim.set_price(nq["name"], "21001")
+    statuses = [_order(api, i)["ordStatus"] for i in (entry, target, stop)]
+    assert statuses == ["Filled", "Working", "Working"]
+
+
+def test_fok_with_thin_liquidity_is_canceled_unfilled_and_ioc_keeps_its_part(
+    sim: SimulatorServer, api: httpx.Client, nq: dict[str, Any]
+) -> None:
+    sim.set_liquidity(nq["name"], 1)
+    fok = _place(api, order(nq["name"], qty=2, timeInForce="FOK"))["orderId"]
+    assert _order(api, fok)["ordStatus"] == "Canceled"
+    assert api.get("/fill/deps", params={"masterid": fok}).json() == []
+    ioc = _place(api, order(nq["name"], qty=2, timeInForce="IOC"))["orderId"]
+    assert _order(api, ioc)["ordStatus"] == "Canceled"
+    assert [f["qty"] for f in api.get("/fill/deps", params={"masterid": ioc}).json()] == [1]
+    sim.set_liquidity(nq["name"], None)  # lifted: the next order fills whole
+    whole = _place(api, order(nq["name"], qty=2))["orderId"]
+    assert _order(api, whole)["ordStatus"] == "Filled"
+
+
+def test_liquidity_with_bad_cap_or_symbol_is_refused(sim: SimulatorServer) -> None:
+    with pytest.raises(RuntimeError, match="maxQty"):
+        sim.set_liquidity("NQ", 0)
+    with pytest.raises(RuntimeError, match="unknown symbol"):
+        sim.set_liquidity("NOPE", 1)
