@@ -12,7 +12,8 @@ Tables (``{prefix}`` is ``TABLE_PREFIX``):
 The ledger (the executor's, ``shared.adapters.redis_ledger``): the worker merges only the
 end of a leg's story into its Redis working copy, which the ledger mirror copies to
 ``{prefix}Ledger``: ``filled`` with ``filled_at``, ``fill_price`` (average, decimal string)
-and ``filled_qty``, or ``cancelled`` with ``cancelled_at``.
+and ``filled_qty`` (``partially_filled`` while only part of the order has traded), or
+``cancelled`` with ``cancelled_at``.
 
 Every write is an upsert keyed by broker ids, so writing a row twice (after a resync or a
 restart) changes nothing. Rows are written per partition, up to 100 in one transaction: a
@@ -131,13 +132,20 @@ def execution_entity(
 
 
 def filled_ledger_entry(
-    link: SignalLink, cl_ord_id: str, qty: int, price: Decimal, filled_at: datetime
+    link: SignalLink,
+    cl_ord_id: str,
+    qty: int,
+    price: Decimal,
+    filled_at: datetime,
+    *,
+    complete: bool = True,
 ) -> LedgerEntry:
-    """Return the ledger merge that marks a leg filled."""
+    """Return the ledger merge that marks a leg filled (``partially_filled`` until the whole
+    order has traded): quantity so far and its average price."""
     return LedgerEntry(
         link.signal_id,
         cl_ord_id,
-        "filled",
+        "filled" if complete else "partially_filled",
         {"filled_at": filled_at, "fill_price": str(price), "filled_qty": qty},
     )
 

@@ -18,9 +18,9 @@ one shard; the outbox scripts build signal keys from the ids they read, within t
   answer, fill) reaches Table storage as one transaction.
 
 A claim is a conditional insert: ``claim_all`` writes every row or none. A leg's status
-never moves back from ``filled``/``cancelled`` (the worker's) to an executor status that
-arrives later. The hashes expire (``LEDGER_TTL_DAYS``); ``rows`` then falls back to the
-Table-storage copy.
+never moves back from ``filled``/``cancelled`` (the worker's) to ``partially_filled`` or to
+an executor status that arrives later, nor from ``partially_filled`` to an executor status.
+The hashes expire (``LEDGER_TTL_DAYS``); ``rows`` then falls back to the Table-storage copy.
 """
 
 from __future__ import annotations
@@ -81,19 +81,26 @@ return false
 )
 
 # KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, then row, value pairs. Merges fields;
-# a status the worker set last (filled, cancelled) is not replaced by an executor status.
+# a leg's status never goes back down: the executor's (claimed, sent, acknowledged) rank
+# below the worker's partially_filled, which ranks below its filled and cancelled. A write
+# that arrives behind (an acknowledgement after the fill) only adds the fields the row lacks.
+# Other statuses (rejected, replan) replace whatever was there.
 _MERGE = (
     _TOUCH
     + """
-local settled = {filled = true, cancelled = true}
-local early = {claimed = true, sent = true, acknowledged = true}
+local rank = {claimed = 1, sent = 1, acknowledged = 1, partially_filled = 2,
+              filled = 3, cancelled = 3}
 for i = 4, #ARGV, 2 do
   local incoming = cjson.decode(ARGV[i + 1])
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
   if raw then
     local row = cjson.decode(raw)
-    for name, value in pairs(incoming.f) do row.f[name] = value end
-    if not (settled[row.s] and early[incoming.s]) then row.s = incoming.s end
+    local now_rank, new_rank = rank[row.s], rank[incoming.s]
+    local behind = now_rank and new_rank and new_rank < now_rank
+    for name, value in pairs(incoming.f) do
+      if not (behind and row.f[name] ~= nil) then row.f[name] = value end
+    end
+    if not behind then row.s = incoming.s end
     redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(row))
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

@@ -79,7 +79,7 @@ from shared.strategies import Strategy, StrategyBook
 log = logging.getLogger(__name__)
 
 Status = Literal["done", "denied", "rejected", "already_done"]
-_FINAL_LEG = frozenset({"acknowledged", "filled", "cancelled", "rejected"})
+_FINAL_LEG = frozenset({"acknowledged", "partially_filled", "filled", "cancelled", "rejected"})
 _FINAL_SUMMARY = frozenset({"done", "denied", "rejected"})
 REPLAN = "replan"
 

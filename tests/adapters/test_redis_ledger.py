@@ -114,6 +114,29 @@ async def test_update_merges_fields_and_a_fill_outranks_a_late_acknowledgement(
     assert _by_key(await ledger.rows("sig-1"))["exec:A"].status == "done"
 
 
+async def test_update_with_a_partial_fill_ranks_between_the_answer_and_the_last_fill(
+    client: aioredis.Redis,
+) -> None:
+    ledger = RedisLedger(client, ttl_s=600)
+    await ledger.claim_all([_row("exec:A", "planned"), _row("tb-1"), _row("tb-2")])
+
+    async def status(row_key: str) -> str:
+        return _by_key(await ledger.rows("sig-1"))[row_key].status
+
+    await ledger.update(_row("tb-1", "partially_filled", filled_qty=1))
+    await ledger.update(_row("tb-1", "acknowledged", order_id=77))  # the answer, late
+    assert await status("tb-1") == "partially_filled"
+    await ledger.update(_row("tb-1", "filled", filled_qty=3))
+    await ledger.update(_row("tb-1", "partially_filled", filled_qty=2))  # a retried write
+    assert await status("tb-1") == "filled"
+    # The rest of a partly filled order cancelled: cancelled, with what did fill kept.
+    await ledger.update(_row("tb-2", "partially_filled", filled_qty=1))
+    await ledger.update(_row("tb-2", "cancelled", cancelled_at=AT))
+    rows = _by_key(await ledger.rows("sig-1"))
+    assert (rows["tb-2"].status, rows["tb-2"].fields["filled_qty"]) == ("cancelled", 1)
+    assert rows["tb-1"].fields == {"filled_qty": 3, "order_id": 77}  # behind: adds, no undo
+
+
 async def test_update_of_a_forgotten_signal_creates_the_row(client: aioredis.Redis) -> None:
     ledger = RedisLedger(client, ttl_s=600)
     await ledger.update(_row("tb-9", "cancelled", signal="old", cancelled_at=AT))

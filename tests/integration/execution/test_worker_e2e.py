@@ -7,12 +7,14 @@ import os
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
 from local.services import ReadyLineProcess
+from shared import redis_keys as keys
 from shared.services.live_state import LiveState
 from tests.integration.execution.conftest import System, wait_for
 
@@ -29,12 +31,16 @@ def worker(fresh: System) -> Iterator[System]:
         "TRADOVATE_CID": "8", "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "e2e",
         "STRATEGIES_FILE": "local/strategies.local.toml", "LOG_LEVEL": "WARNING",
     }  # fmt: skip
+    client = redis.Redis.from_url(fresh.redis_url)
+    # The simulator's reset starts its ids again; the ids an earlier worker recorded must not
+    # make this one skip new fills that reuse them (Tradovate never reuses an id).
+    recorded = (keys.WORKER_FILLS_RECORDED, keys.WORKER_EXECUTIONS_RECORDED)
+    client.delete(*recorded, keys.WORKER_SYNC_STATE)
     proc = ReadyLineProcess(
         [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"], env=env
     )
     proc.start()
-    client = redis.Redis.from_url(fresh.redis_url)
-    wait_for(lambda: client.get("worker:sync") == b"synced", 20)
+    wait_for(lambda: client.get(keys.WORKER_SYNC_STATE) == b"synced", 20)
     yield fresh
     proc.stop()
 
@@ -76,3 +82,26 @@ def test_alert_through_the_app_shows_in_worker_state_and_fill_history(worker: Sy
         ("21000", 3),
     ]
     assert all(r.fields.get("filled_at") is not None for r in legs)
+
+
+def test_order_filled_in_parts_is_partially_filled_in_the_ledger_until_complete(
+    worker: System,
+) -> None:
+    worker.sim.set_liquidity("MNQ", 1)  # one contract per price move
+    try:
+        sent = worker.post("solo", intent="buy", symbol="MNQ1!", quantity=2, price=21000)
+        [summary] = worker.outcome(sent["id"])
+        assert summary.status == "done"
+
+        def leg() -> Any:
+            [row] = [r for r in worker.ledger(sent["id"]) if not r.row_key.startswith("exec:")]
+            return row
+
+        first = wait_for(lambda: row if (row := leg()).status == "partially_filled" else None, 20)
+        assert (first.fields["filled_qty"], first.fields["fill_price"]) == (1, "21000")
+        worker.sim.set_price("MNQ", "21002")  # the rest trades at the new price
+        last = wait_for(lambda: row if (row := leg()).status == "filled" else None, 20)
+        assert (last.fields["filled_qty"], last.fields["fill_price"]) == (2, "21001")
+        assert isinstance(last.fields["order_id"], int)
+    finally:
+        worker.sim.set_liquidity("MNQ", None)

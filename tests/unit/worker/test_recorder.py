@@ -9,7 +9,7 @@ from typing import Any
 from shared import redis_keys as keys
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import DependencyUnavailable
-from tests.unit.worker.builders import AT, change, command, fill, order, report
+from tests.unit.worker.builders import AT, change, command, fill, order, report, version
 from tests.unit.worker.fakes import FakeHistory, FakeLedgerWrites, FakeRedis
 from worker.book import Book
 from worker.recorder import HistoryRecorder, SignalLinker
@@ -171,3 +171,14 @@ async def test_record_fills_with_two_fills_of_one_order_merges_the_leg_end_once(
     assert len(history.transactions) == 1
     [leg] = LEDGER.entries
     assert (leg.fields["filled_qty"], leg.fields["fill_price"]) == (4, "6003")  # the average
+
+
+async def test_record_fills_of_a_partly_filled_order_say_partially_filled_until_complete() -> None:
+    recorder, _, _, _, book = _setup()
+    book.apply(change(version(70, 7, qty=3)))
+    await recorder.record_fills(book.apply(change(fill(81, 7, 1, "6000"))).fills, book)
+    await recorder.record_fills(book.apply(change(fill(82, 7, 2, "6003"))).fills, book)
+    assert [(e.status, e.fields["filled_qty"], e.fields["fill_price"]) for e in LEDGER.entries] == [
+        ("partially_filled", 1, "6000"),
+        ("filled", 3, "6002"),
+    ]
