@@ -212,8 +212,7 @@ class HistoryRecorder:
         if link is None or not item.cl_ord_id:
             return _Row(fill.id, entity)
         qty, price = book.average_fill(fill.order_id) or (fill.qty, fill.price)
-        version = book.versions.get(fill.order_id)
-        complete = version is None or qty >= version.qty  # without its terms, assume all
+        complete = book.fully_filled(fill.order_id)
         at = fill.timestamp or now
         end = filled_ledger_entry(link, item.cl_ord_id, qty, price, at, complete=complete)
         return _Row(fill.id, entity, end)

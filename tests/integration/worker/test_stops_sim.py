@@ -137,3 +137,29 @@ async def test_trailing_with_trigger_moves_stop_up_by_steps_only(
     tradovate_sim.set_price(symbol, "21012")
     assert await until(lambda: requests(tradovate_sim, "order/modifyorder") == 2)
     assert await _stop_price(client, stop_id) == Decimal("21007")
+
+
+async def test_breakeven_for_an_entry_filled_in_parts_waits_and_protects_all_of_it(
+    worker_app: WorkerApp, client: TradovateClient, redis: Redis, tradovate_sim: SimulatorServer
+) -> None:
+    symbol = await front_month(client, "MNQ")
+    tradovate_sim.set_price(symbol, "21000")
+    tradovate_sim.set_liquidity(symbol, 1)  # one contract per price move
+    breakeven = MoveStopToBreakeven(
+        entry_leg="entry",
+        stop_leg=None,  # no bracket stop: the worker places the breakeven stop itself
+        side=Side.BUY,
+        offset=Decimal("0"),
+        trigger_distance=Decimal("2"),
+    )
+    await _instruct(redis, "pf-entry", None, breakeven)
+    await client.rest.place_order(
+        OrderRequest(10001, symbol, Side.BUY, 3, OrderType.MARKET, "pf-entry")
+    )
+    tradovate_sim.set_price(symbol, "21010")  # 2 of 3 filled, the trigger crossed
+    await asyncio.sleep(0.5)
+    assert requests(tradovate_sim, "order/placeorder") == 1  # only the entry: it waits
+    tradovate_sim.set_price(symbol, "21012")  # the third contract: filled
+    assert await until(lambda: requests(tradovate_sim, "order/placeorder") == 2)
+    stops = [o for o in tradovate_sim.state()["orders"] if o["version"]["orderType"] == "Stop"]
+    assert [(o["version"]["orderQty"], o["action"]) for o in stops] == [(3, "Sell")]
