@@ -301,14 +301,11 @@ class Book:
             return None
         return qty, sum((f.price * f.qty for f in fills), Decimal(0)) / qty
 
-    def fully_filled(self, order_id: int) -> bool:
-        """Tell whether an order's fills add up to its quantity (assumed when its terms are
-        unknown); a partly filled order stays Working with more to come."""
+    def fully_filled(self, order_id: int, filled_qty: int) -> bool:
+        """Tell whether ``filled_qty`` (from ``average_fill``) is all of an order's quantity
+        (assumed when its terms are unknown); a partly filled order stays Working."""
         version = self.versions.get(order_id)
-        if version is None:
-            return True
-        filled = self.average_fill(order_id)
-        return filled is not None and filled[0] >= version.qty
+        return version is None or filled_qty >= version.qty
 
     def order_payload(self, order: Order) -> dict[str, Any]:
         """Describe an order for events and the working-orders document."""

@@ -211,8 +211,9 @@ class HistoryRecorder:
         entity = fill_entity(fill, item.account_id, item.cl_ord_id, link, contract, now)
         if link is None or not item.cl_ord_id:
             return _Row(fill.id, entity)
-        qty, price = book.average_fill(fill.order_id) or (fill.qty, fill.price)
-        complete = book.fully_filled(fill.order_id)
+        filled = book.average_fill(fill.order_id)
+        qty, price = filled or (fill.qty, fill.price)
+        complete = book.fully_filled(fill.order_id, filled[0] if filled else 0)
         at = fill.timestamp or now
         end = filled_ledger_entry(link, item.cl_ord_id, qty, price, at, complete=complete)
         return _Row(fill.id, entity, end)

@@ -162,7 +162,7 @@ class StopManager:
             if not entry.status.is_open:
                 await self._finish(item, "entry_not_filled")  # cancelled or rejected unfilled
             return
-        if entry.status.is_open and not book.fully_filled(entry.id):
+        if entry.status.is_open and not book.fully_filled(entry.id, filled[0]):
             return  # partly filled: the stop protects the whole position once the rest trades
         last = self._marks().get(entry.contract_id)
         terms = self._terms.cached(entry.contract_id)
