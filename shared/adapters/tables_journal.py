@@ -74,13 +74,13 @@ def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]
     size = 0
     for item in waiting:
         entity = item[0]
-        cost = sum(len(str(value)) for value in entity.values())
-        if (
-            entity["PartitionKey"] != partition
-            or entity["RowKey"] in keys
-            or len(batch) == _TRANSACTION_ROWS
-            or (batch and size + cost > _TRANSACTION_BYTES)
-        ):
+        fits = (
+            entity["PartitionKey"] == partition
+            and entity["RowKey"] not in keys
+            and len(batch) < _TRANSACTION_ROWS
+        )
+        cost = sum(len(str(value)) for value in entity.values()) if fits else 0
+        if not fits or (batch and size + cost > _TRANSACTION_BYTES):
             rest.append(item)
             continue
         batch.append(item)
