@@ -12,12 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from local.tradovate_sim.clock import iso_ms, parse_iso
+from local.tradovate_sim.contracts import Contract
 from local.tradovate_sim.engine import Event
 from local.tradovate_sim.faults import FaultConfig
 from local.tradovate_sim.hub import SHUTDOWN_REASONS
 from local.tradovate_sim.market import is_on_tick
 from local.tradovate_sim.state import ServerState
-from local.tradovate_sim.wire import dumps, to_plain
+from local.tradovate_sim.wire import dumps
 
 AdminHandler = Callable[[ServerState, dict[str, Any], web.Request], Awaitable[Any]]
 
@@ -85,6 +86,14 @@ def _price_value(body: dict[str, Any]) -> Decimal:
         raise AdminError("price must be a number") from exc
 
 
+def _contracts(state: ServerState, symbol: object) -> list[Contract]:
+    """Resolve a contract id, contract name or product name, or refuse the request."""
+    contracts = state.sim.resolve(symbol) if isinstance(symbol, int | str) else []
+    if not contracts:
+        raise AdminError(f"unknown symbol or contractId: {symbol!r}")
+    return contracts
+
+
 async def _price(state: ServerState, body: dict[str, Any], request: web.Request) -> Any:
     sim = state.sim
     symbol: str | int | None = body.get("contractId") or body.get("symbol")
@@ -92,9 +101,7 @@ async def _price(state: ServerState, body: dict[str, Any], request: web.Request)
         symbol = request.query.get("contractId") or request.query.get("symbol")
         if isinstance(symbol, str) and symbol.isdigit():
             symbol = int(symbol)
-    contracts = sim.resolve(symbol) if isinstance(symbol, int | str) else []
-    if not contracts:
-        raise AdminError(f"unknown symbol or contractId: {symbol!r}")
+    contracts = _contracts(state, symbol)
     if request.method == "POST":
         price = _price_value(body)
         tick = contracts[0].product.tick_size
@@ -109,19 +116,17 @@ async def _price(state: ServerState, body: dict[str, Any], request: web.Request)
 async def _liquidity(state: ServerState, body: dict[str, Any], request: web.Request) -> Any:
     """Cap how many contracts an order trades per price move (``maxQty``; null lifts it)."""
     sim = state.sim
-    symbol = body.get("contractId") or body.get("symbol")
-    contracts = sim.resolve(symbol) if isinstance(symbol, int | str) else []
     if request.method == "POST":
-        if not contracts:
-            raise AdminError(f"unknown symbol or contractId: {symbol!r}")
+        contracts = _contracts(state, body.get("contractId") or body.get("symbol"))
         max_qty = body.get("maxQty")
         if max_qty is not None and (not isinstance(max_qty, int) or max_qty < 1):
             raise AdminError("maxQty must be a positive integer, or null for no cap")
         for contract in contracts:
             sim.engine.set_liquidity(contract.id, max_qty)
-    names = {c.id: c.name for c in sim.library.contracts.values()}
+    contract_by_id = sim.library.contracts
     return {
-        names[cid]: {"contractId": cid, "maxQty": cap} for cid, cap in sim.engine.liquidity.items()
+        contract_by_id[cid].name: {"contractId": cid, "maxQty": cap}
+        for cid, cap in sim.engine.liquidity.items()
     }
 
 
@@ -237,7 +242,7 @@ def admin_view(state: ServerState, handler: AdminHandler) -> Any:
             result = await handler(state, body, request)
         except AdminError as exc:
             return web.Response(status=400, text=str(exc))
-        return web.Response(text=dumps(to_plain(result)), content_type="application/json")
+        return web.Response(text=dumps(result), content_type="application/json")
 
     return view
 

@@ -24,11 +24,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_plain(value: Any) -> Any:
-    """Return ``value`` with every ``Decimal`` replaced by an ``int`` or ``float``."""
-    return _plain(value)
-
-
 def dumps(value: Any) -> str:
     """Serialise to compact JSON, numbers as Tradovate emits them."""
     return json.dumps(_plain(value), separators=(",", ":"))
