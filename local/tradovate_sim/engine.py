@@ -251,16 +251,15 @@ class Engine:
         self.market.move(contract_id, price)
         self.moved_contracts.append(contract_id)
         self._traded = set()
+        # No order is created while prices move, so this contract's orders are listed once.
+        orders = sorted(
+            (o for o in self.orders.values() if o.contract_id == contract_id), key=lambda o: o.id
+        )
         changed = True
         while changed:  # a fill can activate brackets or cancel OCO partners: look again
             changed = False
-            for order in sorted(self.orders.values(), key=lambda o: o.id):
-                if (
-                    order.contract_id == contract_id
-                    and order.working
-                    and order.id not in self._traded
-                    and self._evaluate(order)
-                ):
+            for order in orders:
+                if order.working and order.id not in self._traded and self._evaluate(order):
                     changed = True
 
     def set_liquidity(self, contract_id: int, max_qty: int | None) -> None:
