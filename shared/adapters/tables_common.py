@@ -49,10 +49,12 @@ class LazyTable:
             if self._table is None:
                 from azure.core.exceptions import ResourceExistsError
 
-                service = self._service = self._factory()
+                # Kept across a failed first use, so a retry reuses the client, not leaks it.
+                if self._service is None:
+                    self._service = self._factory()
                 with contextlib.suppress(ResourceExistsError):
-                    await service.create_table(self.table_name)
-                self._table = service.get_table_client(self.table_name)
+                    await self._service.create_table(self.table_name)
+                self._table = self._service.get_table_client(self.table_name)
         return self._table
 
     async def close(self) -> None:
