@@ -155,20 +155,10 @@ class Container:
         return TradovateClient.from_settings(self.settings, self.redis)
 
     def _table_service_factory(self) -> Callable[[], TableServiceClient]:
-        from shared.adapters.tables_common import build_table_service
+        from shared.adapters.tables_common import table_service_factory
 
-        s = self.settings
-        s.require_tables()
-        conn = s.tables_connection_string
-
-        def factory() -> TableServiceClient:
-            return build_table_service(
-                service_uri=s.tables_service_uri,
-                connection_string=conn.get_secret_value() if conn else None,
-                client_id=s.tables_client_id or s.azure_client_id,
-            )
-
-        return factory
+        self.settings.require_tables()
+        return table_service_factory(self.settings)
 
     @cached_property
     def ledger(self) -> Ledger:

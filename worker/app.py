@@ -12,12 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from shared.adapters.redis_ledger import LedgerOutbox, RedisLedger
-from shared.adapters.tables_journal import build_table_service
+from shared.adapters.tables_common import table_service_factory
 from shared.adapters.tables_ledger import TablesLedger
 from shared.adapters.tradovate.backoff import Backoff
 from shared.adapters.tradovate.client import TradovateClient
@@ -34,9 +33,6 @@ from worker.recorder import HistoryRecorder, SignalLinker
 from worker.service import Worker, WorkerConfig
 from worker.specs import ContractTermsResolver
 from worker.stops import StopManager
-
-if TYPE_CHECKING:
-    from azure.data.tables.aio import TableServiceClient
 
 logger = logging.getLogger(__name__)
 
@@ -92,15 +88,7 @@ class WorkerApp:
             health_check_interval=30,
         )
         client = TradovateClient.from_settings(settings, redis)
-        conn = settings.tables_connection_string
-
-        def tables() -> TableServiceClient:
-            return build_table_service(
-                service_uri=settings.tables_service_uri,
-                connection_string=conn.get_secret_value() if conn else None,
-                client_id=settings.tables_client_id or settings.azure_client_id,
-            )
-
+        tables = table_service_factory(settings)
         history = TablesHistory(tables, settings.table_prefix)
         trading, market_data = socket_configs(settings)
         config = WorkerConfig(trading=trading, market_data=market_data)

@@ -23,23 +23,20 @@ signal's reports and fills from one burst of changes cost one request. Failures 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_common import TRANSACTION_ROWS, LazyTable, table_errors
 from shared.domain.broker import ExecutionReport, Fill
-from shared.domain.errors import DependencyUnavailable
 from shared.ports import LedgerEntry
 
 if TYPE_CHECKING:
-    from azure.data.tables.aio import TableClient, TableServiceClient
+    from azure.data.tables.aio import TableServiceClient
 
 UNLINKED = "unlinked"
-TRANSACTION_ROWS = 100  # Table storage's limit of operations per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,64 +156,36 @@ class TablesHistory:
     """Own the history tables (fills, executions); each is created on first use."""
 
     def __init__(self, service_factory: Callable[[], TableServiceClient], prefix: str) -> None:
-        self._factory = service_factory
         self.names = {
             "fills": f"{prefix}Fills",
             "executions": f"{prefix}Executions",
         }
-        self._service: TableServiceClient | None = None
-        self._tables: dict[str, TableClient] = {}
-        self._ready = asyncio.Lock()
-
-    async def _table(self, role: str) -> TableClient:
-        table = self._tables.get(role)
-        if table is not None:
-            return table
-        async with self._ready:
-            if role not in self._tables:
-                from azure.core.exceptions import ResourceExistsError
-
-                if self._service is None:
-                    self._service = self._factory()
-                with contextlib.suppress(ResourceExistsError):
-                    await self._service.create_table(self.names[role])
-                self._tables[role] = self._service.get_table_client(self.names[role])
-        return self._tables[role]
+        self._tables = {role: LazyTable(service_factory, name) for role, name in self.names.items()}
 
     async def upsert_partition(self, role: str, entities: Sequence[dict[str, Any]]) -> None:
         """Upsert rows of one partition, one entity-group transaction per 100 rows.
 
         Rows are merged, so a row written again (after a resync or a restart) changes nothing.
         """
-        from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
         if len({e["PartitionKey"] for e in entities}) > 1:
             raise ValueError("a Table transaction holds rows of one partition")
-        try:
-            table = await self._table(role)
+        with table_errors(f"the {role} table could not be written", code="tables_unavailable"):
+            table = await self._tables[role].client()
             for start in range(0, len(entities), TRANSACTION_ROWS):
                 chunk = entities[start : start + TRANSACTION_ROWS]
                 await table.submit_transaction(
                     [("upsert", entity, {"mode": UpdateMode.MERGE}) for entity in chunk]
                 )
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the {role} table could not be written: {type(exc).__name__}",
-                code="tables_unavailable",
-            ) from exc
 
     async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
         """Return every row of one partition (tests and runbooks)."""
-        table = await self._table(role)
+        table = await self._tables[role].client()
         rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key})
         return [dict(row) async for row in rows]
 
     async def close(self) -> None:
         """Close the table clients."""
-        tables, self._tables = list(self._tables.values()), {}
-        service, self._service = self._service, None
-        for table in tables:
+        for table in self._tables.values():
             await table.close()
-        if service is not None:
-            await service.close()

@@ -1,16 +1,33 @@
-"""Share the Table-storage plumbing of the journal and the ledger: one lazily created table."""
+"""Share the Table-storage plumbing of the adapters: one lazily created table, the size of a
+transaction, and how a failure is reported."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from shared.domain.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
+
+    from shared.config import Settings
+
+TRANSACTION_ROWS = 100  # Table storage's limit of operations per entity-group transaction
+
+
+@contextlib.contextmanager
+def table_errors(what: str, *, code: str | None = None) -> Iterator[None]:
+    """Turn a Table-storage or network failure inside the block into ``DependencyUnavailable``
+    ("{what}: {error type}") for the caller to retry."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except (AzureError, OSError) as exc:
+        raise DependencyUnavailable(f"{what}: {type(exc).__name__}", code=code) from exc
 
 
 def build_table_service(
@@ -29,6 +46,21 @@ def build_table_service(
 
     credential = DefaultAzureCredential(managed_identity_client_id=client_id)
     return TableServiceClient(service_uri, credential=credential)
+
+
+def table_service_factory(settings: Settings) -> Callable[[], TableServiceClient]:
+    """Return a maker of Table service clients for the configured account (connection string
+    locally, the service URI and a managed identity in Azure)."""
+    conn = settings.tables_connection_string
+
+    def factory() -> TableServiceClient:
+        return build_table_service(
+            service_uri=settings.tables_service_uri,
+            connection_string=conn.get_secret_value() if conn else None,
+            client_id=settings.tables_client_id or settings.azure_client_id,
+        )
+
+    return factory
 
 
 class LazyTable:

@@ -13,8 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.tables_common import LazyTable
-from shared.domain.errors import DependencyUnavailable
+from shared.adapters.tables_common import LazyTable, table_errors
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
@@ -51,28 +50,16 @@ class TablesEventJournal:
 
     async def record(self, kind: str, event_id: str, payload: Mapping[str, Any]) -> None:
         """Upsert the event's row."""
-        from azure.core.exceptions import AzureError
-
-        try:
+        with table_errors("the event journal could not be written"):
             table = await self._table.client()
             await table.upsert_entity(to_entity(kind, event_id, payload))
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the event journal could not be written: {type(exc).__name__}"
-            ) from exc
 
     async def events(self, kind: str) -> list[dict[str, Any]]:
         """Return every journaled payload of one kind (for operators and tests)."""
-        from azure.core.exceptions import AzureError
-
-        try:
+        with table_errors("the event journal could not be read"):
             table = await self._table.client()
             rows = table.query_entities("PartitionKey eq @kind", parameters={"kind": kind})
             return [json.loads(row["payload_json"]) async for row in rows]
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the event journal could not be read: {type(exc).__name__}"
-            ) from exc
 
     async def close(self) -> None:
         """Close the table clients."""

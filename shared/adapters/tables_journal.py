@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.tables_common import LazyTable, build_table_service
+from shared.adapters.tables_common import (
+    TRANSACTION_ROWS,
+    LazyTable,
+    table_errors,
+)
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import AlertRecord
-
-__all__ = ["TablesAlertJournal", "build_table_service", "from_entity", "to_entity"]
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
@@ -77,7 +79,7 @@ def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]
         fits = (
             entity["PartitionKey"] == partition
             and entity["RowKey"] not in keys
-            and len(batch) < _TRANSACTION_ROWS
+            and len(batch) < TRANSACTION_ROWS
         )
         cost = sum(len(str(value)) for value in entity.values()) if fits else 0
         if not fits or (batch and size + cost > _TRANSACTION_BYTES):
@@ -109,7 +111,7 @@ def _fail(written: asyncio.Future[None], exc: DependencyUnavailable) -> None:
 
 
 def _unavailable(exc: Exception) -> DependencyUnavailable:
-    return DependencyUnavailable(f"the journal could not be written: {type(exc).__name__}")
+    return DependencyUnavailable(f"{_WRITE}: {type(exc).__name__}")
 
 
 def _aware(value: Any) -> datetime:
@@ -121,7 +123,7 @@ def _aware(value: Any) -> datetime:
 
 log = logging.getLogger(__name__)
 
-_TRANSACTION_ROWS = 100  # Table storage's limit of operations per transaction
+_WRITE = "the journal could not be written"
 _TRANSACTION_BYTES = 2_000_000  # well under its 4 MiB limit per transaction request
 
 _Waiting = tuple[dict[str, Any], "asyncio.Future[None]"]
@@ -187,27 +189,20 @@ class TablesAlertJournal:
             _succeed(written)
 
     async def _upsert(self, entity: dict[str, Any]) -> None:
-        from azure.core.exceptions import AzureError
-
-        try:
+        with table_errors(_WRITE):
             table = await self._table.client()
             await table.upsert_entity(entity)
-        except (AzureError, OSError) as exc:
-            raise _unavailable(exc) from exc
 
     async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
         """Point-read one alert by strategy and id."""
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with table_errors("the journal could not be read"):
             table = await self._table.client()
-            entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
-        except ResourceNotFoundError:
-            return None
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the journal could not be read: {type(exc).__name__}"
-            ) from exc
+            try:
+                entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
+            except ResourceNotFoundError:
+                return None
         return from_entity(dict(entity))
 
     async def duplicates_of(self, strategy_id: str, signal_id: str) -> list[AlertRecord]:

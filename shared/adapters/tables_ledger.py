@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.tables_common import LazyTable
+from shared.adapters.tables_common import TRANSACTION_ROWS, LazyTable, table_errors
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import LedgerEntry
 
@@ -42,6 +42,9 @@ def from_entity(entity: dict[str, Any]) -> LedgerEntry:
     )
 
 
+_WRITE = "the ledger could not be written"
+
+
 class TablesLedger:
     """Implement the ``Ledger`` port on one table, created on first use."""
 
@@ -50,9 +53,9 @@ class TablesLedger:
 
     async def claim(self, entry: LedgerEntry) -> LedgerEntry | None:
         """Insert the row unless it exists; return the existing row when it does."""
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        from azure.core.exceptions import ResourceExistsError
 
-        try:
+        with table_errors(_WRITE):
             table = await self._table.client()
             try:
                 await table.create_entity(to_entity(entry))
@@ -60,78 +63,54 @@ class TablesLedger:
             except ResourceExistsError:
                 existing = await table.get_entity(entry.signal_id, entry.row_key)
                 return from_entity(dict(existing))
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the ledger could not be written: {type(exc).__name__}"
-            ) from exc
 
     async def update(self, entry: LedgerEntry) -> None:
         """Merge the row's status and fields."""
-        from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
-        try:
+        with table_errors(_WRITE):
             table = await self._table.client()
             await table.upsert_entity(to_entity(entry), mode=UpdateMode.MERGE)
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the ledger could not be written: {type(exc).__name__}"
-            ) from exc
 
     async def rows(self, signal_id: str) -> list[LedgerEntry]:
         """Return every row of one signal's partition."""
-        from azure.core.exceptions import AzureError
-
-        try:
+        with table_errors("the ledger could not be read"):
             table = await self._table.client()
             entities = table.query_entities("PartitionKey eq @pk", parameters={"pk": signal_id})
             return [from_entity(dict(e)) async for e in entities]
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the ledger could not be read: {type(exc).__name__}"
-            ) from exc
 
     async def claim_all(self, entries: Sequence[LedgerEntry]) -> bool:
         """Insert the rows in one entity-group transaction; False if any row exists."""
-        from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError
 
         self._one_partition(entries)
-        try:
+        with table_errors(_WRITE):
             table = await self._table.client()
-            await table.submit_transaction([("create", to_entity(e)) for e in entries])
-        except TableTransactionError as exc:
-            code = getattr(exc, "error_code", None)
-            if code == "EntityAlreadyExists":
-                return False
-            raise DependencyUnavailable(f"the ledger could not be written: {code}") from exc
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the ledger could not be written: {type(exc).__name__}"
-            ) from exc
+            try:
+                await table.submit_transaction([("create", to_entity(e)) for e in entries])
+            except TableTransactionError as exc:
+                code = getattr(exc, "error_code", None)
+                if code == "EntityAlreadyExists":
+                    return False
+                raise DependencyUnavailable(f"{_WRITE}: {code}") from exc
         return True
 
     async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
         """Merge the rows in one entity-group transaction."""
-        from azure.core.exceptions import AzureError
         from azure.data.tables import UpdateMode
 
         if not entries:
             return
         self._one_partition(entries)
         operations = [("upsert", to_entity(e), {"mode": UpdateMode.MERGE}) for e in entries]
-        try:
+        with table_errors(_WRITE):
             table = await self._table.client()
             await table.submit_transaction(operations)
-        except (AzureError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"the ledger could not be written: {type(exc).__name__}"
-            ) from exc
 
     @staticmethod
     def _one_partition(entries: Sequence[LedgerEntry]) -> None:
         # Table storage transactions span one partition and at most 100 operations.
-        if len({e.signal_id for e in entries}) != 1 or len(entries) > 100:
+        if len({e.signal_id for e in entries}) != 1 or len(entries) > TRANSACTION_ROWS:
             raise ValueError("a ledger transaction holds 1 to 100 rows of one signal")
 
     async def close(self) -> None:

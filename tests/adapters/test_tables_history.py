@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from local.services import AzuriteTables, free_port
-from shared.adapters.tables_common import build_table_service
+from shared.adapters.tables_common import TRANSACTION_ROWS, build_table_service
 from shared.domain.errors import DependencyUnavailable
-from worker.history import TRANSACTION_ROWS, TablesHistory
+from worker.history import TablesHistory
 
 pytestmark = pytest.mark.integration
 

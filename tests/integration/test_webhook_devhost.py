@@ -18,7 +18,8 @@ import redis.asyncio as aioredis
 
 from local.services import AzuriteTables, ReadyLineProcess, RedisServer
 from shared.adapters.local_queue import LocalQueue
-from shared.adapters.tables_journal import TablesAlertJournal, build_table_service
+from shared.adapters.tables_common import build_table_service
+from shared.adapters.tables_journal import TablesAlertJournal
 from shared.domain.codec import decode
 from shared.domain.signal import Signal
 from tests.unit.alerts.summary import summarise
