@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 from shared.adapters.tradovate.errors import PenaltyTooLong, RateLimited
 from shared.domain.broker import OrderRequest, OrderType, Side
 from shared.domain.errors import BridgeError, BrokerRejected
@@ -43,10 +44,6 @@ from worker.specs import ContractTermsResolver
 logger = logging.getLogger(__name__)
 
 _MARKER_TTL_MS = 7 * 24 * 3600 * 1000
-_DELETE_IF_EQUAL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 _MOVABLE = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
 
@@ -286,7 +283,7 @@ class StopManager:
         status = await self._move(item, stop, target, stop.qty, 0)
         if status == "retry":
             # Not processed by the broker: give the level back so the next pass can claim it.
-            await self._redis.eval(_DELETE_IF_EQUAL, 1, marker, str(target))
+            await self._redis.eval(DELETE_IF_EQUAL, 1, marker, str(target))
         elif status in ("failed", "unknown"):
             await self._finish(item, status)
 

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_replies import text
+from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 from shared.ports import Admission
 
 # KEYS: rate key, dedupe key ('' = none). ARGV: limit, signal id, ttl seconds.
@@ -35,12 +36,6 @@ end
 return {2, existing}
 """
 
-# Delete a claim only if it still holds our value (a later alert may own it by now).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 def _tag(strategy_id: str) -> str:
     return "{" + strategy_id + "}"
@@ -53,7 +48,7 @@ class RedisAlertGate:
         self._redis = client
         self._clock = clock
         self._admit = client.register_script(_ADMIT)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(DELETE_IF_EQUAL)
 
     async def admit(
         self,

@@ -20,13 +20,9 @@ from redis.exceptions import RedisError
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_replies import text
+from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 
 log = logging.getLogger(__name__)
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class RedisTimerStore:
@@ -85,7 +81,7 @@ class RedisTimerStore:
     async def release(self, key: str, token: str) -> None:
         """Release ``key`` if ``token`` still owns it."""
         try:
-            await self._redis.eval(_RELEASE, 1, key, token)
+            await self._redis.eval(DELETE_IF_EQUAL, 1, key, token)
         except (RedisError, OSError):
             # The lock expires on its own; failing the run for this would only repeat the work.
             log.warning("could not release lock %s; it expires by itself", key)

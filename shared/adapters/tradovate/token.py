@@ -31,19 +31,13 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 from shared.adapters.tradovate.auth import SessionToken, TradovateAuth
 from shared.adapters.tradovate.errors import CaptchaRequired, TokenRejected
 from shared.domain.errors import AuthError, TransientBrokerError, TransientError
 from shared.ports import Clock
 
 logger = logging.getLogger(__name__)
-
-# Delete the key only if it still holds our value: never release someone else's lock or
-# discard a token another process has just stored.
-_DELETE_IF_EQUAL = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +166,7 @@ class TokenManager:
         except AuthError:
             # Dead token; drop it only if it is still the refused one (another process may
             # already have replaced it).
-            await self._redis.eval(_DELETE_IF_EQUAL, 1, self._token_key, raw)
+            await self._redis.eval(DELETE_IF_EQUAL, 1, self._token_key, raw)
             return None
         self.renewals += 1
         await self._store(renewed)
@@ -250,7 +244,7 @@ class TokenManager:
                 try:
                     return await self._refresh_as_owner(seen)
                 finally:
-                    await self._redis.eval(_DELETE_IF_EQUAL, 1, self._lock_key, owner)
+                    await self._redis.eval(DELETE_IF_EQUAL, 1, self._lock_key, owner)
             if seen is not None and self._usable(seen):
                 return seen  # another process is renewing; keep using the old token meanwhile
             if self._monotonic() > deadline:
