@@ -39,6 +39,10 @@ Document shapes (JSON strings unless noted):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 # --- contract map ------------------------------------------------------------------------------
 CONTRACT_MAP_TTL_S = 2 * 24 * 3600
 
@@ -120,6 +124,14 @@ EVENT_CHANNELS = (
     "price.update",
     "ws.state",
 )
+
+
+def event_message(event: str, payload: Mapping[str, Any], **envelope: Any) -> str:
+    """Render an event for its channel: compact JSON ``{"type": event, **envelope, **payload}``
+    (values JSON cannot hold, such as times, as strings); an unknown channel is a bug."""
+    if event not in EVENT_CHANNELS:
+        raise ValueError(f"unknown event channel {event!r}")
+    return json.dumps({"type": event, **envelope, **payload}, separators=(",", ":"), default=str)
 
 
 # --- the execution ledger's working copy (shared.adapters.redis_ledger) -------------------------

@@ -106,9 +106,7 @@ class LiveStore:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, payload in batch:
-                    if name not in keys.EVENT_CHANNELS:
-                        raise ValueError(f"unknown event channel {name!r}")
-                    pipe.publish(name, dumps({"type": name, "at": at, **payload}))
+                    pipe.publish(name, keys.event_message(name, payload, at=at))
                 await pipe.execute()
             self.events_published += len(batch)
         except (RedisError, OSError) as exc:

@@ -16,15 +16,9 @@ from shared.adapters.redis_replies import optional_text
 from shared.ports import Events
 
 
-def _event_message(event: str, payload: Mapping[str, Any]) -> str:
-    if event not in keys.EVENT_CHANNELS:
-        raise ValueError(f"unknown event channel {event!r}")
-    return json.dumps({"type": event, "source": "executor", **payload}, default=str)
-
-
 def _queue_events(pipe: Any, events: Events) -> None:
     for event, payload in events:
-        pipe.publish(event, _event_message(event, payload))
+        pipe.publish(event, keys.event_message(event, payload, source="executor"))
 
 
 class RedisExecutionStore:
@@ -96,7 +90,7 @@ class RedisExecutionStore:
 
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its channel; a dashboard missing it must not fail an order."""
-        message = _event_message(event, payload)
+        message = keys.event_message(event, payload, source="executor")
         try:
             await self._redis.publish(event, message)
         except (RedisError, OSError) as exc:

@@ -97,10 +97,9 @@ class RedisTimerStore:
 
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its channel; pub/sub is best effort (the journal is the record)."""
-        if event not in keys.EVENT_CHANNELS:
-            raise ValueError(f"unknown event channel {event!r}")
+        message = keys.event_message(event, payload)
         try:
-            await self._redis.publish(event, json.dumps({"type": event, **payload}, default=str))
+            await self._redis.publish(event, message)
         except (RedisError, OSError):
             log.warning("could not publish %s; the journal still has it", event)
 
