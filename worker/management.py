@@ -33,6 +33,7 @@ from shared.domain.broker import (
 from shared.domain.codec import decode
 from shared.domain.errors import InvalidSignal
 from shared.domain.planning.model import MoveStopToBreakeven, TrailStop
+from shared.domain.planning.prices import on_tick
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +93,9 @@ def decode_managed(account_id: int, entry_cl_ord_id: str, raw: str | bytes) -> M
     )
 
 
-def _sign(side: Side) -> int:
-    return 1 if side is Side.BUY else -1
-
-
 def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
     """Round a price onto the tick grid, up or down."""
-    rounding = ROUND_CEILING if up else ROUND_FLOOR
-    return (price / tick).to_integral_value(rounding=rounding) * tick
+    return on_tick(price, tick, ROUND_CEILING if up else ROUND_FLOOR)
 
 
 def breakeven_stop(
@@ -109,7 +105,7 @@ def breakeven_stop(
 
     A long's stop rounds up and a short's down, so the rounded stop never locks in a loss.
     """
-    sign = _sign(instruction.side)
+    sign = instruction.side.sign
     if instruction.trigger_price is not None:
         trigger = instruction.trigger_price
     else:
@@ -127,7 +123,7 @@ def trailing_stop(
     current_stop: Decimal | None,
 ) -> Decimal | None:
     """Return the next trailing stop level, or None while untriggered or less than a step."""
-    sign = _sign(instruction.side)
+    sign = instruction.side.sign
     if instruction.trigger_distance is not None and (
         (best - entry_price) * sign < instruction.trigger_distance
     ):
@@ -142,7 +138,7 @@ def trailing_stop(
 
 def improves(current: Decimal | None, target: Decimal, side: Side) -> bool:
     """Tell whether moving a stop from ``current`` to ``target`` protects more of the trade."""
-    return current is None or (target - current) * _sign(side) > 0
+    return current is None or (target - current) * side.sign > 0
 
 
 # Compare-and-set a trailing level: only a level better than the stored one is claimed.

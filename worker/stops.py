@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from shared import redis_keys as keys
 from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 from shared.adapters.tradovate.errors import PenaltyTooLong, RateLimited
-from shared.domain.broker import OrderRequest, OrderType, Side
+from shared.domain.broker import OrderRequest, OrderType
 from shared.domain.errors import BridgeError, BrokerRejected
 from shared.domain.planning.model import MoveStopToBreakeven, TrailStop
 from worker.book import Book
@@ -266,7 +266,7 @@ class StopManager:
         instruction = item.instruction
         if not isinstance(instruction, TrailStop) or stop is None:
             return  # trailing needs a stop to move (the planner always gives one)
-        sign = 1 if instruction.side is Side.BUY else -1
+        sign = instruction.side.sign
         best = self._best.get(item.entry_cl_ord_id, entry_price)
         if (last - best) * sign > 0:
             best = last

@@ -26,6 +26,11 @@ class Side(StrEnum):
         """Return the other side (the side that closes a position opened by this one)."""
         return Side.SELL if self is Side.BUY else Side.BUY
 
+    @property
+    def sign(self) -> int:
+        """Return +1 for a buy and -1 for a sell: the sign an order adds to a position."""
+        return 1 if self is Side.BUY else -1
+
 
 class OrderType(StrEnum):
     """Name the order types Tradovate accepts."""

@@ -388,7 +388,7 @@ def _check_brackets(signal: Signal) -> None:
 
 
 def _check_leg_side(leg: BracketLeg, index: int, side: Side, entry: Decimal | None) -> None:
-    sign = 1 if side is Side.BUY else -1
+    sign = side.sign
     take = leg.take_profit.value if leg.take_profit and leg.take_profit.is_price else None
     stop = leg.stop_loss.value if leg.stop_loss and leg.stop_loss.is_price else None
     where = f"brackets[{index}]"

@@ -31,7 +31,6 @@ _ACTIONS: dict[str, Intent | None] = {
     "add": Intent.ADD,
 }
 _EXITS = frozenset({Intent.EXIT, Intent.CLOSE})
-_OPPOSITE = {Side.BUY: Side.SELL, Side.SELL: Side.BUY}
 
 
 def detect(data: Mapping[str, object]) -> bool:
@@ -55,7 +54,7 @@ def read(data: Mapping[str, object]) -> Signal:
             fail(f"action {word} needs a side", "missing_field", "side")
         intent = Intent.BUY if side is Side.BUY else Intent.SELL
     if intent in _EXITS and side is not None:
-        side = _OPPOSITE[side]
+        side = side.opposite
     return Signal(
         source=NAME,
         intent=intent,

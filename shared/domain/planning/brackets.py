@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from shared.domain import broker
 from shared.domain.broker import ContractSpec, Side
-from shared.domain.planning.model import Instruction, MoveStopToBreakeven, TrailStop, signed
+from shared.domain.planning.model import Instruction, MoveStopToBreakeven, TrailStop
 from shared.domain.planning.orders import distance, trail_distance
 from shared.domain.planning.prices import exit_price, points
 from shared.domain.planning.quantities import split
@@ -110,7 +110,7 @@ def _native(trailing: TrailingStop) -> bool:
 
 
 def _level(spec: PriceSpec, setup: BracketSetup, *, profit: bool) -> Decimal:
-    sign, reference = signed(setup.side), setup.reference
+    sign, reference = setup.side.sign, setup.reference
     if spec.is_price:
         raw = spec.value
     else:
@@ -178,7 +178,7 @@ def _stop(leg: BracketLeg, name: str, setup: BracketSetup) -> broker.BracketLeg 
 
 
 def _stop_limit(spec: PriceSpec, stop: Decimal, setup: BracketSetup) -> Decimal:
-    sign = signed(setup.side)
+    sign = setup.side.sign
     # A distance lies beyond the stop, away from the entry; a percent is of the stop price.
     raw = spec.value if spec.is_price else stop - sign * (points(spec, stop, setup.contract) or 0)
     price = exit_price(raw, setup.contract.tick_size, setup.closing, is_limit=True)

@@ -39,7 +39,6 @@ __all__ = [
     "TrailStop",
     "WorkingOrder",
     "client_order_id",
-    "signed",
 ]
 
 _CL_ORD_ID_MAX = 64  # Tradovate's clOrdId limit (reference §3.2 PlaceOrder)
@@ -65,11 +64,6 @@ def is_leg_of(cl_ord_id: str, signal_id: str, account_name: str) -> bool:
     if not sep or not leg or not head.startswith("tb"):
         return False
     return client_order_id(signal_id, account_name, leg) == cl_ord_id
-
-
-def signed(side: Side) -> int:
-    """Return +1 for a buy and -1 for a sell: the sign an order adds to a position."""
-    return 1 if side is Side.BUY else -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,6 @@ from shared.domain.planning.model import (
     Plan,
     WorkingOrder,
     client_order_id,
-    signed,
 )
 from shared.domain.planning.orders import (
     Terms,
@@ -342,7 +341,7 @@ def _entry(command: PlaceOrder | PlaceBracketOrder) -> broker.OrderRequest:
 
 def _position_after(current: int, draft: _Draft) -> int:
     requests = (_entry(command) for command in draft.placements)
-    return current + sum(signed(request.side) * request.qty for request in requests)
+    return current + sum(request.side.sign * request.qty for request in requests)
 
 
 def _flow(inputs: _Inputs, draft: _Draft, after: int) -> OrderFlow:

@@ -31,7 +31,7 @@ from enum import Enum
 from shared.domain.planning.quantities import scale
 from shared.domain.policy import OppositeSignal, StrategyPolicy
 from shared.domain.risk import Denial, DenialCode
-from shared.domain.signal import Intent, MarketPosition, QuantityUnit, Side, Signal, TargetPosition
+from shared.domain.signal import Intent, MarketPosition, QuantityUnit, Signal, TargetPosition
 
 __all__ = ["CancelScope", "ClosePricing", "Intention", "decide"]
 
@@ -69,10 +69,6 @@ class Intention:
 
 def _sign(value: int) -> int:
     return (value > 0) - (value < 0)
-
-
-def _side_sign(side: Side) -> int:
-    return 1 if side is Side.BUY else -1
 
 
 def entry_size(signal: Signal, policy: StrategyPolicy, multiplier: Decimal) -> int:
@@ -132,7 +128,7 @@ def _add_refused() -> Denial:
 
 def _enter(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Decimal) -> Intention:
     side = signal.direction
-    sign = _side_sign(side) if side is not None else _sign(current)
+    sign = side.sign if side is not None else _sign(current)
     if sign == 0:
         raise Denial(DenialCode.NO_DIRECTION, "the alert names no side and no position is open")
     size = entry_size(signal, policy, multiplier)
@@ -218,7 +214,7 @@ def _leave(signal: Signal, current: int, multiplier: Decimal) -> Intention:
         return Intention(0, CancelScope.ALL, ClosePricing.MARKET, note="flatten")
     if current == 0:
         return Intention(0, note="no position to exit")
-    if signal.side is not None and _side_sign(signal.side) == _sign(current):
+    if signal.side is not None and signal.side.sign == _sign(current):
         return Intention(current, note="the position is on the other side; nothing to exit")
     size = _exit_size(signal, current, multiplier)
     target = current - _sign(current) * size

@@ -22,7 +22,7 @@ from shared.domain.planning import (
     WorkingOrder,
     client_order_id,
 )
-from shared.domain.planning.model import is_leg_of, signed
+from shared.domain.planning.model import is_leg_of
 from tests.unit.planning.builders import working
 
 D = Decimal
@@ -65,7 +65,7 @@ def test_is_leg_of_recognises_this_signals_legs_for_this_account_only() -> None:
 
 
 def test_signed_with_each_side_gives_position_sign() -> None:
-    assert (signed(Side.BUY), signed(Side.SELL)) == (1, -1)
+    assert (Side.BUY.sign, Side.SELL.sign) == (1, -1)
 
 
 def test_working_order_with_zero_quantity_raises() -> None:
