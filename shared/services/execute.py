@@ -191,8 +191,6 @@ class Executor:
             return await self._follow(delivery, target, rows) or Outcome(
                 "already_done", "another delivery is handling this signal"
             )
-        else:
-            rows = {}
         return await self._run(
             env, target, planned, rows, claimed=not rows, redelivered=delivery.delivery_count > 1
         )
