@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -13,7 +12,7 @@ from functions.http_responses import error_response, json_response
 from shared.container import get_container
 from shared.domain.errors import BridgeError, DependencyUnavailable
 from shared.services.ingest import IncomingAlert
-from shared.telemetry import correlation_scope, get_metrics
+from shared.telemetry import correlation_scope, get_metrics, new_correlation_id
 from shared.telemetry_names import ATTR_OUTCOME, ATTR_STRATEGY
 
 bp = func.Blueprint()
@@ -29,7 +28,7 @@ async def webhook(req: func.HttpRequest) -> func.HttpResponse:
         body=req.get_body(),
         forwarded_for=req.headers.get("x-forwarded-for"),
         received_at=datetime.now(UTC),
-        correlation_id=uuid.uuid4().hex,
+        correlation_id=new_correlation_id(),
     )
     with correlation_scope(alert.correlation_id):
         response, outcome = await _ingest(alert, started)
