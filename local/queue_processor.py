@@ -62,7 +62,7 @@ class SessionProcessor:
                     log.exception(
                         "local queue %s: accepting a session failed", self._queue.queue_name
                     )
-                    await _sleep_or_stop(stop, 1.0)
+                    await sleep_or_stop(stop, 1.0)
                     continue
                 if session is None:
                     self._slots.release()
@@ -145,6 +145,7 @@ class SessionProcessor:
                 return
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +12,7 @@ from croniter import croniter
 
 from local.devhost.invoke import invoke
 from local.devhost.loader import FunctionSpec
+from local.queue_processor import sleep_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ class TimerRunner:
         while not stop.is_set():
             due = next_fire(self.schedule, datetime.now(UTC))
             wait_s = (due - datetime.now(UTC)).total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(wait_s, 0))
+            await sleep_or_stop(stop, max(wait_s, 0))
             if stop.is_set():
                 return
             late = datetime.now(UTC) - due > timedelta(seconds=1)
