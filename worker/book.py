@@ -321,9 +321,9 @@ class Book:
             "qty": None if version is None else version.qty,
             "order_type": None if version is None or version.order_type is None
             else version.order_type.value,
-            "price": _text(None if version is None else version.price),
-            "stop_price": _text(None if version is None else version.stop_price),
-            "trail": _text(None if version is None else version.trail),
+            "price": decimal_text(None if version is None else version.price),
+            "stop_price": decimal_text(None if version is None else version.stop_price),
+            "trail": decimal_text(None if version is None else version.trail),
             "time_in_force": None if version is None or version.time_in_force is None
             else version.time_in_force.value,
             "oco_id": order.oco_id,
@@ -339,7 +339,7 @@ class Book:
             "contract_id": contract_id,
             "contract": self.contract_names.get(contract_id),
             "net_pos": 0 if position is None else position.net_pos,
-            "net_price": _text(None if position is None else position.net_price),
+            "net_price": decimal_text(None if position is None else position.net_price),
             "bought": 0 if position is None else position.bought,
             "sold": 0 if position is None else position.sold,
             "position_id": None if position is None else position.id,
@@ -349,6 +349,7 @@ class Book:
         }
 
 
-def _text(value: Any) -> str | None:
-    # Decimals travel as strings so no reader ever sees a float.
+def decimal_text(value: Any) -> str | None:
+    """Render a decimal (or None) for a document: decimals travel as strings, so no reader
+    ever sees a float."""
     return None if value is None else str(value)

@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from shared.domain.broker import Position, Quote
-from worker.book import Book
+from worker.book import Book, decimal_text
 
 CENT = Decimal("0.01")
 
@@ -124,20 +124,17 @@ def cash_doc(
 def quote_doc(quote: Quote, received_at: datetime) -> dict[str, Any]:
     """Render a quote for ``quote:{contractId}`` and ``price.update``."""
 
-    def text(value: Decimal | None) -> str | None:
-        return None if value is None else str(value)
-
     mark = mark_of(quote)
     return {
         "contract_id": quote.contract_id,
         "timestamp": None if quote.timestamp is None else quote.timestamp.isoformat(),
         "received_at": _iso(received_at),
-        "bid": text(quote.bid),
+        "bid": decimal_text(quote.bid),
         "bid_size": quote.bid_size,
-        "ask": text(quote.ask),
+        "ask": decimal_text(quote.ask),
         "ask_size": quote.ask_size,
-        "last": text(quote.last),
+        "last": decimal_text(quote.last),
         "last_size": quote.last_size,
         "volume": quote.volume,
-        "mark": text(mark),
+        "mark": decimal_text(mark),
     }

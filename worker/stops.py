@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.redis_replies import text
 from shared.adapters.redis_scripts import DELETE_IF_EQUAL
 from shared.adapters.tradovate.errors import PenaltyTooLong, RateLimited
 from shared.domain.broker import OrderRequest, OrderType
@@ -111,7 +112,7 @@ class StopManager:
             results = await pipe.execute()
         for account_id, entries in zip(accounts, results, strict=True):
             for field, raw in (entries or {}).items():
-                entry = field.decode() if isinstance(field, bytes) else str(field)
+                entry = text(field)
                 item = self._decode(account_id, entry, raw)
                 if item is not None and entry not in self._finished:
                     found[(account_id, entry)] = item
