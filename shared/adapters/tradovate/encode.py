@@ -18,8 +18,8 @@ from shared.domain.broker import (
     TimeInForce,
 )
 
-_ACTIONS: Mapping[Side, w.WireAction] = {Side.BUY: "Buy", Side.SELL: "Sell"}
-_ORDER_TYPES: Mapping[OrderType, w.WireOrderType] = {
+ACTIONS: Mapping[Side, w.WireAction] = {Side.BUY: "Buy", Side.SELL: "Sell"}
+ORDER_TYPES: Mapping[OrderType, w.WireOrderType] = {
     OrderType.MARKET: "Market",
     OrderType.LIMIT: "Limit",
     OrderType.STOP: "Stop",
@@ -29,7 +29,7 @@ _ORDER_TYPES: Mapping[OrderType, w.WireOrderType] = {
     OrderType.TRAILING_STOP_LIMIT: "TrailingStopLimit",
     OrderType.MARKET_IF_TOUCHED: "MIT",
 }
-_TIFS: Mapping[TimeInForce, w.WireTimeInForce] = {
+TIMES_IN_FORCE: Mapping[TimeInForce, w.WireTimeInForce] = {
     TimeInForce.DAY: "Day",
     TimeInForce.GTC: "GTC",
     TimeInForce.GTD: "GTD",
@@ -39,7 +39,7 @@ _TIFS: Mapping[TimeInForce, w.WireTimeInForce] = {
 
 
 def _tif(value: TimeInForce | None) -> w.WireTimeInForce | None:
-    return None if value is None else _TIFS[value]
+    return None if value is None else TIMES_IN_FORCE[value]
 
 
 def _order_fields(req: OrderRequest) -> dict[str, Any]:
@@ -51,10 +51,10 @@ def _order_fields(req: OrderRequest) -> dict[str, Any]:
         # The integer entity id, never the account name or the user id (reference §6 item 3).
         "accountId": req.account_id,
         "clOrdId": req.cl_ord_id,
-        "action": _ACTIONS[req.side],
+        "action": ACTIONS[req.side],
         "symbol": req.symbol,
         "orderQty": req.qty,
-        "orderType": _ORDER_TYPES[req.order_type],
+        "orderType": ORDER_TYPES[req.order_type],
         "price": req.price,
         "stopPrice": req.stop_price,
         "pegDifference": req.trail,
@@ -66,8 +66,8 @@ def _order_fields(req: OrderRequest) -> dict[str, Any]:
 
 def _leg(leg: BracketLeg) -> w.BrokerRestrainedOrderVersion:
     return w.BrokerRestrainedOrderVersion(
-        action=_ACTIONS[leg.side],
-        orderType=_ORDER_TYPES[leg.order_type],
+        action=ACTIONS[leg.side],
+        orderType=ORDER_TYPES[leg.order_type],
         clOrdId=leg.cl_ord_id,
         price=leg.price,
         stopPrice=leg.stop_price,
@@ -100,7 +100,7 @@ def modify_order(req: ModifyOrderRequest) -> dict[str, Any]:
     return w.BrokerModifyOrder(
         orderId=req.order_id,
         orderQty=req.qty,
-        orderType=_ORDER_TYPES[req.order_type],
+        orderType=ORDER_TYPES[req.order_type],
         clOrdId=req.cl_ord_id,
         price=req.price,
         stopPrice=req.stop_price,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.adapters.tradovate import encode
 from shared.adapters.tradovate import schemas as w
 from shared.domain.broker import (
     Account,
@@ -43,22 +44,11 @@ from shared.domain.errors import BrokerRejected
 
 _M = TypeVar("_M", bound=BaseModel)
 
-SIDES: Mapping[str, Side] = {"Buy": Side.BUY, "Sell": Side.SELL}
-ORDER_TYPES: Mapping[str, OrderType] = {
-    "Market": OrderType.MARKET,
-    "Limit": OrderType.LIMIT,
-    "Stop": OrderType.STOP,
-    "StopLimit": OrderType.STOP_LIMIT,
-    "TrailingStop": OrderType.TRAILING_STOP,
-    "TrailingStopLimit": OrderType.TRAILING_STOP_LIMIT,
-    "MIT": OrderType.MARKET_IF_TOUCHED,
-}
+# The wire names are encode's, read the other way round.
+SIDES: Mapping[str, Side] = {wire: side for side, wire in encode.ACTIONS.items()}
+ORDER_TYPES: Mapping[str, OrderType] = {wire: kind for kind, wire in encode.ORDER_TYPES.items()}
 TIMES_IN_FORCE: Mapping[str, TimeInForce] = {
-    "Day": TimeInForce.DAY,
-    "GTC": TimeInForce.GTC,
-    "GTD": TimeInForce.GTD,
-    "IOC": TimeInForce.IOC,
-    "FOK": TimeInForce.FOK,
+    wire: tif for tif, wire in encode.TIMES_IN_FORCE.items()
 }
 ORDER_STATUSES: Mapping[str, OrderStatus] = {
     "PendingNew": OrderStatus.PENDING_NEW,
