@@ -148,6 +148,7 @@ class LocalQueue:
             "scheduled_ms": due or None,
         }
         expires = max(due, now_ms) + ttl_ms if ttl_ms else 0
+        record["expires_ms"] = expires or None
         return {
             "mid": message.message_id,
             "sid": message.session_id,
@@ -193,7 +194,7 @@ class LocalQueue:
 
     def _decode(self, seq: int, raw: bytes, delivery_count: int, token: str) -> ReceivedMessage:
         record = json.loads(raw)
-        scheduled = record.get("scheduled_ms")
+        scheduled, expires = record.get("scheduled_ms"), record.get("expires_ms")
         return ReceivedMessage(
             body=base64.b64decode(record["body"]),
             message_id=record["message_id"],
@@ -206,6 +207,7 @@ class LocalQueue:
             content_type=record.get("content_type"),
             application_properties=record.get("properties") or {},
             scheduled_enqueue_time=_from_ms(scheduled) if scheduled else None,
+            expires_at=_from_ms(expires) if expires else None,
         )
 
     async def complete(self, message: ReceivedMessage) -> None:

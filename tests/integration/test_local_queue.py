@@ -317,3 +317,16 @@ async def test_stop_cancels_a_handler_stuck_past_the_grace_period(queue: LocalQu
     stop.set()
     await asyncio.wait_for(runner, 2)  # returns within the grace period, not after 60 s
     assert (await queue.counts())["active"] == 1  # not completed: it will be delivered again
+
+
+async def test_received_message_says_when_it_expires(queue: LocalQueue) -> None:
+    before = datetime.now(UTC)
+    await queue.send([msg("ttl", time_to_live=timedelta(seconds=30))])
+    session = await queue.accept_session("r1")
+    assert session is not None
+    received = await queue.receive(session, "r1")
+    assert received is not None
+    assert received.expires_at is not None
+    lifetime = received.expires_at - received.enqueued_time
+    assert lifetime == timedelta(seconds=30)
+    assert received.expires_at >= before + timedelta(seconds=29)
