@@ -148,10 +148,12 @@ class ReconcileDeps:
 
 @dataclass
 class _Run:
-    """What one run has read so far (each account's positions once, each contract once)."""
+    """What one run has read so far (each account's positions, each root's contract map and
+    each contract's name once)."""
 
     account_ids: dict[str, int] | None = None
     positions: dict[int, tuple[Position, ...]] = field(default_factory=dict)
+    maps: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     checked: int = 0
@@ -231,7 +233,7 @@ class Reconciler:
                     strategy.id, account_name, account_id, root, net_pos, actual, held,
                     str(intent.get("signal_id", "")),
                 )  # fmt: skip
-                drifts.append(await self._report(strategy, drift, now))
+                drifts.append(await self._report(strategy, drift, now, run))
         return drifts
 
     async def _account_id(self, name: str, run: _Run) -> int | None:
@@ -242,9 +244,7 @@ class Reconciler:
     async def _held(self, account_id: int, root: str, run: _Run) -> dict[str, int]:
         if account_id not in run.positions:
             run.positions[account_id] = await self._deps.broker.positions(account_id)
-        doc = await self._deps.maps.load(root)
-        if doc is not None:
-            run.names.update({int(c["id"]): str(c["name"]) for c in doc["contracts"].values()})
+        await self._map(root, run)
         held: dict[str, int] = {}
         for position in run.positions[account_id]:
             if position.net_pos == 0:
@@ -254,14 +254,23 @@ class Reconciler:
                 held[name] = held.get(name, 0) + position.net_pos
         return held
 
+    async def _map(self, root: str, run: _Run) -> dict[str, Any] | None:
+        """Load a root's contract map once per run, and learn its contracts' names."""
+        if root not in run.maps:
+            doc = run.maps[root] = await self._deps.maps.load(root)
+            if doc is not None:
+                contracts = doc["contracts"].values()
+                run.names.update({int(c["id"]): str(c["name"]) for c in contracts})
+        return run.maps[root]
+
     async def _name(self, contract_id: int, run: _Run) -> str:
         if contract_id not in run.names:
             run.names[contract_id] = (await self._deps.broker.contract(contract_id)).name
         return run.names[contract_id]
 
-    async def _report(self, strategy: Strategy, drift: Drift, now: datetime) -> Drift:
+    async def _report(self, strategy: Strategy, drift: Drift, now: datetime, run: _Run) -> Drift:
         if strategy.reconcile.heal:
-            drift = await self._heal(drift, now)
+            drift = await self._heal(drift, now, run)
         log.warning(
             "position drift: %s %s %s intended %d, broker %d (heal: %s)",
             drift.strategy_id, drift.account, drift.root, drift.intended, drift.actual, drift.heal,
@@ -272,8 +281,8 @@ class Reconciler:
         await self._deps.bus.publish(DRIFT, payload)
         return drift
 
-    async def _heal(self, drift: Drift, now: datetime) -> Drift:
-        reason = await self._why_not_heal(drift)
+    async def _heal(self, drift: Drift, now: datetime, run: _Run) -> Drift:
+        reason = await self._why_not_heal(drift, run)
         if reason is not None:
             return replace(drift, heal=f"skipped: {reason}")
         signal_id = heal_signal_id(drift)
@@ -291,17 +300,17 @@ class Reconciler:
         await self._deps.queue.send([to_message(envelope)])
         return replace(drift, heal="sent", heal_signal_id=signal_id)
 
-    async def _why_not_heal(self, drift: Drift) -> str | None:
-        doc = await self._deps.maps.load(drift.root)
+    async def _why_not_heal(self, drift: Drift, run: _Run) -> str | None:
+        doc = await self._map(drift.root, run)
         front = None if doc is None else doc.get("front")
         if any(name != front for name in drift.held):
             return "held outside the front contract"
         if drift.intended == 0:
             return None  # a flat target cancels every working order before it trades
         needed = Side.BUY if drift.intended > drift.actual else Side.SELL
-        names = {} if doc is None else {c["id"]: c["name"] for c in doc["contracts"].values()}
+        ids = set() if doc is None else {c["id"] for c in doc["contracts"].values()}
         for order in await self._deps.broker.orders(drift.account_id):
-            if order.status.is_open and order.side is needed and order.contract_id in names:
+            if order.status.is_open and order.side is needed and order.contract_id in ids:
                 return "a working order could close the gap"
         return None
 
