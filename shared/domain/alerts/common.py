@@ -51,6 +51,16 @@ _UNIT_WORDS: dict[str, PriceUnit] = {
 }
 
 
+def read_side(value: object, field: str) -> Side:
+    """Read a side: buy/sell (or long/short), any case."""
+    return to_choice(value, field, SIDES)
+
+
+def read_tif(value: object, field: str) -> TimeInForce:
+    """Read a time in force by its name (day, gtc, gtd, ioc, fok), any case."""
+    return to_choice(value, field, TIMES_IN_FORCE)
+
+
 def read_symbol(value: object, field: str, exchange: object | None = None) -> SymbolRef:
     """Read a symbol field, with TradingView's separate ``{{exchange}}`` when sent."""
     if value is None:

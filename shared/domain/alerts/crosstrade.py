@@ -13,13 +13,13 @@ from decimal import Decimal
 
 from shared.domain.alerts.coerce import fail, maybe, to_bool, to_choice, to_decimal, to_text
 from shared.domain.alerts.common import (
-    SIDES,
-    TIMES_IN_FORCE,
     accounts,
     infer_order_type,
     level_text,
     positions,
+    read_side,
     read_symbol,
+    read_tif,
     spec,
     target_position,
 )
@@ -32,7 +32,6 @@ from shared.domain.signal import (
     PriceUnit,
     Side,
     Signal,
-    TimeInForce,
 )
 
 NAME = "crosstrade"
@@ -79,7 +78,7 @@ def read(data: Mapping[str, object]) -> Signal:
     if command in _UNSUPPORTED_COMMANDS:
         fail(f"command {command.upper()} is not supported", "unsupported_command", "command")
     intent = to_choice(command, "command", _COMMANDS)
-    side = maybe(_side, f.get("action"), "action")
+    side = maybe(read_side, f.get("action"), "action")
     if intent is Intent.BUY:
         if side is None:
             fail(f"{command.upper()} needs action=BUY or SELL", "missing_field", "action")
@@ -97,7 +96,7 @@ def read(data: Mapping[str, object]) -> Signal:
         limit_price=maybe(_absolute, limit, "limit_price"),
         stop_price=maybe(_absolute, stop, "stop_price"),
         trail=trail,
-        time_in_force=maybe(_tif, f.get("tif"), "tif"),
+        time_in_force=maybe(read_tif, f.get("tif"), "tif"),
         brackets=_brackets(f, side),
         target=target_position(
             f.get("market_position"),
@@ -117,18 +116,10 @@ def read(data: Mapping[str, object]) -> Signal:
     )
 
 
-def _side(value: object, field: str) -> Side:
-    return to_choice(value, field, SIDES)
-
-
 def _order_type(value: object, field: str) -> OrderType:
     if isinstance(value, str) and value.strip().lower() in ("mit", "trailingstoplimit"):
         fail(f"order_type {value} is not supported", "unsupported_value", field)
     return to_choice(value, field, _ORDER_TYPES)
-
-
-def _tif(value: object, field: str) -> TimeInForce:
-    return to_choice(value, field, TIMES_IN_FORCE)
 
 
 def _absolute(value: object, field: str) -> Decimal:
@@ -146,9 +137,9 @@ def _distance(value: object, field: str) -> PriceSpec:
 
 
 def _brackets(f: Fields, side: Side | None) -> tuple[BracketLeg, ...]:
-    take = maybe(_level, f.get("take_profit"), "take_profit")
-    stop = maybe(_level, f.get("stop_loss", "stop_loss_stop"), "stop_loss")
-    limit = maybe(_level, f.get("stop_loss_limit"), "stop_loss_limit")
+    take = maybe(level_text, f.get("take_profit"), "take_profit")
+    stop = maybe(level_text, f.get("stop_loss", "stop_loss_stop"), "stop_loss")
+    limit = maybe(level_text, f.get("stop_loss_limit"), "stop_loss_limit")
     _check_sign(take, side, favourable=True, field="take_profit")
     _check_sign(stop, side, favourable=False, field="stop_loss")
     if take is None and stop is None:
@@ -162,10 +153,6 @@ def _brackets(f: Fields, side: Side | None) -> tuple[BracketLeg, ...]:
             stop_limit=limit and limit[0],
         ),
     )
-
-
-def _level(value: object, field: str) -> tuple[PriceSpec, int]:
-    return level_text(value, field)
 
 
 def _check_sign(

@@ -21,12 +21,12 @@ from shared.domain.alerts.coerce import (
 )
 from shared.domain.alerts.common import (
     SIDES,
-    TIMES_IN_FORCE,
     accounts,
     infer_order_type,
     level,
     positions,
     read_symbol,
+    read_tif,
     target_position,
 )
 from shared.domain.alerts.fields import Fields, extras_of
@@ -39,7 +39,6 @@ from shared.domain.signal import (
     PriceSpec,
     QuantityUnit,
     Signal,
-    TimeInForce,
     TrailingStop,
 )
 
@@ -99,7 +98,7 @@ def read(data: Mapping[str, object], source: str = NAME) -> Signal:
         limit_price=maybe(to_decimal, limit, "limit_price"),
         stop_price=maybe(to_decimal, stop, "stop_price"),
         trail=maybe(level, trail, "trail"),
-        time_in_force=maybe(_tif, f.get("time_in_force"), "time_in_force"),
+        time_in_force=maybe(read_tif, f.get("time_in_force"), "time_in_force"),
         expires_after_s=maybe(to_int, f.get("expires_after_s"), "expires_after_s"),
         signal_price=maybe(to_decimal, f.get("signal_price", "price"), "signal_price"),
         brackets=_brackets(f),
@@ -120,10 +119,6 @@ def read(data: Mapping[str, object], source: str = NAME) -> Signal:
         strategy=maybe(to_text, f.get("strategy"), "strategy"),
         extras=_extras(f.get("extras")),
     )
-
-
-def _tif(value: object, field: str) -> TimeInForce:
-    return to_choice(value, field, TIMES_IN_FORCE)
 
 
 def _extras(value: object | None) -> dict[str, JsonValue]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.domain.alerts.coerce import fail, maybe, to_choice, to_decimal, to_text
-from shared.domain.alerts.common import SIDES, read_symbol
+from shared.domain.alerts.coerce import fail, maybe, to_decimal, to_text
+from shared.domain.alerts.common import read_side, read_symbol
 from shared.domain.alerts.fields import Fields, extras_of
 from shared.domain.signal import Intent, Side, Signal
 
@@ -47,7 +47,7 @@ def read(data: Mapping[str, object]) -> Signal:
     word = to_text(action, "action", max_chars=20).lower()
     if word not in _ACTIONS:
         fail(f"action must be one of {', '.join(_ACTIONS)}", "invalid_choice", "action")
-    side = maybe(_side, f.get("side"), "side")
+    side = maybe(read_side, f.get("side"), "side")
     intent = _ACTIONS[word]
     if intent is None:
         if side is None:
@@ -64,7 +64,3 @@ def read(data: Mapping[str, object]) -> Signal:
         strategy=maybe(to_text, f.get("strategy"), "strategy"),
         extras=extras_of(f.rest()),
     )
-
-
-def _side(value: object, field: str) -> Side:
-    return to_choice(value, field, SIDES)
