@@ -43,7 +43,6 @@ ATTR_OUTCOME = "outcome"
 ATTR_REASON = "reason"
 ATTR_SCOPE = "scope"
 ATTR_ERROR_TYPE = "error_type"
-ATTR_SOCKET = "socket"
 
 InstrumentKind = Literal["counter", "histogram", "gauge"]
 

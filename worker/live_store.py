@@ -46,7 +46,6 @@ class LiveStore:
         self._liveness_ttl_ms = int(liveness_ttl_s * 1000)
         self._quote_ttl_ms = int(quote_ttl_s * 1000)
         self._on_error = on_error
-        self.events_published = 0
 
     def _failed(self, what: str, exc: BaseException) -> DependencyUnavailable:
         if self._on_error is not None:
@@ -108,7 +107,6 @@ class LiveStore:
                 for name, payload in batch:
                     pipe.publish(name, keys.event_message(name, payload, at=at))
                 await pipe.execute()
-            self.events_published += len(batch)
         except (RedisError, OSError) as exc:
             self._failed("publish", exc)
             logger.warning("worker events were not published", extra={"count": len(batch)})

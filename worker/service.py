@@ -99,7 +99,6 @@ class Worker:
         self.md_state = StateMachine("md", self._on_transition)
         self.sync_state = "stale"
         self.started_at = time.monotonic()
-        self.recovered_fills = 0
         self.stops: StopManager | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue(config.queue_size)
         self._tasks: list[asyncio.Task[None]] = []
@@ -307,7 +306,7 @@ class Worker:
 
     async def _recover_fills(self) -> None:
         try:
-            self.recovered_fills += await self.pipeline.recover_fills(self._rest)
+            await self.pipeline.recover_fills(self._rest)
         except BridgeError as exc:
             logger.warning("fill recovery over REST failed", extra={"error": exc.message})
 

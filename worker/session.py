@@ -103,7 +103,6 @@ class TradingSession:
     ) -> None:
         self._bridge = bridge
         self._account_ids = account_ids
-        self.lost_handoffs = 0
         self.socket = TradovateSocket(
             config,
             tokens,
@@ -163,7 +162,6 @@ class TradingSession:
     def _deliver(self, item: Any) -> bool:
         if self._bridge.put(item):
             return True
-        self.lost_handoffs += 1
         logger.warning("worker fell behind the trading socket; reconnecting to resync")
         self.socket.reconnect()
         return False

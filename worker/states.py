@@ -100,7 +100,6 @@ class StateMachine:
         self.attempts = 0
         self.syncs = 0
         self.illegal = 0
-        self.history: list[Transition] = []
         self._on_transition = on_transition
 
     def move(self, state: WorkerState, reason: str | None = None) -> Transition | None:
@@ -123,8 +122,6 @@ class StateMachine:
             self.attempts += 1
         elif state is S.LIVE:
             self.syncs += 1
-        self.history.append(transition)
-        del self.history[:-200]  # recent transitions only: the process runs for weeks
         if self._on_transition is not None:
             self._on_transition(transition)
         return transition

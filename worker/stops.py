@@ -75,7 +75,6 @@ class StopManager:
         self._best: dict[str, Decimal] = {}
         self._bad: set[tuple[int, str]] = set()
         self._refreshed_at = float("-inf")
-        self.moves = 0
 
     def wake(self) -> None:
         """Ask for an evaluation soon (a price or a fill arrived)."""
@@ -227,7 +226,6 @@ class StopManager:
                 extra={"entry": item.entry_cl_ord_id, "error": exc.message, "alert": "stop_move"},
             )
             return "unknown"
-        self.moves += 1
         logger.info(
             "managed stop moved",
             extra={"entry": item.entry_cl_ord_id, "stop_price": str(target)},
