@@ -221,21 +221,11 @@ class Container:
     @cached_property
     def timer_tokens(self) -> TokenManager:
         """Return a manager of the shared token that renews earlier than the hot path does."""
-        from shared.adapters.tradovate.auth import Credentials, TradovateAuth
-        from shared.adapters.tradovate.token import TokenManager, TokenPolicy, namespace_for
-        from shared.domain.clock import SystemClock
+        from shared.adapters.tradovate.client import token_manager
         from shared.services.token_refresh import RENEW_LEAD_S
 
-        s = self.settings
-        return TokenManager(
-            self.redis,
-            TradovateAuth(self.tradovate.http, Credentials.from_settings(s)),
-            namespace=namespace_for(s.tradovate_base_url, s.tradovate_username),
-            clock=SystemClock(),
-            policy=TokenPolicy(
-                renew_margin_s=s.tradovate_token_renew_margin_s + RENEW_LEAD_S,
-                captcha_backoff_s=s.tradovate_captcha_backoff_s,
-            ),
+        return token_manager(
+            self.settings, self.redis, self.tradovate.http, renew_lead_s=RENEW_LEAD_S
         )
 
     @cached_property
