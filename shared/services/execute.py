@@ -204,8 +204,11 @@ class Executor:
                 target.strategy.id, env.account, target.contract.product.name, events=events
             ),
         )
-        book = await self._book(target.account.id, target.contract, view)
-        risk = await self._risk(target, env, view, facts)
+        # Without the worker's cache both fall back to REST: those reads go out together.
+        book, risk = await asyncio.gather(
+            self._book(target.account.id, target.contract, view),
+            self._risk(target, env, view, facts),
+        )
         policy = policy_for(target.strategy, env.account, env.multiplier)
         return plan(
             env.signal,
@@ -293,16 +296,17 @@ class Executor:
     async def _book_from_rest(
         self, account_id: int, cid: int
     ) -> tuple[broker.Position | None, tuple[WorkingOrder, ...]]:
-        positions = await self._deps.broker.positions(account_id)
+        brk = self._deps.broker
+        positions, orders = await asyncio.gather(brk.positions(account_id), brk.orders(account_id))
         position = next((p for p in positions if p.contract_id == cid), None)
-        working = []
-        for order in await self._deps.broker.orders(account_id):
-            if order.contract_id != cid or not order.status.is_open:
-                continue
-            versions = await self._deps.broker.order_versions(order.id)
-            if versions:
-                working.append(WorkingOrder.from_broker(order, versions[-1]))
-        return position, tuple(working)
+        open_orders = [o for o in orders if o.contract_id == cid and o.status.is_open]
+        versions = await asyncio.gather(*(brk.order_versions(o.id) for o in open_orders))
+        working = tuple(
+            WorkingOrder.from_broker(order, found[-1])
+            for order, found in zip(open_orders, versions, strict=True)
+            if found
+        )
+        return position, working
 
     async def _risk(
         self,
