@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO_ROOT / "local" / "node" / "node_modules" / ".bin"
@@ -37,6 +38,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def terminate(proc: subprocess.Popen[Any], grace_s: float) -> None:
+    """Stop a child: SIGTERM, then SIGKILL if it is still running after ``grace_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
@@ -86,13 +99,8 @@ class _Service:
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL after 5 s)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            terminate(proc, grace_s=5)
         self._log.close()
 
     @property
@@ -249,13 +257,7 @@ class ReadyLineProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return self.returncode
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        terminate(proc, grace_s=15)
         if proc.stdout is not None:
             proc.stdout.close()
         self._log.close()
