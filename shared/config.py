@@ -21,11 +21,29 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.errors import ConfigError
 from shared.domain.rolls import RollPolicy, parse_roll_overrides
+
+# The folder that holds function_app.py, host.json and shared/: the app root in Azure (the
+# deployed package) and the repository root locally.
+APP_ROOT = Path(__file__).resolve().parent.parent
+
+# App Service and Functions put a Key Vault reference in the environment as its own text when
+# they cannot resolve it (secret missing, identity without access): "@Microsoft.KeyVault(...)".
+# https://learn.microsoft.com/azure/app-service/app-service-key-vault-references
+_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+_UNRESOLVED_MARK = "unresolved Key Vault reference in "
+
+
+def is_unresolved_reference(value: object) -> bool:
+    """Tell whether a setting's value is a Key Vault reference left unresolved by the platform."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and value.strip().lower().startswith(_KEY_VAULT_REFERENCE)
 
 
 def _strict_bool(value: object) -> object:
@@ -100,6 +118,16 @@ class Settings(BaseSettings):
 
     # --- Redis (contract map, token, live state, kill switches, local queue) ----------------
     redis_url: SecretStr = Field(validation_alias=_env("REDIS_URL", "redis_url"))
+    # How processes sign in to Redis. "entra": an Entra ID token for this app's identity, sent
+    # with AUTH (user = the identity's object id) and renewed before it expires; Azure Managed
+    # Redis with access keys off accepts nothing else. "url": whatever REDIS_URL carries (a
+    # password in the URL, or none), for the local stack.
+    redis_auth: Literal["url", "entra"] = Field("url", validation_alias=_env("REDIS_AUTH"))
+    redis_entra_scope: str = Field(
+        "https://redis.azure.com/.default", validation_alias=_env("REDIS_ENTRA_SCOPE")
+    )
+    # The user-assigned identity whose token signs in; AZURE_CLIENT_ID when unset.
+    redis_client_id: str | None = Field(None, validation_alias=_env("REDIS_CLIENT_ID"))
 
     # --- Table storage (journal, ledger, history) -------------------------------------------
     tables_service_uri: str | None = Field(
@@ -243,6 +271,8 @@ class Settings(BaseSettings):
         return parse_roll_overrides(self.contract_roll_overrides)
 
     # --- strategies and behaviour ----------------------------------------------------------------
+    # A relative path is taken from the app root (the folder holding function_app.py), never
+    # from the working directory, which neither the Functions host nor App Service promises.
     strategies_file: str = Field(
         "strategies.toml", validation_alias=_env("STRATEGIES_FILE", "strategies_file")
     )
@@ -250,6 +280,29 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("LOG_LEVEL", "log_level")
     )
     paper: StrictFlag = Field(True, validation_alias=_env("PAPER", "paper"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unresolved_references(cls, data: Any) -> Any:
+        """Refuse a Key Vault reference the platform could not resolve (it arrives as text)."""
+        if isinstance(data, dict):
+            unresolved = sorted(
+                str(name) for name, value in data.items() if is_unresolved_reference(value)
+            )
+            if unresolved:
+                raise ValueError(_UNRESOLVED_MARK + ", ".join(unresolved))
+        return data
+
+    @property
+    def strategies_path(self) -> Path:
+        """Return the strategy file's path, a relative one resolved from the app root."""
+        path = Path(self.strategies_file)
+        return path if path.is_absolute() else APP_ROOT / path
+
+    @property
+    def redis_identity_client_id(self) -> str | None:
+        """Return the client id of the identity that signs in to Redis, if one is named."""
+        return self.redis_client_id or self.azure_client_id
 
     @property
     def tradovate_ws_url(self) -> str:
@@ -292,6 +345,14 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        unresolved = _unresolved_names(exc)
+        if unresolved:
+            raise ConfigError(
+                f"setting(s) {unresolved} still hold a Key Vault reference the platform could "
+                "not resolve: store the secret in Key Vault (and check the app's identity may "
+                "read it), then restart the app",
+                code="unresolved_key_vault_reference",
+            ) from None
         missing = [_alias_of(e["loc"]) for e in exc.errors() if e["type"] == "missing"]
         invalid = [
             f"{_alias_of(e['loc'])} ({e['msg']})" for e in exc.errors() if e["type"] != "missing"
@@ -302,6 +363,14 @@ def load_settings(**overrides: Any) -> Settings:
         if invalid:
             parts.append("invalid setting(s): " + ", ".join(invalid))
         raise ConfigError("; ".join(parts), code="invalid_settings") from None
+
+
+def _unresolved_names(exc: ValidationError) -> str | None:
+    for error in exc.errors():
+        message = str(error.get("msg", ""))
+        if _UNRESOLVED_MARK in message:
+            return message.split(_UNRESOLVED_MARK, 1)[1]
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -100,7 +100,7 @@ class Container:
         """Return the strategy book from ``STRATEGIES_FILE``, validated."""
         from shared.strategies import load_strategies
 
-        return load_strategies(self.settings.strategies_file)
+        return load_strategies(self.settings.strategies_path)
 
     @cached_property
     def secrets(self) -> SecretStore:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.config import is_unresolved_reference
 from shared.domain.errors import ConfigError, DependencyUnavailable
 
 if TYPE_CHECKING:
@@ -26,6 +27,13 @@ class EnvSecretStore:
         if not value:
             raise ConfigError(
                 f"secret environment variable {env_name} is not set", code="missing_secret"
+            )
+        if is_unresolved_reference(value):
+            # Never compare an alert against the reference's text: it is not the secret.
+            raise ConfigError(
+                f"{env_name} holds a Key Vault reference the platform could not resolve; "
+                "store the secret in Key Vault and restart the app",
+                code="unresolved_key_vault_reference",
             )
         return value
 
