@@ -3,7 +3,9 @@
 App Service starts it with ``python -m worker`` and probes ``/healthz`` on ``$PORT`` (8000 when
 unset). Once the health endpoint listens it prints one JSON line (``{"worker": url,
 "healthz": url}``) for the local stack, then runs until SIGTERM or SIGINT, when it closes the
-sockets, marks the cache as no longer live and exits 0. A configuration error exits 2.
+sockets, marks the cache as no longer live and exits 0. A configuration error exits 2. While
+an app setting still holds an unresolved Key Vault reference (a first deploy, before the
+secrets are stored), it waits idle, reading them from Key Vault itself (worker/awaiting.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
+from shared.adapters.secrets import KeyVaultSecretStore, build_secret_client
 from shared.config import load_settings
 from shared.domain.errors import ConfigError
 from shared.telemetry import configure_telemetry, install_json_logging, secret_values
 from worker.app import WorkerApp
+from worker.awaiting import Reference, unresolved_references, wait_for_secrets, waiting_health
+from worker.health import HealthServer
 
 logger = logging.getLogger("worker")
 
@@ -34,19 +40,55 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _announce(host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    url = f"http://{shown}:{port}"
+    print(json.dumps({"worker": url, "healthz": f"{url}/healthz"}), flush=True)
+
+
+async def _await_secrets(args: argparse.Namespace, stop: asyncio.Event) -> int | None:
+    """Wait for unresolved Key Vault references; return the health port used, None if stopped."""
+    references = unresolved_references(os.environ)
+    vault_uri = os.environ.get("KEY_VAULT_URI", "")
+    if not references or not vault_uri:
+        return 0  # nothing to wait for here: load_settings reports the problem
+    logging.basicConfig(level=logging.INFO)
+    health: dict[str, Any] = waiting_health(references)
+    server = HealthServer(lambda: health, args.host, args.port)
+    port = await server.start()
+    _announce(args.host, port)
+    logger.error("worker waiting for secrets: %s", health["message"])
+    store = KeyVaultSecretStore(
+        lambda: build_secret_client(vault_uri, os.environ.get("AZURE_CLIENT_ID") or None)
+    )
+
+    def pending(left: list[Reference]) -> None:
+        health.update(waiting_health(left))
+
+    try:
+        done = await wait_for_secrets(references, store, os.environ, stop=stop, on_pending=pending)
+    finally:
+        await store.close()
+        await server.stop()
+    return port if done else None
+
+
 async def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    install_json_logging(settings.log_level, secrets=secret_values(settings))
-    configure_telemetry(settings, logger_name="")
-    app = WorkerApp.from_settings(settings, host=args.host, port=args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    waited = await _await_secrets(args, stop)
+    if waited is None:
+        return 0  # stopped while waiting: nothing was started
+    settings = load_settings()
+    install_json_logging(settings.log_level, secrets=secret_values(settings))
+    configure_telemetry(settings, logger_name="")
+    port_arg = waited or args.port  # keep the port the platform already probes
+    app = WorkerApp.from_settings(settings, host=args.host, port=port_arg)
     port = await app.start()
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
-    url = f"http://{shown}:{port}"
-    print(json.dumps({"worker": url, "healthz": f"{url}/healthz"}), flush=True)
+    if not waited:
+        _announce(args.host, port)
     await stop.wait()
     logger.info("worker stopping on a signal")
     await app.stop()
