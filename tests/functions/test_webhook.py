@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -123,3 +124,27 @@ def test_health_reports_status_uptime_and_timestamp() -> None:
     assert body["status"] == "ok"
     assert isinstance(body["uptime_s"], float)
     assert str(body["timestamp"]).endswith("+00:00")
+
+
+def test_webhook_with_unresolved_key_vault_reference_answers_503_with_its_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first deploy before the secrets exist: the platform leaves the reference as text.
+    for name, value in {
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "TRADOVATE_USERNAME": "trader",
+        "TRADOVATE_PASSWORD": "@Microsoft.KeyVault(VaultName=kv;SecretName=tradovate-password)",
+        "TRADOVATE_CID": "8",
+        "TRADOVATE_SEC": "sec",
+        "TRADOVATE_DEVICE_ID": "dev",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_container(Container())
+    try:
+        response = asyncio.run(webhook_http.webhook(request('{"ticker":"NQ1!"}')))
+    finally:
+        reset_container(None)
+    assert response.status_code == 503
+    body = payload(response)
+    assert body["code"] == "unresolved_key_vault_reference"
+    assert "TRADOVATE_PASSWORD" in str(body["message"])

@@ -147,7 +147,8 @@ def test_wait_for_secrets_with_secret_stored_later_fills_the_environment() -> No
     assert asyncio.run(run()) is True
     assert environ["TRADOVATE_PASSWORD"] == "stored-later"
     assert store.reads == 3
-    assert seen[-1] == [] and seen[0] == refs
+    assert seen[-1] == []
+    assert seen[0] == refs
 
 
 def test_wait_for_secrets_when_stopped_returns_false_and_leaves_the_reference() -> None:
