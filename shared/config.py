@@ -293,6 +293,22 @@ class Settings(BaseSettings):
                 raise ValueError(_UNRESOLVED_MARK + ", ".join(unresolved))
         return data
 
+    @model_validator(mode="after")
+    def _one_servicebus_connection(self) -> Settings:
+        """Refuse a connection string beside the namespace: the trigger would use the string.
+
+        The Functions host reads a plain ``ServiceBusConnection`` value as a connection string
+        and the ``__fullyQualifiedNamespace`` form only when there is none, and the namespace
+        has SAS keys off (learn.microsoft.com/azure/azure-functions/functions-reference
+        #configure-an-identity-based-connection).
+        """
+        if self.servicebus_namespace and self.servicebus_connection_string is not None:
+            raise ValueError(
+                "set ServiceBusConnection__fullyQualifiedNamespace or ServiceBusConnection, "
+                "not both"
+            )
+        return self
+
     @property
     def strategies_path(self) -> Path:
         """Return the strategy file's path, a relative one resolved from the app root."""
@@ -355,7 +371,9 @@ def load_settings(**overrides: Any) -> Settings:
             ) from None
         missing = [_alias_of(e["loc"]) for e in exc.errors() if e["type"] == "missing"]
         invalid = [
-            f"{_alias_of(e['loc'])} ({e['msg']})" for e in exc.errors() if e["type"] != "missing"
+            f"{_alias_of(e['loc'])} ({e['msg']})" if e["loc"] else _plain(e["msg"])
+            for e in exc.errors()
+            if e["type"] != "missing"
         ]
         parts = []
         if missing:
@@ -363,6 +381,10 @@ def load_settings(**overrides: Any) -> Settings:
         if invalid:
             parts.append("invalid setting(s): " + ", ".join(invalid))
         raise ConfigError("; ".join(parts), code="invalid_settings") from None
+
+
+def _plain(message: str) -> str:
+    return message.removeprefix("Value error, ")
 
 
 def _unresolved_names(exc: ValidationError) -> str | None:

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -349,13 +349,18 @@ WORKER_SELF_CONFIG_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
 
 
 def configure_telemetry(
-    settings: Settings, *, extras: TelemetryExtras | None = None, logger_name: str = ""
+    settings: Settings,
+    *,
+    extras: TelemetryExtras | None = None,
+    logger_name: str = "",
+    configure: Callable[..., None] | None = None,
 ) -> bool:
     """Configure OpenTelemetry once per process; return True if this call configured it.
 
     Exports to Application Insights when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set
     (Entra ID auth comes from ``APPLICATIONINSIGHTS_AUTHENTICATION_STRING``); without it nothing
     is configured (the local stack) and metrics stay no-ops. ``extras`` receive the same data.
+    ``configure`` stands in for ``configure_azure_monitor`` (tests record what it is given).
     """
     global _configured  # OpenTelemetry's providers are process-global too
     if _configured:
@@ -368,9 +373,16 @@ def configure_telemetry(
         return False
     redactor = SecretRedactor(secret_values(settings))
     span_processors, log_processors, readers = _extra_pipeline(redactor, extras)
-    from azure.monitor.opentelemetry import configure_azure_monitor
+    if configure is None:
+        from azure.monitor.opentelemetry import configure_azure_monitor
 
-    configure_azure_monitor(
+        configure = configure_azure_monitor
+
+    # No ``credential`` argument, not even None: Application Insights has local auth off, and
+    # the exporter builds ManagedIdentityCredential(client_id=<ClientId>) from
+    # APPLICATIONINSIGHTS_AUTHENTICATION_STRING only when no ``credential`` key is passed
+    # (azure-monitor-opentelemetry-exporter README, "credential"; see test_seam_telemetry.py).
+    configure(
         connection_string=connection_string,
         logger_name=logger_name,
         span_processors=span_processors,

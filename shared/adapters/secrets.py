@@ -1,4 +1,11 @@
-"""Find webhook secrets: in Key Vault (Azure, managed identity) or the environment (locally)."""
+"""Find webhook secrets: in Key Vault (Azure, managed identity) or the environment (locally).
+
+Key Vault's answers map to three outcomes
+(learn.microsoft.com/azure/key-vault/general/rest-error-codes): 401 (no or a wrong token) and
+403 (the identity has no role on the vault) are ``DependencyUnavailable("secrets_auth_failed")``,
+404 is ``ConfigError("missing_secret")``, and anything else (5xx, no connection) is
+``DependencyUnavailable("secrets_unavailable")``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 from shared.config import is_unresolved_reference
 from shared.domain.errors import ConfigError, DependencyUnavailable
 
+_FORBIDDEN = 403
+
 if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.pipeline.transport import AsyncHttpTransport
     from azure.keyvault.secrets.aio import SecretClient
 
 
@@ -38,12 +49,35 @@ class EnvSecretStore:
         return value
 
 
-def build_secret_client(vault_uri: str, client_id: str | None) -> SecretClient:
-    """Create (without connecting) a Key Vault client signed in with managed identity."""
-    from azure.identity.aio import DefaultAzureCredential
+def build_secret_client(
+    vault_uri: str,
+    client_id: str | None,
+    *,
+    credential: AsyncTokenCredential | None = None,
+    transport: AsyncHttpTransport[Any, Any] | None = None,
+) -> SecretClient:
+    """Create (without connecting) a Key Vault client signed in with managed identity.
+
+    ``credential`` and ``transport`` replace the default identity and HTTP stack (tests).
+    """
     from azure.keyvault.secrets.aio import SecretClient
 
-    return SecretClient(vault_uri, DefaultAzureCredential(managed_identity_client_id=client_id))
+    if credential is None:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+    # Short retries and timeouts: a webhook's cache miss reads here and TradingView gives up
+    # after 3 s; the SDK's defaults (3 retries with back-off, long socket timeouts) outlast that.
+    options: dict[str, Any] = {
+        "retry_total": 1,
+        "retry_backoff_factor": 0.2,
+        "retry_backoff_max": 1,
+        "connection_timeout": 2,
+        "read_timeout": 2,
+    }
+    if transport is not None:
+        options["transport"] = transport
+    return SecretClient(vault_uri, credential, **options)
 
 
 class KeyVaultSecretStore:
@@ -90,11 +124,16 @@ class KeyVaultSecretStore:
                 f"Key Vault has no secret named {name}", code="missing_secret"
             ) from None
         except ClientAuthenticationError as exc:
+            raise _refused(exc) from exc
+        except HttpResponseError as exc:
+            # The SDK raises a plain HttpResponseError for 403, which Key Vault answers when the
+            # identity is known but has no role (Key Vault Secrets User) on the vault.
+            if exc.status_code == _FORBIDDEN:
+                raise _refused(exc) from exc
             raise DependencyUnavailable(
-                f"Key Vault refused this app's identity: {type(exc).__name__}",
-                code="secrets_auth_failed",
+                f"Key Vault answered HTTP {exc.status_code}", code="secrets_unavailable"
             ) from exc
-        except (ServiceRequestError, HttpResponseError, OSError) as exc:
+        except (ServiceRequestError, OSError) as exc:
             raise DependencyUnavailable(
                 f"Key Vault could not be reached: {type(exc).__name__}", code="secrets_unavailable"
             ) from exc
@@ -107,3 +146,10 @@ class KeyVaultSecretStore:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _refused(exc: Exception) -> DependencyUnavailable:
+    return DependencyUnavailable(
+        f"Key Vault refused this app's identity: {type(exc).__name__}",
+        code="secrets_auth_failed",
+    )

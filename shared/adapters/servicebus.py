@@ -4,7 +4,8 @@ One client and one sender per process, created on first use (never at import: th
 Functions worker imports ``function_app`` to index it) and shared behind an
 ``asyncio.Lock`` because the SDK's clients are not coroutine-safe. The client signs in
 with the function app's managed identity (``ServiceBusConnection__fullyQualifiedNamespace``
-and optionally ``__clientId``), or with a connection string where one is configured.
+and optionally ``__clientId``), or, only where no namespace is set (the local stack), with a
+connection string.
 
 The SDK's own retries are kept short: TradingView gives up after 3 s, and a webhook that
 cannot enqueue must answer 503 quickly so TradingView re-sends (DESIGN.md rule 3).
@@ -35,21 +36,30 @@ def build_client(
     connection_string: str | None,
     client_id: str | None,
 ) -> ServiceBusClient:
-    """Create (without connecting) a Service Bus client from identity or a connection string."""
+    """Create (without connecting) a Service Bus client from identity or a connection string.
+
+    The namespace wins when both are set: the IaC disables SAS keys on the namespace
+    (``disableLocalAuth``), so in Azure a connection string can only fail.
+    """
     from azure.servicebus.aio import ServiceBusClient
 
     retry: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2, "retry_backoff_max": 1}
+    if fully_qualified_namespace:
+        if connection_string:
+            log.warning(
+                "ServiceBusConnection is ignored: the namespace is set, so the managed identity "
+                "signs in (remove the connection string setting)"
+            )
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        return ServiceBusClient(fully_qualified_namespace, credential, **retry)
     if connection_string:
         return ServiceBusClient.from_connection_string(connection_string, **retry)
-    if not fully_qualified_namespace:
-        raise DependencyUnavailable(
-            "no Service Bus namespace or connection string is configured",
-            code="queue_not_configured",
-        )
-    from azure.identity.aio import DefaultAzureCredential
-
-    credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-    return ServiceBusClient(fully_qualified_namespace, credential, **retry)
+    raise DependencyUnavailable(
+        "no Service Bus namespace or connection string is configured",
+        code="queue_not_configured",
+    )
 
 
 def to_sdk_message(message: OutboundMessage) -> ServiceBusMessage:

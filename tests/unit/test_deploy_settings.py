@@ -171,3 +171,17 @@ def test_waiting_health_is_unhealthy_and_says_why() -> None:
     assert body["settings"] == ["TRADOVATE_SEC"]
     assert "tradovate-sec" in str(body["message"])
     assert os.environ.get("TRADOVATE_SEC") is None
+
+
+def test_load_settings_with_namespace_and_connection_string_refuses_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The trigger would take the string, which a namespace with SAS keys off refuses.
+    _base_environment(monkeypatch)
+    monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "ns.servicebus.windows.net")
+    monkeypatch.setenv("ServiceBusConnection", "Endpoint=sb://ns.servicebus.windows.net/;x=y")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.code == "invalid_settings"
+    assert "not both" in info.value.message
+    assert "x=y" not in info.value.message
