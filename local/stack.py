@@ -11,6 +11,9 @@ line with each part's URL, e.g.::
 and runs until SIGINT/SIGTERM, then stops everything. If any part dies, the stack stops
 the rest and exits non-zero. When ``local.settings.json`` does not exist it is written
 from ``local.settings.json.example`` with fresh local keys and the simulator's login.
+
+``--azure-like`` runs the deployment packages instead, with the IaC's app settings, against
+dependencies that demand the authentication Azure demands: see ``local/azurelike/stack.py``.
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from local.azurelike import add_arguments as add_azure_like_arguments
 from local.services import REPO_ROOT, AzuriteTables, ReadyLineProcess, RedisServer, ServiceError
 from shared.config import read_local_settings
 from shared.strategies import load_strategies
+
+if TYPE_CHECKING:
+    from local.azurelike.stack import AzureLikeStack
 
 LOCAL_STRATEGIES = REPO_ROOT / "local" / "strategies.local.toml"
 
@@ -77,6 +84,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--no-simulator", action="store_true",
         help="use TRADOVATE_BASE_URL from the settings (e.g. Tradovate demo) instead",
     )  # fmt: skip
+    parser.add_argument(
+        "--azure-like", action="store_true",
+        help="run the deployment packages with the IaC's settings against dependencies that "
+        "demand Azure's authentication (local/azurelike/stack.py); ignores --settings",
+    )  # fmt: skip
+    add_azure_like_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -173,7 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stack = Stack(args)
+    stack: Stack | AzureLikeStack
+    if args.azure_like:
+        from local.azurelike.stack import AzureLikeStack
+
+        if args.no_simulator:
+            print("stack: --azure-like always runs the simulator", file=sys.stderr)
+            return 2
+        stack = AzureLikeStack(args)
+    else:
+        stack = Stack(args)
     try:
         urls = stack.start()
     except (ServiceError, OSError) as exc:

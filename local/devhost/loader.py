@@ -58,12 +58,27 @@ def _find_app(module: ModuleType, script: str) -> func.FunctionRegister:
     return apps[0]
 
 
+def _check_packages_from(root: Path) -> None:
+    """Refuse an app whose own packages were imported from somewhere else (an earlier path
+    entry), which would run code the deployment does not ship."""
+    for name, module in list(sys.modules.items()):
+        if "." in name or not (root / name / "__init__.py").is_file():
+            continue
+        origin = Path(getattr(module, "__file__", None) or "").resolve()
+        if not origin.is_relative_to(root):
+            raise IndexingError(f"package {name} was imported from {origin}, not from {root}")
+
+
 def index_function_app(app_root: Path, script: str = "function_app.py") -> list[FunctionSpec]:
     """Import ``script`` from ``app_root`` and return its functions' specs."""
     if not _SCRIPT_NAME.match(script):
         raise IndexingError(f"invalid script file name {script!r}")
     root = str(app_root.resolve())
-    if root not in sys.path:
+    # First, not merely present: the worker imports from the script root before anything else
+    # on the path (a working directory or a host-side copy must never shadow the app's code).
+    if not sys.path or sys.path[0] != root:
+        while root in sys.path:
+            sys.path.remove(root)
         sys.path.insert(0, root)
     stem = script[: -len(".py")]
     try:
@@ -72,6 +87,7 @@ def index_function_app(app_root: Path, script: str = "function_app.py") -> list[
         raise IndexingError(f"Cannot import {script}: {exc}") from exc
     if Path(module.__file__ or "").resolve().parent != Path(root):
         raise IndexingError(f"{stem} was imported from {module.__file__}, not from {root}")
+    _check_packages_from(Path(root))
     cached = _INDEXED.get((root, script))
     if cached is not None:
         return list(cached)

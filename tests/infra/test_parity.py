@@ -1,7 +1,7 @@
 """Prove infra/bicep and infra/terraform declare the same deployment, and that it fits the code.
 
 No Azure and no Bicep CLI here, so this is static: Terraform is read with python-hcl2, Bicep with
-tests/infra/bicep_reader.py. A setting added to ``shared.config.Settings`` without adding it to
+local/bicep_reader.py. A setting added to ``shared.config.Settings`` without adding it to
 both template sets makes this fail, on purpose.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pydantic import AliasChoices
 
+from local import bicep_reader as bicep
 from shared.config import Settings
 from shared.telemetry_names import METRIC_NAMES
-from tests.infra import bicep_reader as bicep
 from tests.infra.tf_reader import TerraformDir, load_dir
 from tests.infra.tf_reader import setting_names as tf_setting_names
 

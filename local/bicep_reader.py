@@ -1,4 +1,5 @@
-"""Read the subset of Bicep that infra/bicep uses, well enough to compare it with Terraform.
+"""Read the subset of Bicep that infra/bicep uses, well enough to compare it with Terraform
+and to take the apps' settings from it for the Azure-like local stack.
 
 This is not a Bicep compiler (none can be installed here). It tokenises the file, reads the
 top-level declarations (``param``, ``var``, ``resource``, ``module``, ``output``) and parses
