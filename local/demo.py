@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -19,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
 
 from local.services import REPO_ROOT, ReadyLineProcess, ServiceError
 from shared.adapters.local_queue import LocalQueue
+from shared.adapters.redis_connect import RedisOptions, build_async_redis
 from shared.config import read_local_settings
 
 
@@ -38,8 +39,10 @@ def _show(title: str, value: Any) -> None:
     print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else value)
 
 
-async def _queue_counts(redis_url: str) -> dict[str, int]:
-    queue = LocalQueue(aioredis.Redis.from_url(redis_url), "signals")
+async def _queue_counts(redis_url: str, values: dict[str, str]) -> dict[str, int]:
+    # The stack's REDIS_AUTH (and client id) come with local.settings.json's values.
+    options = RedisOptions.from_environment({**os.environ, **values, "REDIS_URL": redis_url})
+    queue = LocalQueue(build_async_redis(options), "signals")
     try:
         return await queue.counts()
     finally:
@@ -72,7 +75,7 @@ def run_demo(urls: dict[str, Any], settings: Path) -> int:
     orders = _wait_for_orders(str(urls["tradovate_admin"]), expected=2, timeout_s=30)
     if orders is None:
         print("\nno order reached the simulator within 30 s", file=sys.stderr)
-        _show("signals queue", asyncio.run(_queue_counts(str(urls["redis"]))))
+        _show("signals queue", asyncio.run(_queue_counts(str(urls["redis"]), values)))
         return 1
     _show("orders at the Tradovate simulator", orders["orders"])
     _show("positions at the Tradovate simulator", orders["positions"])

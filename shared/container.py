@@ -56,14 +56,11 @@ class Container:
 
     @cached_property
     def redis(self) -> aioredis.Redis:
-        """Return the process's async Redis client (connection pool)."""
-        import redis.asyncio as aioredis
+        """Return the process's async Redis client (connection pool), signed in per REDIS_AUTH."""
+        from shared.adapters.redis_connect import build_async_redis
 
-        return aioredis.Redis.from_url(
-            self.settings.redis_url.get_secret_value(),
-            socket_connect_timeout=1.0,
-            socket_timeout=1.0,
-            health_check_interval=30,
+        return build_async_redis(
+            self.settings, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=30
         )
 
     @cached_property

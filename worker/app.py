@@ -1,20 +1,34 @@
 """Build the worker from settings (its composition root) and run it until told to stop.
 
-``WorkerApp.from_settings`` makes the Redis client, the Tradovate REST client and shared
-token manager, the Table history and the socket configs; nothing connects until ``start``.
+``WorkerApp.from_settings`` makes the Redis client (signed in per ``REDIS_AUTH``), the
+Tradovate REST client and shared token manager, the Table history and the socket configs;
+nothing connects until ``start``.
 Tests pass a ``WorkerConfig`` tweak (shorter timers) and read ``app.worker`` directly.
+
+``start`` first asks Redis for a PING. If Redis refuses this app's credentials (with
+``REDIS_AUTH=entra``: the identity has no access policy on the cache), nothing would work,
+so the worker does not start: ``/healthz`` answers 503 with ``redis_auth_failed`` and the
+sentence saying what to grant, one error log carries ``alert: redis_auth_failed``, and the
+PING is retried every ``REDIS_AUTH_RETRY_S`` (no hot loop) until an access policy arrives.
+A Redis that is merely unreachable does not hold the worker back; its loops retry on their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from shared.adapters.redis_connect import build_async_redis
+from shared.adapters.redis_errors import REDIS_AUTH_FAILED, redis_unavailable
 from shared.adapters.redis_ledger import LedgerOutbox, RedisLedger
 from shared.adapters.tables_common import table_service_factory
 from shared.adapters.tables_ledger import TablesLedger
@@ -23,6 +37,7 @@ from shared.adapters.tradovate.client import TradovateClient
 from shared.adapters.tradovate.wsconn import Connector
 from shared.adapters.tradovate.wstypes import SocketConfig
 from shared.config import Settings
+from shared.domain.errors import DependencyUnavailable
 from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
 from worker.health import HealthServer
@@ -35,6 +50,10 @@ from worker.specs import ContractTermsResolver
 from worker.stops import StopManager
 
 logger = logging.getLogger(__name__)
+
+# How often a worker whose identity Redis refuses asks again (an access policy can take a
+# few minutes to apply); slow enough never to hammer the cache or the identity endpoint.
+REDIS_AUTH_RETRY_S = 30.0
 
 
 def socket_configs(settings: Settings) -> tuple[SocketConfig, SocketConfig]:
@@ -68,6 +87,9 @@ class WorkerApp:
     archive: TablesLedger
     port: int | None = None
     stopped: bool = False
+    redis_refusal: DependencyUnavailable | None = None
+    redis_auth_retry_s: float = REDIS_AUTH_RETRY_S
+    _waiting: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(
@@ -81,11 +103,8 @@ class WorkerApp:
     ) -> WorkerApp:
         """Wire every part from settings; ``tune`` may adjust the worker's timers."""
         settings.require_tables()
-        redis = Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            health_check_interval=30,
+        redis = build_async_redis(
+            settings, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=30
         )
         client = TradovateClient.from_settings(settings, redis)
         tables = table_service_factory(settings)
@@ -132,20 +151,66 @@ class WorkerApp:
             connector=connector,
             mirror=mirror,
         )
-        return cls(worker, HealthServer(worker.health, host, port), redis, client, history, archive)
+        app = cls(worker, HealthServer(worker.health, host, port), redis, client, history, archive)
+        app.health = HealthServer(app.health_report, host, port)
+        return app
 
     async def start(self) -> int:
-        """Start the health endpoint, then the worker; return the health port."""
+        """Start the health endpoint, then the worker once Redis accepts us; return the port."""
         self.port = await self.health.start()
+        self.redis_refusal = await self._redis_refusal()
+        if self.redis_refusal is None:
+            await self._start_worker()
+        else:
+            self._report_refusal(self.redis_refusal)
+            self._waiting = asyncio.create_task(self._wait_for_redis(), name="worker-redis-auth")
+        return self.port
+
+    def health_report(self) -> dict[str, Any]:
+        """Return the worker's health, or the Redis refusal that keeps it from starting."""
+        refusal = self.redis_refusal
+        if refusal is None:
+            return self.worker.health()
+        return {
+            "status": "unhealthy",
+            "healthy": False,
+            "state": "waiting_for_redis",
+            "error": refusal.to_dict(),
+        }
+
+    async def _start_worker(self) -> None:
         await self.worker.start()
         logger.info("worker started", extra={"port": self.port})
-        return self.port
+
+    async def _redis_refusal(self) -> DependencyUnavailable | None:
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            error = redis_unavailable(exc)
+            return error if error.code == REDIS_AUTH_FAILED else None
+        return None
+
+    def _report_refusal(self, error: DependencyUnavailable) -> None:
+        logger.error(
+            "worker waiting: Redis refused this app's identity",
+            extra={"alert": REDIS_AUTH_FAILED, "code": error.code, "error": error.message},
+        )
+
+    async def _wait_for_redis(self) -> None:
+        while self.redis_refusal is not None:
+            await asyncio.sleep(self.redis_auth_retry_s)
+            self.redis_refusal = await self._redis_refusal()
+        await self._start_worker()
 
     async def stop(self) -> None:
         """Stop everything, in reverse order (a second call does nothing)."""
         if self.stopped:
             return
         self.stopped = True
+        if self._waiting is not None:
+            self._waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waiting
         await self.worker.stop()
         await self.health.stop()
         await self.history.close()

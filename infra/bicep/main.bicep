@@ -10,7 +10,7 @@ param environmentName string
 @description('Azure region for every resource.')
 param location string
 
-@description('Object id of the person or pipeline deploying; gets Key Vault Secrets Officer to store the secrets. Empty to skip.')
+@description('Object id of the person or pipeline deploying; gets Key Vault Secrets Officer to store the secrets and a Redis access policy for its local.settings.json. Empty to skip.')
 param principalId string = ''
 
 @description('Where alert notifications go.')

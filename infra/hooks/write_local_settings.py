@@ -4,6 +4,13 @@ Reads the deployment outputs azd puts in the hook's environment. Identity-based 
 `az login` gives DefaultAzureCredential your identity locally (grant yourself the same data
 roles to use it). Secrets are never written: TRADOVATE_PASSWORD/SEC stay empty, and the file is
 gitignored. An existing file is kept as local.settings.json.bak.
+
+Redis is Azure Managed Redis with access keys off, so the file says REDIS_AUTH=entra and no
+AZURE_CLIENT_ID: the Redis client signs in with your `az login` identity's token as
+AUTH <your object id> <token>. That works because the deployment gives the deploying principal
+(Bicep param ``principalId`` / Terraform ``principal_id``, which azd fills with your object id)
+a Redis access policy assignment next to the two apps' identities; deploy without it and Redis
+answers redis_auth_failed. See learn.microsoft.com/azure/redis/entra-for-authentication.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ def main() -> None:
         "TablesConnection__serviceUri": env.get("TABLES_SERVICE_URI", ""),
         "KEY_VAULT_URI": env.get("KEY_VAULT_URI", ""),
         "REDIS_URL": f"rediss://{env.get('REDIS_HOSTNAME', '')}:10000",
+        "REDIS_AUTH": "entra",
         "APPLICATIONINSIGHTS_CONNECTION_STRING": env.get(
             "APPLICATIONINSIGHTS_CONNECTION_STRING", ""
         ),

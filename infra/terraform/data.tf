@@ -101,6 +101,15 @@ resource "azurerm_managed_redis_access_policy_assignment" "worker" {
   object_id        = azurerm_user_assigned_identity.worker.principal_id
 }
 
+# The deployer's local.settings.json signs in with REDIS_AUTH=entra (az login); with access
+# keys off only object ids with an access policy can AUTH.
+# learn.microsoft.com/azure/redis/entra-for-authentication
+resource "azurerm_managed_redis_access_policy_assignment" "deployer" {
+  count            = var.principal_id == "" ? 0 : 1
+  managed_redis_id = azurerm_managed_redis.main.id
+  object_id        = var.principal_id
+}
+
 resource "azurerm_key_vault" "main" {
   name                = "kv-tb-${local.suffix}"
   location            = azurerm_resource_group.main.location

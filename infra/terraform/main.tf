@@ -38,6 +38,8 @@ locals {
     APPLICATIONINSIGHTS_CONNECTION_STRING = azurerm_application_insights.main.connection_string
     KEY_VAULT_URI                         = azurerm_key_vault.main.vault_uri
     REDIS_URL                             = "rediss://${azurerm_managed_redis.main.hostname}:${local.redis_port}"
+    REDIS_AUTH                            = "entra" # the app's identity (REDIS_CLIENT_ID); access keys are off
+    REDIS_ENTRA_SCOPE                     = "https://redis.azure.com/.default"
     TABLE_PREFIX                          = "tb"
     LEDGER_TTL_DAYS                       = "14"
     TablesConnection__serviceUri          = azurerm_storage_account.main.primary_table_endpoint
@@ -89,6 +91,7 @@ locals {
     PYTHON_ENABLE_OPENTELEMETRY = "true"
     OTEL_SERVICE_NAME           = "tradebridge-functions"
     AZURE_CLIENT_ID             = azurerm_user_assigned_identity.func.client_id
+    REDIS_CLIENT_ID             = azurerm_user_assigned_identity.func.client_id # has the Redis access policy
     # Service Bus trigger and sender (connection "ServiceBusConnection").
     ServiceBusConnection__fullyQualifiedNamespace = "${azurerm_servicebus_namespace.main.name}.servicebus.windows.net"
     ServiceBusConnection__credential              = "managedidentity"
@@ -117,6 +120,7 @@ locals {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "ClientId=${azurerm_user_assigned_identity.worker.client_id};Authorization=AAD"
     OTEL_SERVICE_NAME                         = "tradebridge-worker"
     AZURE_CLIENT_ID                           = azurerm_user_assigned_identity.worker.client_id
+    REDIS_CLIENT_ID                           = azurerm_user_assigned_identity.worker.client_id
     TablesConnection__clientId                = azurerm_user_assigned_identity.worker.client_id
     # Oryx installs requirements.txt on deploy.
     SCM_DO_BUILD_DURING_DEPLOYMENT = "true"

@@ -19,7 +19,7 @@ variable "location" {
 }
 
 variable "principal_id" {
-  description = "Object id of the person or pipeline deploying; gets Key Vault Secrets Officer so it can store the secrets. Empty to skip."
+  description = "Object id of the person or pipeline deploying; gets Key Vault Secrets Officer so it can store the secrets, and a Redis access policy so its local.settings.json can reach the cache. Empty to skip."
   type        = string
   default     = ""
 }

@@ -20,6 +20,7 @@ from local.devhost.loader import FunctionSpec, IndexingError, index_function_app
 from local.devhost.queues import QueueTrigger
 from local.devhost.timers import TimerRunner
 from shared.adapters.local_queue import LocalQueue
+from shared.adapters.redis_connect import RedisOptions, build_async_redis
 from shared.config import Settings
 from shared.container import close_container
 
@@ -186,7 +187,10 @@ class DevHost:
             return
         if not self.config.redis_url:
             raise IndexingError("Service Bus triggers need REDIS_URL for the local queue")
-        self._redis = aioredis.Redis.from_url(self.config.redis_url)
+        # Signed in per REDIS_AUTH, like the Functions host's own Container.
+        options = RedisOptions.from_environment({**os.environ, "REDIS_URL": self.config.redis_url})
+        # No socket timeout: the queue's wait_for_work blocks in BLPOP for longer than 1 s.
+        self._redis = build_async_redis(options, socket_connect_timeout=None, socket_timeout=None)
         for spec in specs:
             queue = LocalQueue(
                 self._redis,

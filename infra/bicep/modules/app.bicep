@@ -129,6 +129,26 @@ module serviceBus 'br/public:avm/res/service-bus/namespace:0.17.0' = {
   }
 }
 
+// With access keys off, only object ids with an access policy can AUTH (with an Entra token);
+// the deployer's lets its local.settings.json (REDIS_AUTH=entra, az login) reach the cache.
+// learn.microsoft.com/azure/redis/entra-for-authentication
+var appRedisAccess = [
+  {
+    name: 'func'
+    userObjectId: funcIdentity.outputs.principalId
+  }
+  {
+    name: 'worker'
+    userObjectId: workerIdentity.outputs.principalId
+  }
+]
+var deployerRedisAccess = empty(principalId) ? [] : [
+  {
+    name: 'deployer'
+    userObjectId: principalId
+  }
+]
+
 module redis 'br/public:avm/res/cache/redis-enterprise:0.5.1' = {
   name: 'redis'
   params: {
@@ -147,16 +167,7 @@ module redis 'br/public:avm/res/cache/redis-enterprise:0.5.1' = {
       clusteringPolicy: 'EnterpriseCluster'
       evictionPolicy: 'VolatileLRU'
       port: redisPort
-      accessPolicyAssignments: [
-        {
-          name: 'func'
-          userObjectId: funcIdentity.outputs.principalId
-        }
-        {
-          name: 'worker'
-          userObjectId: workerIdentity.outputs.principalId
-        }
-      ]
+      accessPolicyAssignments: concat(appRedisAccess, deployerRedisAccess)
     }
   }
 }
@@ -204,6 +215,9 @@ var commonAppSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   KEY_VAULT_URI: keyVault.outputs.uri
   REDIS_URL: 'rediss://${redis.outputs.hostName}:${redisPort}'
+  // Sign in with the app's identity (REDIS_CLIENT_ID): the cache has access keys off.
+  REDIS_AUTH: 'entra'
+  REDIS_ENTRA_SCOPE: 'https://redis.azure.com/.default'
   TABLE_PREFIX: 'tb'
   LEDGER_TTL_DAYS: '14'
   TablesConnection__serviceUri: storage.outputs.serviceEndpoints.table
@@ -255,6 +269,8 @@ var functionOnlySettings = {
   PYTHON_ENABLE_OPENTELEMETRY: 'true'
   OTEL_SERVICE_NAME: 'tradebridge-functions'
   AZURE_CLIENT_ID: funcIdentity.outputs.clientId
+  // The identity with a Redis access policy (AUTH <its object id> <token>).
+  REDIS_CLIENT_ID: funcIdentity.outputs.clientId
   // Service Bus trigger and sender (connection "ServiceBusConnection").
   ServiceBusConnection__fullyQualifiedNamespace: '${serviceBus.outputs.name}.servicebus.windows.net'
   ServiceBusConnection__credential: 'managedidentity'
@@ -283,6 +299,7 @@ var workerOnlySettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${workerIdentity.outputs.clientId};Authorization=AAD'
   OTEL_SERVICE_NAME: 'tradebridge-worker'
   AZURE_CLIENT_ID: workerIdentity.outputs.clientId
+  REDIS_CLIENT_ID: workerIdentity.outputs.clientId
   TablesConnection__clientId: workerIdentity.outputs.clientId
   // Oryx installs requirements.txt on deploy.
   SCM_DO_BUILD_DURING_DEPLOYMENT: 'true'
