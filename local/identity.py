@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -48,6 +47,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import redis
+
+from local.services import wait_for_signal
 
 logger = logging.getLogger(__name__)
 
@@ -333,13 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = wait_for_signal()
     with identity:
         ready = {"identity": identity.endpoint, "header": identity.header}
         print(json.dumps({**ready, "tenant_id": identity.tenant_id}), flush=True)

@@ -8,16 +8,19 @@ a test run never depends on anything already running on the machine.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO_ROOT / "local" / "node" / "node_modules" / ".bin"
@@ -209,17 +212,27 @@ class ReadyLineProcess:
     """
 
     def __init__(
-        self, command: list[str], *, env: dict[str, str] | None = None, timeout_s: float = 30.0
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+        cwd: Path = REPO_ROOT,
+        log_path: Path | None = None,
     ) -> None:
         self.command = command
         self.env = env
         self.timeout_s = timeout_s
+        self.cwd = cwd
         self.ready: dict[str, object] = {}
         self.returncode: int | None = None
         self._proc: subprocess.Popen[str] | None = None
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="tradebridge-proc-", suffix=".log", delete=False
-        )
+        if log_path is None:
+            handle, name = tempfile.mkstemp(prefix="tradebridge-proc-", suffix=".log")
+            os.close(handle)
+            log_path = Path(name)
+        self.log_path = log_path
+        self._log = log_path.open("ab")  # lives as long as the process
 
     @property
     def alive(self) -> bool:
@@ -229,15 +242,15 @@ class ReadyLineProcess:
     @property
     def log_text(self) -> str:
         """Return what the process wrote to stderr so far."""
-        return Path(self._log.name).read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def start(self) -> dict[str, object]:
-        """Start the process and return its parsed ready line."""
+        """Start the process in its working directory and return its parsed ready line."""
         import json
         import threading
 
         self._proc = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE,
+            self.command, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
             stderr=self._log, stdin=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         stdout = self._proc.stdout
@@ -274,3 +287,58 @@ class ReadyLineProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+_S = TypeVar("_S", bound=_Service)
+
+
+class ProcessGroup:
+    """Own a stack's services and processes, stop them last-started first, name a dead one."""
+
+    def __init__(self) -> None:
+        self._exit = contextlib.ExitStack()
+        self.processes: dict[str, ReadyLineProcess] = {}
+        self._services: list[_Service] = []
+
+    def service(self, service: _S) -> _S:
+        """Start ``service`` and keep it until ``stop``."""
+        self._exit.enter_context(service)
+        self._services.append(service)
+        return service
+
+    def spawn(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str] | None,
+        *,
+        cwd: Path = REPO_ROOT,
+        log_path: Path | None = None,
+    ) -> dict[str, object]:
+        """Start ``command`` as the part ``name`` and return its ready line."""
+        proc = ReadyLineProcess(command, env=env, timeout_s=60, cwd=cwd, log_path=log_path)
+        self._exit.callback(proc.stop)
+        self.processes[name] = proc
+        return proc.start()
+
+    def dead_part(self) -> str | None:
+        """Name a part that has exited on its own, if any."""
+        for name, proc in self.processes.items():
+            if not proc.alive:
+                return name
+        for service in self._services:
+            if not service.running:
+                return service.name
+        return None
+
+    def stop(self) -> None:
+        """Stop everything, last started first."""
+        self._exit.close()
+
+
+def wait_for_signal() -> threading.Event:
+    """Return an event that SIGINT or SIGTERM sets (for a foreground ``main``)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

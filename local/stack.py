@@ -19,18 +19,22 @@ dependencies that demand the authentication Azure demands: see ``local/azurelike
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local.azurelike import add_arguments as add_azure_like_arguments
-from local.services import REPO_ROOT, AzuriteTables, ReadyLineProcess, RedisServer, ServiceError
+from local.services import (
+    REPO_ROOT,
+    AzuriteTables,
+    ProcessGroup,
+    RedisServer,
+    ServiceError,
+    wait_for_signal,
+)
 from shared.config import read_local_settings
 from shared.strategies import load_strategies
 
@@ -93,22 +97,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Stack:
+class Stack(ProcessGroup):
     """Own every process of the local stack and stop them in reverse order."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
         self.args = args
-        self._exit = contextlib.ExitStack()
-        self.processes: dict[str, ReadyLineProcess] = {}
         self.urls: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
         """Start every part, in dependency order, and return the URL map."""
         args = self.args
         values = ensure_local_settings(args.settings)
-        redis_server = self._exit.enter_context(RedisServer(args.host, args.redis_port or None))
-        azurite = self._exit.enter_context(AzuriteTables(args.host, args.azurite_port or None))
-        self._services = [redis_server, azurite]
+        redis_server = self.service(RedisServer(args.host, args.redis_port or None))
+        azurite = self.service(AzuriteTables(args.host, args.azurite_port or None))
         overrides = {
             "QUEUE_BACKEND": "local",
             "REDIS_URL": redis_server.url,
@@ -160,32 +162,13 @@ class Stack:
         return self.urls
 
     def _spawn(self, name: str, module_args: list[str], env: dict[str, str]) -> dict[str, object]:
-        proc = ReadyLineProcess([sys.executable, *module_args], env=env, timeout_s=60)
-        self._exit.callback(proc.stop)
-        self.processes[name] = proc
-        return proc.start()
-
-    def dead_part(self) -> str | None:
-        """Name a part that has exited on its own, if any."""
-        for name, proc in self.processes.items():
-            if not proc.alive:
-                return name
-        for service in self._services:
-            if not service.running:
-                return service.name
-        return None
-
-    def stop(self) -> None:
-        """Stop everything, last started first."""
-        self._exit.close()
+        return self.spawn(name, [sys.executable, *module_args], env)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, print the URL line, and run until a signal or a failure."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = wait_for_signal()
     stack: Stack | AzureLikeStack
     if args.azure_like:
         from local.azurelike.stack import AzureLikeStack

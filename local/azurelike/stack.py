@@ -26,7 +26,6 @@ to start, and so does the stack).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
 import shutil
@@ -38,21 +37,19 @@ from typing import Any
 from local.azurelike.azurite import AzuriteTablesOAuth
 from local.azurelike.identities import Identities
 from local.azurelike.layout import Layout, lay_out_everything, runtime_python
-from local.azurelike.processes import AppProcess, platform_environment
+from local.azurelike.processes import platform_environment
 from local.azurelike.settings import Locals, app_settings, local_vault, resolve_references
 from local.azurelike.tls import TlsFiles, make_tls_files
 from local.redis_acl import AclRedisServer
-from local.services import ReadyLineProcess, ServiceError
+from local.services import ProcessGroup, ServiceError
 
 
-class AzureLikeStack:
+class AzureLikeStack(ProcessGroup):
     """Own every part of the Azure-like stack and stop them in reverse order."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
         self.args = args
-        self._exit = contextlib.ExitStack()
-        self.processes: dict[str, ReadyLineProcess] = {}
-        self._services: list[Any] = []
         self.root = Path(tempfile.mkdtemp(prefix="tradebridge-azure-like-"))
         self._exit.callback(shutil.rmtree, self.root, True)
         self.logs = self.root / "logs"
@@ -71,10 +68,9 @@ class AzureLikeStack:
         layout = lay_out_everything(self.root / "apps")
         tls = make_tls_files(self.root / "tls")
         redis_server = AclRedisServer(args.host, args.redis_port or None)
-        self._exit.enter_context(redis_server)
+        self.service(redis_server)
         azurite = AzuriteTablesOAuth(args.host, args.azurite_port or None, tls)
-        self._exit.enter_context(azurite)
-        self._services = [redis_server, azurite]
+        self.service(azurite)
         identities = self._exit.enter_context(
             Identities(args.host, redis_server.admin_url, args.token_lifetime_s)
         )
@@ -114,10 +110,7 @@ class AzureLikeStack:
     def _spawn_simulator(self) -> dict[str, object]:
         # The simulator stands in for Tradovate, not for our code: it runs from the repository.
         command = [sys.executable, "-m", "local.tradovate_sim", "--host", self.args.host]
-        proc = ReadyLineProcess([*command, "--port", str(self.args.tradovate_port)], timeout_s=60)
-        self._exit.callback(proc.stop)
-        self.processes["tradovate"] = proc
-        return proc.start()
+        return self.spawn("tradovate", [*command, "--port", str(self.args.tradovate_port)], None)
 
     def _write_settings(self, values: dict[str, str]) -> Path:
         path = self.root / "functions.settings.json"
@@ -174,21 +167,4 @@ class AzureLikeStack:
     def _spawn(
         self, name: str, command: list[str], cwd: Path, env: dict[str, str]
     ) -> dict[str, object]:
-        proc = AppProcess(command, cwd=cwd, env=env, log_path=self.logs / f"{name}.log")
-        self._exit.callback(proc.stop)
-        self.processes[name] = proc
-        return proc.start()
-
-    def dead_part(self) -> str | None:
-        """Name a part that has exited on its own, if any."""
-        for name, proc in self.processes.items():
-            if not proc.alive:
-                return name
-        for service in self._services:
-            if not service.running:
-                return str(service.name)
-        return None
-
-    def stop(self) -> None:
-        """Stop everything, last started first, and remove the run's folder."""
-        self._exit.close()
+        return self.spawn(name, command, env, cwd=cwd, log_path=self.logs / f"{name}.log")

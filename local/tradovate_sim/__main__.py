@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from decimal import Decimal
 from typing import Any
 
+from local.services import wait_for_signal
 from local.tradovate_sim.config import SimConfig
 from local.tradovate_sim.server import SimulatorServer
 
@@ -87,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"tradovate simulator: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = wait_for_signal()
     print(json.dumps(server.urls()), flush=True)
     try:
         while not stop.wait(0.5):

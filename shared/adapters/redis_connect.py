@@ -134,6 +134,20 @@ REAUTH_TIMEOUT_S = 2.0
 BUSY_WAIT_S = 1.0
 
 
+def _options(
+    retry: object,
+    socket_connect_timeout: float | None,
+    socket_timeout: float | None,
+    health_check_interval: int,
+) -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": socket_connect_timeout,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": health_check_interval,
+        "retry": retry,
+    }
+
+
 def build_async_redis(
     settings: RedisSettings,
     *,
@@ -146,12 +160,9 @@ def build_async_redis(
     from redis.asyncio.retry import Retry
 
     url = _url(settings)
-    options: dict[str, Any] = {
-        "socket_connect_timeout": socket_connect_timeout,
-        "socket_timeout": socket_timeout,
-        "health_check_interval": health_check_interval,
-        "retry": Retry(**_retry_policy()),
-    }
+    options = _options(
+        Retry(**_retry_policy()), socket_connect_timeout, socket_timeout, health_check_interval
+    )
     if settings.redis_auth == "url":
         _remember(None)
         return aioredis.Redis.from_url(url, **options)
@@ -177,12 +188,9 @@ def build_sync_redis(
     from redis.retry import Retry
 
     url = _url(settings)
-    options: dict[str, Any] = {
-        "socket_connect_timeout": socket_connect_timeout,
-        "socket_timeout": socket_timeout,
-        "health_check_interval": health_check_interval,
-        "retry": Retry(**_retry_policy()),
-    }
+    options = _options(
+        Retry(**_retry_policy()), socket_connect_timeout, socket_timeout, health_check_interval
+    )
     if settings.redis_auth == "url":
         _remember(None)
         return redis.Redis.from_url(url, **options)

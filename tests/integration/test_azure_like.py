@@ -19,7 +19,7 @@ from azure.identity import ManagedIdentityCredential
 
 from local.azurelike.identities import STORAGE_RESOURCE
 from local.azurelike.layout import lay_out_everything, runtime_python
-from local.azurelike.processes import AppProcess, platform_environment
+from local.azurelike.processes import platform_environment
 from local.azurelike.settings import Locals, app_settings, local_vault, resolve_references
 from local.identity import REDIS_RESOURCE
 from local.services import ReadyLineProcess, ServiceError
@@ -198,7 +198,7 @@ def test_unresolved_key_vault_reference_is_refused_before_any_login(
     settings = resolve_references(app_settings("worker", local), vault)
     assert settings["TRADOVATE_PASSWORD"].startswith("@Microsoft.KeyVault(")
     # As App Service runs it: from the package folder, with only the app settings.
-    proc = AppProcess(
+    proc = ReadyLineProcess(
         [str(runtime_python()), "-m", "worker", "--host", "127.0.0.1", "--port", "0"],
         cwd=layout.worker,
         env=platform_environment(settings, {}),
