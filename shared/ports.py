@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Order,
         OrderAck,
         OrderRequest,
+        OrderState,
         OrderVersion,
         Position,
     )
@@ -224,6 +225,10 @@ class BrokerTrading(Protocol):
 
     async def order_versions(self, order_id: int) -> tuple[OrderVersion, ...]:
         """Return an order's versions, oldest first."""
+        ...
+
+    async def order_state(self, order_id: int) -> OrderState:
+        """Return an order's current status and filled quantity, read from the broker itself."""
         ...
 
     async def cash_balance_snapshot(self, account_id: int) -> CashBalanceSnapshot:

@@ -98,7 +98,14 @@ class FakeSecrets:
 
 
 class FakeBroker:
-    """Remembers placed orders by client order id; fills market orders at ``price``."""
+    """Remembers placed orders by client order id; fills market orders at ``price``.
+
+    ``book`` holds resting orders REST lists (any status), added with ``add_order``; a cancel
+    or modify of one that is no longer open is refused as Tradovate refuses it, and so is one
+    of an id in ``unknown``. ``fill_on_cancel`` fills an order just before its cancel arrives
+    (the race with the exchange); ``refuse_next_command`` refuses the next cancel or modify of
+    an order that is still open (say another command is pending on it).
+    """
 
     def __init__(self, account_id: int = 10001, price: str = "21000") -> None:
         from decimal import Decimal
@@ -108,11 +115,85 @@ class FakeBroker:
         self.net_pos = 0
         self.placed: dict[str, int] = {}
         self.sent: list[str] = []
+        self.quantities: dict[str, int] = {}
         self.cancels: list[int] = []
+        self.modifies: list[int] = []
         self.reject_next: str | None = None
         self.fail_after_place = False
         self.lookups_fail = False
         self.next_id = 5000
+        self.book: dict[int, list[object]] = {}  # order id -> [Order, OrderVersion]
+        self.filled: dict[int, int] = {}
+        self.unknown: set[int] = set()
+        self.fill_on_cancel: set[int] = set()
+        self.refuse_next_command: str | None = None  # refuse a cancel/modify of an open order
+        self.state_reads: list[int] = []
+        self.state_fails = False
+        self.position_reads = 0
+
+    def add_order(  # type: ignore[no-untyped-def]
+        self, order_id: int, side: str, qty: int, order_type: str = "limit", *, status="working",
+        price: str | None = None, stop_price: str | None = None, oco_id: int | None = None,
+    ) -> None:  # fmt: skip
+        from decimal import Decimal
+
+        from shared.domain.broker import Order, OrderStatus, OrderType, OrderVersion, Side
+
+        order = Order(
+            order_id, self.account_id, 777, Side(side), OrderStatus(status), oco_id=oco_id
+        )
+        version = OrderVersion(
+            order_id, order_id, qty, OrderType(order_type),
+            price=None if price is None else Decimal(price),
+            stop_price=None if stop_price is None else Decimal(stop_price),
+        )  # fmt: skip
+        self.book[order_id] = [order, version]
+
+    def set_status(self, order_id: int, status: str) -> None:
+        import dataclasses
+
+        from shared.domain.broker import OrderStatus
+
+        order = self.book[order_id][0]
+        self.book[order_id][0] = dataclasses.replace(order, status=OrderStatus(status))  # type: ignore[type-var]
+
+    def fill(self, order_id: int, qty: int | None = None) -> None:
+        """Trade ``qty`` (all by default) of a resting order; the position moves."""
+        order, version = self.book[order_id]
+        size = version.qty if qty is None else qty  # type: ignore[attr-defined]
+        self.filled[order_id] = self.filled.get(order_id, 0) + size
+        self.net_pos += size * order.side.sign  # type: ignore[attr-defined]
+        if self.filled[order_id] >= version.qty:  # type: ignore[attr-defined]
+            self.set_status(order_id, "filled")
+
+    def _refuse_unless_open(self, order_id: int) -> None:
+        from shared.domain.errors import BrokerRejected
+
+        # Shaped like the simulator's refusals (failureReason TooLate or UnknownReason).
+        if order_id in self.unknown:
+            raise BrokerRejected(f"Order {order_id} not found", code="UnknownReason")
+        if self.refuse_next_command is not None:
+            text, self.refuse_next_command = self.refuse_next_command, None
+            raise BrokerRejected(text, code="AnotherCommandPending")
+        if order_id in self.fill_on_cancel:
+            self.fill_on_cancel.discard(order_id)
+            self.fill(order_id)
+        held = self.book.get(order_id)
+        if held is not None and not held[0].status.is_open:  # type: ignore[attr-defined]
+            status = held[0].status  # type: ignore[attr-defined]
+            raise BrokerRejected(f"Order {order_id} is already {status}", code="TooLate")
+
+    async def order_state(self, order_id: int):  # type: ignore[no-untyped-def]
+        from shared.domain.broker import OrderState
+        from shared.domain.errors import TransientBrokerError
+
+        self.state_reads.append(order_id)
+        if self.state_fails:
+            raise TransientBrokerError("Tradovate did not answer")
+        held = self.book.get(order_id)
+        if held is None:
+            return OrderState(order_id, None)
+        return OrderState(order_id, held[0].status, self.filled.get(order_id, 0))  # type: ignore[attr-defined]
 
     async def accounts(self):  # type: ignore[no-untyped-def]
         from shared.domain.broker import Account
@@ -122,15 +203,16 @@ class FakeBroker:
     async def positions(self, account_id: int | None = None):  # type: ignore[no-untyped-def]
         from shared.domain.broker import Position
 
+        self.position_reads += 1
         if self.net_pos == 0:
             return ()
         return (Position(id=1, account_id=self.account_id, contract_id=777, net_pos=self.net_pos),)
 
     async def orders(self, account_id: int | None = None):  # type: ignore[no-untyped-def]
-        return ()
+        return tuple(order for order, _ in self.book.values())
 
     async def order_versions(self, order_id: int):  # type: ignore[no-untyped-def]
-        return ()
+        return tuple(self.book[order_id][1:]) if order_id in self.book else ()
 
     async def orders_by_cl_ord_id(self, account_id: int):  # type: ignore[no-untyped-def]
         from shared.domain.broker import Order, OrderStatus, Side
@@ -159,6 +241,7 @@ class FakeBroker:
         self.next_id += 1
         self.placed[cl_ord_id] = self.next_id
         self.sent.append(cl_ord_id)
+        self.quantities[cl_ord_id] = qty
         self.net_pos += qty if side == "buy" else -qty
         if self.fail_after_place:
             self.fail_after_place = False
@@ -179,14 +262,24 @@ class FakeBroker:
         return OrderAck(order_id=order_id, cl_ord_id=entry.cl_ord_id)
 
     async def modify_order(self, req):  # type: ignore[no-untyped-def]
+        import dataclasses
+
         from shared.domain.broker import CommandAck
 
+        self.modifies.append(req.order_id)
+        self._refuse_unless_open(req.order_id)
+        if req.order_id in self.book:
+            version = self.book[req.order_id][1]
+            self.book[req.order_id][1] = dataclasses.replace(version, qty=req.qty)  # type: ignore[type-var]
         return CommandAck(command_id=1)
 
     async def cancel_order(self, order_id: int, *, cl_ord_id: str | None = None):  # type: ignore[no-untyped-def]
         from shared.domain.broker import CommandAck
 
         self.cancels.append(order_id)
+        self._refuse_unless_open(order_id)
+        if order_id in self.book:
+            self.set_status(order_id, "canceled")
         return CommandAck(command_id=2)
 
 

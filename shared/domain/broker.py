@@ -304,6 +304,47 @@ class Order:
         _require_aware("timestamp", self.timestamp)
 
 
+class OrderFate(StrEnum):
+    """Say what became of an order, as far as the position is concerned."""
+
+    OPEN = "open"  # still working: it can fill or be cancelled
+    CANCELLED = "cancelled"  # closed without trading a single contract
+    FILLED = "filled"  # traded, wholly or in part: the position moved
+    UNKNOWN = "unknown"  # the broker does not know it, or cannot say: it may have traded
+
+
+# Closed without the exchange trading it; only a fill count of zero proves nothing traded,
+# because an order cancelled after a partial fill is ``Canceled`` too (reference §3.2).
+_CLOSED_UNTRADED = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """Hold where one order stands at the broker now: its status and how much of it filled.
+
+    ``status`` is None when the broker does not know the order id at all.
+    """
+
+    order_id: int
+    status: OrderStatus | None
+    filled_qty: int = 0
+
+    def __post_init__(self) -> None:
+        if self.filled_qty < 0:
+            raise ValueError("filled_qty cannot be negative")
+
+    @property
+    def fate(self) -> OrderFate:
+        """Classify the order: open, closed untraded, traded, or unknown."""
+        if self.status is None or self.status is OrderStatus.UNKNOWN:
+            return OrderFate.UNKNOWN
+        if self.status.is_open:
+            return OrderFate.OPEN
+        if self.status in _CLOSED_UNTRADED and self.filled_qty == 0:
+            return OrderFate.CANCELLED
+        return OrderFate.FILLED
+
+
 @dataclass(frozen=True, slots=True)
 class OrderVersion:
     """Hold one version of an order's terms (the id equals the creating command's id)."""

@@ -14,15 +14,36 @@ the ledger mirror):
 A leg's client order id (``clOrdId``) derives from (signal, account, leg), so a claimed leg
 without a recorded answer means "maybe sent": a re-delivery looks it up at Tradovate by
 clOrdId and places it only if it is not there. A re-delivery finishes the stored plan
-rather than planning against a position the first attempt already moved; only a refused
-cancel or modify (the order filled or vanished meanwhile) asks for a fresh plan. A
-re-delivery that finds no record at all (Redis lost its last writes in a fail-over) plans
-afresh; if a gate then refuses, the orders already at Tradovate under this signal's
-clOrdIds are recorded as the outcome instead of the denial.
+rather than planning against a position the first attempt already moved. A re-delivery
+that finds no record at all (Redis lost its last writes in a fail-over) plans afresh; if a
+gate then refuses, the orders already at Tradovate under this signal's clOrdIds are
+recorded as the outcome instead of the denial.
+
+A refused cancel or modify usually means the plan came from a view that still showed an
+order Tradovate had already closed (the worker's cache lags the broker). Retrying it, or
+planning again from that same cache, would only be refused again, so the executor asks
+Tradovate what became of the order (``order/item`` and its fills) and acts on the answer:
+
+* closed without a fill (Canceled, Expired, Rejected): the leg's purpose is met. It is
+  recorded ``already_cancelled`` and the rest of the plan goes on, in this delivery;
+* traded (Filled, or cancelled after a partial fill) or unknown to Tradovate: the position
+  moved under the plan, so the plan is void. The leg (``already_filled``/``already_gone``)
+  and a ``replan`` summary are written together, then the executor plans once more, from
+  REST only (position, working orders, cash; the cache is what was wrong), and sends that
+  plan in the same delivery. That is safe because it is what a re-delivery would do after
+  the same write, and the write comes first: a crash in between leaves the ``replan``
+  summary, and a re-delivery that finds one plans from REST too. Staying in the delivery
+  also keeps the risk facts read before this signal stamped its own entry time, which a
+  re-delivery would mistake for a cooldown. A second such refusal in one delivery means
+  Tradovate contradicts the answers the plan was just made from: it raises
+  ``TransientError`` (the re-delivery plans from REST again) instead of looping;
+* still open (say another command is pending on it), or its state cannot be read: it
+  raises ``TransientError`` and leaves the leg unanswered, for a re-delivery to send again.
 
 Outcomes: ``denied`` (a risk gate said no: journaled, never sent), ``rejected`` (the broker
-said no: journaled, not retried), ``done``. Transient failures raise, so Service Bus
-re-delivers the message and finally dead-letters it with the reason.
+refused a placement: journaled, not retried; a refused cancel or modify never rejects a
+signal), ``done``. Transient failures raise, so Service Bus re-delivers the message and
+finally dead-letters it with the reason.
 """
 
 from __future__ import annotations
@@ -79,9 +100,18 @@ from shared.strategies import Strategy, StrategyBook
 log = logging.getLogger(__name__)
 
 Status = Literal["done", "denied", "rejected", "already_done"]
-_FINAL_LEG = frozenset({"acknowledged", "partially_filled", "filled", "cancelled", "rejected"})
+ALREADY_CANCELLED = "already_cancelled"
+_FINAL_LEG = frozenset(
+    {"acknowledged", "partially_filled", "filled", "cancelled", "rejected", ALREADY_CANCELLED}
+)
 _FINAL_SUMMARY = frozenset({"done", "denied", "rejected"})
 REPLAN = "replan"
+# A refused cancel or modify's leg status, by what Tradovate says became of its order.
+_REFUSED_LEG = {
+    broker.OrderFate.CANCELLED: ALREADY_CANCELLED,
+    broker.OrderFate.FILLED: "already_filled",
+    broker.OrderFate.UNKNOWN: "already_gone",
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +152,28 @@ class _Target:
     account: broker.Account
     contract: broker.ContractSpec
     strategy: Strategy
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    # What a plan was made from besides the book, kept for a replan in the same delivery.
+    facts: tuple[bool, bool, bool, datetime | None]
+    last_price: Decimal | None
+
+
+class _PositionMoved(Exception):  # control flow inside the executor; never escapes it
+    def __init__(self, leg: str, detail: str) -> None:
+        super().__init__(f"{leg}: {detail}")
+        self.leg = leg
+        self.detail = detail
+
+
+def _answered(row: LedgerEntry, command: Command) -> bool:
+    if row.status not in _FINAL_LEG:
+        return False
+    # Refused cancels and modifies were once recorded "rejected"; such a row says nothing about
+    # the order now, so the leg goes out again and a new refusal is classified.
+    return row.status != "rejected" or isinstance(command, PlaceOrder | PlaceBracketOrder)
 
 
 def _cl_ord_id(command: Command, signal_id: str, account: str) -> str:
@@ -176,9 +228,12 @@ class Executor:
             followed = await self._follow(delivery, target, rows)
             if followed is not None:
                 return followed
-            planned = await self._plan(env, target)
+            # A "replan" summary means a refused cancel showed the cache was behind the broker.
+            summary = rows.get(f"exec:{env.account}")
+            from_rest = summary is not None and summary.status == REPLAN
+            planned, reads = await self._plan(env, target, from_rest=from_rest)
         else:  # the common case: the event goes out with the risk facts' read
-            planned = await self._plan(env, target, events=[announce])
+            planned, reads = await self._plan(env, target, events=[announce])
         if isinstance(planned, Denial):
             recorded = f"exec:{env.account}" in rows
             return await self._deny(delivery, target, planned, recorded=recorded)
@@ -191,26 +246,42 @@ class Executor:
             return await self._follow(delivery, target, rows) or Outcome(
                 "already_done", "another delivery is handling this signal"
             )
-        return await self._run(
-            env, target, planned, rows, claimed=not rows, redelivered=delivery.delivery_count > 1
-        )
+        return await self._run(delivery, target, planned, rows, claimed=not rows, reads=reads)
 
-    async def _plan(self, env: Envelope, target: _Target, events: Events = ()) -> Plan | Denial:
-        # One read of the worker's cache serves the book and the risk facts alike; the kill
-        # switches and cooldown stamp are read at the same time.
-        view, facts = await asyncio.gather(
-            self._deps.live.view(target.account.id, target.contract.contract.id),
-            self._deps.store.risk_facts(
-                target.strategy.id, env.account, target.contract.product.name, events=events
-            ),
-        )
+    async def _plan(
+        self,
+        env: Envelope,
+        target: _Target,
+        events: Events = (),
+        *,
+        from_rest: bool = False,
+        earlier: _Reads | None = None,
+    ) -> tuple[Plan | Denial, _Reads]:
+        store, root = self._deps.store, target.contract.product.name
+        view: LiveView | None
+        if earlier is not None:
+            # Planning again in this delivery: the kill switches and the last entry time were
+            # read moments ago, before this signal's own plan stamped its entry time, which a
+            # fresh read would take for a cooldown. The book and cash come from REST (a view
+            # of only None parts); the last price (market data, not account state) is kept.
+            view, facts = LiveView(None, None, None, earlier.last_price), earlier.facts
+        elif from_rest:
+            view = None
+            facts = await store.risk_facts(target.strategy.id, env.account, root, events=events)
+        else:
+            # One read of the worker's cache serves the book and the risk facts alike; the
+            # kill switches and cooldown stamp are read at the same time.
+            view, facts = await asyncio.gather(
+                self._deps.live.view(target.account.id, target.contract.contract.id),
+                store.risk_facts(target.strategy.id, env.account, root, events=events),
+            )
         # Without the worker's cache both fall back to REST: those reads go out together.
         book, risk = await asyncio.gather(
             self._book(target.account.id, target.contract, view),
             self._risk(target, env, view, facts),
         )
         policy = policy_for(target.strategy, env.account, env.multiplier)
-        return plan(
+        planned = plan(
             env.signal,
             book,
             target.contract,
@@ -219,6 +290,7 @@ class Executor:
             target.account,
             signal_id=env.signal_id,
         )
+        return planned, _Reads(facts, view.last_price if view is not None else None)
 
     async def _rows(self, env: Envelope) -> dict[str, LedgerEntry]:
         return {row.row_key: row for row in await self._deps.ledger.rows(env.signal_id)}
@@ -236,9 +308,7 @@ class Executor:
         stored = summary.fields.get("plan")
         if not isinstance(stored, str) or not stored:
             return None
-        return await self._run(
-            env, target, load_plan(stored), rows, claimed=False, redelivered=True
-        )
+        return await self._run(delivery, target, load_plan(stored), rows, claimed=False)
 
     def _summary(self, env: Envelope, delivery: Delivery, status: str, **extra: Any) -> LedgerEntry:
         fields: dict[str, Any] = {
@@ -412,6 +482,47 @@ class Executor:
 
     async def _run(
         self,
+        delivery: Delivery,
+        target: _Target,
+        the_plan: Plan,
+        rows: Mapping[str, LedgerEntry],
+        *,
+        claimed: bool,
+        reads: _Reads | None = None,
+    ) -> Outcome:
+        """Send the plan; if a refused cancel or modify shows the position moved, plan once
+        more from Tradovate's REST answers and send that plan instead (module docstring)."""
+        env = delivery.envelope
+        redelivered = delivery.delivery_count > 1
+        try:
+            return await self._send(
+                env, target, the_plan, rows, claimed=claimed, redelivered=redelivered
+            )
+        except _PositionMoved as moved:
+            log.warning(
+                "signal %s for %s: %s; planning again from Tradovate's REST answers",
+                env.signal_id,
+                env.account,
+                moved,
+            )
+        planned, _ = await self._plan(env, target, from_rest=True, earlier=reads)
+        if isinstance(planned, Denial):
+            return await self._refuse(delivery, str(planned.reason), planned.message)
+        summary = self._summary(env, delivery, "planned", plan=dump_plan(planned), basis="rest")
+        await self._deps.ledger.update(summary)
+        try:
+            return await self._send(
+                env, target, planned, await self._rows(env), claimed=False, redelivered=redelivered
+            )
+        except _PositionMoved as again:
+            raise TransientError(
+                f"{again.leg} was refused ({again.detail}) right after planning from Tradovate's "
+                "REST answers: the broker contradicts its own state, so this signal is retried "
+                "later (planned from REST again) rather than at once"
+            ) from again
+
+    async def _send(
+        self,
         env: Envelope,
         target: _Target,
         the_plan: Plan,
@@ -486,7 +597,7 @@ class Executor:
         row = rows.get(cl_ord_id)
         if row is None and not claimed:
             row = await self._deps.ledger.claim(self._claim(env, command))
-        if row is not None and row.status in _FINAL_LEG:
+        if row is not None and _answered(row, command):
             order_id = row.fields.get("order_id")
             if isinstance(order_id, int):
                 placed.append(order_id)
@@ -495,6 +606,9 @@ class Executor:
         try:
             order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
+            if isinstance(command, CancelOrder | ModifyOrder):
+                answers.append(await self._refused(env, command, cl_ord_id, exc, sent_at, answers))
+                return None
             answers.append(
                 self._answer(
                     env,
@@ -506,18 +620,6 @@ class Executor:
                 )
             )
             await self._publish_rejection(env, command, exc)
-            if isinstance(command, CancelOrder | ModifyOrder):
-                # The order changed under us (filled or gone): plan again from a fresh book.
-                await self._deps.ledger.update_all(
-                    [
-                        *answers,
-                        LedgerEntry(env.signal_id, f"exec:{env.account}", REPLAN, {"plan": ""}),
-                    ]
-                )
-                answers.clear()
-                raise TransientError(
-                    f"{command.leg} was refused ({exc.message}); planning again"
-                ) from exc
             return f"{exc.code}: {exc.message}"
         answers.append(
             self._answer(env, cl_ord_id, "acknowledged", sent_at=sent_at, order_id=order_id)
@@ -536,6 +638,51 @@ class Executor:
                 },
             )
         return None
+
+    async def _refused(
+        self,
+        env: Envelope,
+        command: CancelOrder | ModifyOrder,
+        cl_ord_id: str,
+        exc: BrokerRejected,
+        sent_at: datetime,
+        answers: list[LedgerEntry],
+    ) -> LedgerEntry:
+        """Return the leg's answer when its order closed untraded; raise otherwise.
+
+        ``_PositionMoved`` (after writing the answers and a ``replan`` summary) when the order
+        traded or Tradovate does not know it; ``TransientError`` when it is still open or its
+        state cannot be read (``TransientBrokerError`` from the read).
+        """
+        order_id = (
+            command.order_id if isinstance(command, CancelOrder) else command.request.order_id
+        )
+        state = await self._deps.broker.order_state(order_id)
+        fate = state.fate
+        where = f"order {order_id} is {state.status or 'unknown to Tradovate'}"
+        if fate is broker.OrderFate.OPEN:
+            raise TransientError(
+                f"{command.leg} was refused ({exc.message}) but order {order_id} is still "
+                f"{state.status} at Tradovate; retrying later"
+            ) from exc
+        answer = self._answer(
+            env,
+            cl_ord_id,
+            _REFUSED_LEG[fate],
+            sent_at=sent_at,
+            order_id=order_id,
+            broker_code=exc.code,
+            broker_text=exc.message,
+            broker_status=None if state.status is None else str(state.status),
+            filled_qty=state.filled_qty,
+        )
+        if fate is broker.OrderFate.CANCELLED:
+            log.info("signal %s: %s was refused, %s: done", env.signal_id, command.leg, where)
+            return answer
+        summary = LedgerEntry(env.signal_id, f"exec:{env.account}", REPLAN, {"plan": ""})
+        await self._deps.ledger.update_all([*answers, answer, summary])
+        answers.clear()
+        raise _PositionMoved(command.leg, f"{exc.message}; {where}, filled {state.filled_qty}")
 
     def _answer(self, env: Envelope, cl_ord_id: str, status: str, **fields: Any) -> LedgerEntry:
         return LedgerEntry(

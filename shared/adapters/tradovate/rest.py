@@ -48,6 +48,7 @@ from shared.domain.broker import (
     OrderAck,
     OrderCommand,
     OrderRequest,
+    OrderState,
     OrderVersion,
     Position,
     Product,
@@ -199,6 +200,22 @@ class TradovateRest:
         """List the versions (terms) of one order."""
         models = await self._many(w.BrokerOrderVersion, "orderVersion/deps", {"masterid": order_id})
         return tuple(parse.order_version(m) for m in models)
+
+    async def order_state(self, order_id: int) -> OrderState:
+        """Read one order's status (``order/item``) and filled quantity (``fill/deps``).
+
+        The status alone cannot tell a clean cancel from a cancel after a partial fill (both
+        are ``Canceled``, reference §3.2), so the order's fills are read too. An id Tradovate
+        does not know comes back with status None.
+        """
+        try:
+            model = await self._one(w.BrokerOrder, "order/item", {"id": order_id})
+        except BrokerNotFound:
+            return OrderState(order_id=order_id, status=None)
+        order = parse.order(model)
+        fills = await self.fills(order_id)
+        filled = sum(fill.qty for fill in fills if fill.active)
+        return OrderState(order_id=order.id, status=order.status, filled_qty=filled)
 
     async def commands(self, order_ids: Sequence[int]) -> tuple[OrderCommand, ...]:
         """List the commands (with their ``clOrdId``) of several orders in one call."""
