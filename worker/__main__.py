@@ -33,7 +33,7 @@ logger = logging.getLogger("worker")
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     # App Service reaches the container on all interfaces; the local stack passes 127.0.0.1.
-    parser.add_argument("--host", default="0.0.0.0", help="address for /healthz")  # noqa: S104
+    parser.add_argument("--host", default="0.0.0.0", help="address for /healthz")  # nosec B104 - App Service's front end reaches it; the site's public access is off  # noqa: S104
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="0 = any free port"
     )
@@ -41,7 +41,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _announce(host: str, port: int) -> None:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    # For a bind to every interface, the URL shown (to the local stack) is the loopback one.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # nosec B104 - compared, not bound  # noqa: S104
     url = f"http://{shown}:{port}"
     print(json.dumps({"worker": url, "healthz": f"{url}/healthz"}), flush=True)
 

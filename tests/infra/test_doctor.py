@@ -1,16 +1,21 @@
 """azure-functions-doctor finds no failed check on the function app (the repository root).
 
 The doctor (PyPI azure-functions-doctor, third-party, yeongseon) is a static checker: it never
-imports the app. scripts/bootstrap installs the pinned version into .tools/doctor; the scan takes
-about 30 s. Besides "no fail", every warning it raises must be one judged below, so a new finding
-is read by a person instead of scrolling past.
+imports the app. scripts/bootstrap installs the pinned version (DOCTOR_VERSION there) into
+.tools/doctor; this test never installs it, and stops with "run scripts/bootstrap" when it is
+missing or at another pin. The scan takes about 30 s on an idle machine and about twice that
+with both cores busy, hence the timeout below. Besides "no fail", every warning it raises must be
+one judged below, so a new finding is read by a person instead of scrolling past.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCTOR = ROOT / ".tools" / "doctor" / "bin" / "azure-functions-doctor"
@@ -45,20 +50,35 @@ JUDGED_WARNINGS = {
 }
 
 
+def _require_installed() -> None:
+    bootstrap = (ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
+    match = re.search(r'^DOCTOR_VERSION="([^"]+)"', bootstrap, re.MULTILINE)
+    assert match, 'scripts/bootstrap pins the doctor with a DOCTOR_VERSION="..." line'
+    stamp = DOCTOR.parents[1] / ".tradebridge-version"
+    installed = stamp.read_text(encoding="utf-8") if stamp.exists() else "nothing"
+    if not DOCTOR.exists() or installed != match.group(1):
+        pytest.fail(
+            f"{DOCTOR.parents[1]} has {installed}, not the pinned azure-functions-doctor "
+            f"{match.group(1)}: run scripts/bootstrap (tests never install tools)",
+            pytrace=False,
+        )
+
+
 def _items(report: dict[str, object]) -> list[dict[str, str]]:
     results = report["results"]
     assert isinstance(results, list)
     return [item for group in results for item in group["items"]]
 
 
+@pytest.mark.timeout(300)
 def test_doctor_with_repository_root_reports_no_failed_and_only_judged_warnings() -> None:
-    assert DOCTOR.exists(), "run scripts/bootstrap: it installs the doctor into .tools/doctor"
+    _require_installed()
     result = subprocess.run(
         [str(DOCTOR), "doctor", "--path", str(ROOT), "--format", "json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=280,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

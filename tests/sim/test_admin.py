@@ -112,7 +112,9 @@ def test_account_switch_with_synced_socket_sends_risk_status_event(
 def test_ticker_with_interval_moves_prices_until_stopped(sim: SimulatorServer) -> None:
     before = sim.state()["prices"]
     sim.admin("POST", "/ticker", {"interval_s": 0.05})
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # until it ticked, not a fixed 0.3 s a busy machine misses
+    while sim.state()["prices"] == before and time.monotonic() < deadline:
+        time.sleep(0.05)
     sim.admin("POST", "/ticker", {"interval_s": None})
     moved = sim.state()["prices"]
     time.sleep(0.15)
