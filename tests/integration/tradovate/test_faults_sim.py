@@ -120,7 +120,8 @@ async def test_calls_during_lockout_give_up_within_budget_with_bounded_attempts(
     started = time.monotonic()
     with pytest.raises(RateLimited):
         await tight.rest.accounts()
-    assert time.monotonic() - started < 1.5
+    # Gives up within its retry budget, far short of the 60 s lockout (margin for a busy CI).
+    assert time.monotonic() - started < 5.0
     assert requests(tradovate_sim, "account/list") <= 4
 
 
