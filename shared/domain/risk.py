@@ -22,6 +22,10 @@ careful trader expects to get through even when new risk is forbidden::
 A plan that only cancels orders passes every gate. When a plan both closes and opens (a
 reversal) and an opening gate refuses, the planner keeps the closing part and records the
 refusal as withheld (see ``shared.domain.planning``).
+
+These gates judge a draft against the strategy's limits as the facts show them. After them, the
+planner's safety rails (``shared.domain.planning.rails``) bound the final plan whatever its facts
+say; their codes are listed here too, in the last group of :class:`DenialCode`.
 """
 
 from __future__ import annotations
@@ -75,6 +79,13 @@ class DenialCode(StrEnum):
     NO_REFERENCE_PRICE = "no_reference_price"
     BRACKET_WRONG_SIDE = "bracket_wrong_side"
     BRACKET_TOO_CLOSE = "bracket_too_close"
+    # safety rails (shared.domain.planning.rails): hard bounds on the final plan, whatever its facts
+    EXIT_WOULD_ADD_EXPOSURE = "exit_would_add_exposure"
+    ORDER_SIZE_BOUND = "order_size_bound"
+    SIGNAL_SIZE_BOUND = "signal_size_bound"
+    WORST_CASE_POSITION = "worst_case_position"
+    WORST_CASE_ADD = "worst_case_add"
+    PLAN_INCONSISTENT = "plan_inconsistent"
 
 
 class Denial(OrderDenied):

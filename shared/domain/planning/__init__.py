@@ -6,7 +6,8 @@ Entry point: :func:`plan` (``shared.domain.planning.planner``). The modules, in 
 * ``quantities``: multiplier scaling (rounds down), the split across targets, order-size caps;
 * ``prices``: tick rounding in the safe direction and distance units;
 * ``orders``: entry and exit order terms; ``brackets``: OSO exits and worker instructions;
-* ``model``: inputs (``Book``, ``WorkingOrder``) and outputs (commands, ``Plan``, instructions).
+* ``model``: inputs (``Book``, ``WorkingOrder``) and outputs (commands, ``Plan``, instructions);
+* ``rails``: the hard bounds every plan keeps, whatever its facts say (checked last).
 """
 
 from shared.domain.planning.model import (

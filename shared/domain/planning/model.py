@@ -231,8 +231,9 @@ class Plan:
     """Order the commands for one signal on one account; send them in this order.
 
     ``position_after`` is the position once every placed order fills (exits resting in
-    brackets excluded). ``withheld`` is set when risk gates refused the opening part of a
-    reversal and only the closing part remains; ``note`` says in words what the plan does.
+    brackets excluded). ``withheld`` is set when a risk gate or a safety rail refused the opening
+    part of a reversal and only the closing part remains; ``note`` says in words what the plan
+    does.
     """
 
     commands: tuple[Command, ...]

@@ -23,6 +23,11 @@ Leg ids name roles, not state, so a re-delivered signal derives the same client 
 Risk gates (:mod:`shared.domain.risk`) then see the draft. If they refuse the opening part of a
 plan that also closes (a reversal), the plan keeps only the closing part and records the refusal
 in ``Plan.withheld``; a plan that only cancels passes every gate.
+
+Last, on every path, the safety rails (:mod:`shared.domain.planning.rails`) bound the plan
+whatever its facts say: an exit never adds exposure, no order or signal exceeds a hard size, and
+``max_position`` holds in the worst case. A rail refusing only the opening part of a plan that
+also closes cuts it to its closing part, as the gates do; the plan returned keeps every rail.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from functools import partial
 
 from shared.domain import broker
 from shared.domain.broker import BracketOrderRequest, ContractSpec, ModifyOrderRequest, Side
+from shared.domain.planning import rails
 from shared.domain.planning.brackets import BracketSetup, plan_entry_legs
 from shared.domain.planning.model import (
     Book,
@@ -125,7 +131,7 @@ def plan(
         _check_contract(signal, contract, policy)
         _check_required_position(signal, book.net_pos)
         intention = decide(signal, book.net_pos, policy, _multiplier(signal, policy, account))
-        return _gate(inputs, intention, _draft(inputs, intention))
+        return _within_rails(inputs, intention, _gate(inputs, intention, _draft(inputs, intention)))
     except Denial as denial:
         return denial
 
@@ -389,3 +395,27 @@ def _gate(inputs: _Inputs, intention: Intention, draft: _Draft) -> Plan:
             raise denial
     commands = draft.cancels + draft.placements
     return Plan(commands, current, after, draft.instructions, withheld, intention.note)
+
+
+def _reduces(current: int, intention: Intention) -> bool:
+    target = intention.target
+    return not intention.separate_close and target * current >= 0 and abs(target) <= abs(current)
+
+
+def _within_rails(inputs: _Inputs, intention: Intention, drafted: Plan) -> Plan:
+    current = inputs.book.net_pos
+    # A plan the gates cut to its closing part (withheld) is meant only to reduce, too.
+    reduce_only = _reduces(current, intention) or drafted.withheld is not None
+    facts = rails.Facts(inputs.book, inputs.signal, inputs.policy, reduce_only)
+    refused = rails.check_opening(drafted, facts)
+    closes = refused is not None and rails.measure(drafted, inputs.book).closing > 0
+    if refused is not None and closes and rails.check_closing(drafted, facts) is None:
+        # Keep what reduces risk, as the gates do: close the position, open nothing.
+        intention = replace(intention, target=0, note=f"{intention.note}: closing only")
+        drafted = replace(_gate(inputs, intention, _draft(inputs, intention)), withheld=refused)
+        facts = rails.Facts(inputs.book, inputs.signal, inputs.policy, reduce_only=True)
+    # The one check every returned plan has passed, whichever path drafted it.
+    denial = rails.check(drafted, facts)
+    if denial is not None:
+        raise denial
+    return drafted

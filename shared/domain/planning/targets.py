@@ -7,6 +7,8 @@ between that target and the broker's position, so a reversal is one order and a 
 * A **target position** (``strategy.market_position`` + size, TradersPost ``sentiment``) is the
   target itself, scaled by the account multiplier. A direction without a size (``sentiment:
   long``) opens the entry quantity on that side, or adds when already there.
+  Growing a held position toward a larger target is adding too: with adding off, the safety
+  rails refuse it (``worst_case_add``), since a view that lags one fill would overshoot.
 * **buy / sell** open the entry quantity; on the same side they add only when the strategy
   allows adding; against the position they follow the opposite-signal policy (reverse to the
   entry quantity, exit only, or ignore). **add** adds regardless of that setting.

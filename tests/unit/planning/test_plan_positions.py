@@ -91,8 +91,17 @@ def test_plan_with_strategy_adding_and_adding_off_denies_add_not_allowed() -> No
 
 
 def test_plan_with_larger_target_and_no_previous_position_heals_the_gap() -> None:
-    result = planned(signal(Intent.BUY, target=_target(LONG, 3)), Book(2))
+    result = planned(
+        signal(Intent.BUY, target=_target(LONG, 3)), Book(2), pol=policy(allow_add=True)
+    )
     assert (entry_of(result.placements[0]).qty, result.position_after) == (1, 3)
+
+
+def test_plan_with_larger_target_and_adding_off_denies_worst_case_add() -> None:
+    # Growing a held position is an add whatever the alert's history says: with stale facts
+    # (the broker already at 3) the "heal" would reach 4 (rails, shared.domain.planning.rails).
+    result = denied(signal(Intent.BUY, target=_target(LONG, 3)), Book(2))
+    assert result.code == DenialCode.WORST_CASE_ADD
 
 
 def test_plan_with_smaller_target_on_same_side_reduces_and_shrinks_brackets() -> None:

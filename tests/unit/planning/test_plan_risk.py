@@ -69,7 +69,8 @@ def test_plan_with_exit_under_a_breached_gate_still_closes(
     limits: dict[str, Any], risk: dict[str, Any], code: DenialCode
 ) -> None:
     sig = signal(Intent.EXIT, tv_time=STALE)
-    result = planned(sig, Book(5), pol=policy(limits=RiskLimits(**limits)), risk=state(**risk))
+    # 2 contracts, within every row's max_position: the rails refuse a close larger than that.
+    result = planned(sig, Book(2), pol=policy(limits=RiskLimits(**limits)), risk=state(**risk))
     assert result.position_after == 0
     assert result.withheld is None
 
@@ -116,20 +117,32 @@ def test_plan_with_add_beyond_max_position_counting_resting_entries_denies() -> 
     assert denied(signal(Intent.BUY, quantity=D(1)), book, pol=pol).code == DenialCode.MAX_POSITION
 
 
-def test_plan_with_add_after_cancelling_resting_entries_fits_max_position() -> None:
+def test_plan_with_add_after_cancelling_resting_entries_counts_them_as_possibly_filled() -> None:
+    # The cancel may land after the entry filled, so the worst case is 2 + 1 + 1.
     book = Book(2, (working(20, Side.BUY, 1),))
+    sig = signal(Intent.BUY, quantity=D(1), cancel_first=True)
     pol = policy(allow_add=True, limits=RiskLimits(max_position=3))
-    result = planned(signal(Intent.BUY, quantity=D(1), cancel_first=True), book, pol=pol)
+    assert denied(sig, book, pol=pol).code == DenialCode.WORST_CASE_POSITION
+    pol = policy(allow_add=True, limits=RiskLimits(max_position=4))
+    result = planned(sig, book, pol=pol)
     assert (result.legs, result.position_after) == (("cancel.20", "entry"), 3)
 
 
-def test_plan_with_reduce_from_above_max_position_is_allowed() -> None:
-    pol = policy(limits=RiskLimits(max_position=2, max_order_qty=2))
+def test_plan_with_reduce_of_at_most_max_position_from_above_it_is_allowed() -> None:
+    pol = policy(limits=RiskLimits(max_position=2, max_order_qty=1))
     result = planned(
-        signal(Intent.BUY, target=TargetPosition(MarketPosition.LONG, D(5))), Book(9), pol=pol
+        signal(Intent.BUY, target=TargetPosition(MarketPosition.LONG, D(2))), Book(4), pol=pol
     )
-    assert [entry_of(c).qty for c in result.placements] == [2, 2]
-    assert result.position_after == 5
+    assert [entry_of(c).qty for c in result.placements] == [1, 1]
+    assert result.position_after == 2
+
+
+def test_plan_with_reduce_larger_than_max_position_denies_signal_size_bound() -> None:
+    # No signal trades more than max_position unless it reverses: a book far beyond the limit
+    # is more likely a wrong view than a position this strategy opened.
+    pol = policy(limits=RiskLimits(max_position=2, max_order_qty=2))
+    sig = signal(Intent.BUY, target=TargetPosition(MarketPosition.LONG, D(5)))
+    assert denied(sig, Book(9), pol=pol).code == DenialCode.SIGNAL_SIZE_BOUND
 
 
 def test_plan_with_target_reduce_and_cancel_first_shrinks_instead_of_cancelling() -> None:
