@@ -1,7 +1,9 @@
 """Read TradingView alert bodies in every supported format into one normalised ``Signal``.
 
 Pure code: standard library and ``shared.domain`` only. ``parse_alert`` is the entry point;
-``registry`` lists the formats; one module per format; ``coerce`` and ``fields`` are shared.
+``registry`` lists the formats; one module per format; ``coerce`` and ``fields`` are shared;
+``text`` makes the untrusted body safe (linear-time scans, surrogates, control characters)
+before any reader sees it.
 """
 
 from shared.domain.alerts.parser import MAX_BODY_CHARS, ParsedAlert, parse_alert

@@ -31,10 +31,11 @@ SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL, "long": Side.BUY, 
 TIMES_IN_FORCE: dict[str, TimeInForce] = {tif.value: tif for tif in TimeInForce}
 UNITS: dict[str, PriceUnit] = {unit.value: unit for unit in PriceUnit}
 
+# ASCII only (see coerce); the text is at most 40 characters before this runs.
 _LEVEL_RE = re.compile(
-    r"^(?P<sign>[+-])?\s*(?P<dollar>\$)?\s*(?P<number>\d+(?:\.\d*)?|\.\d+)\s*"
-    r"(?P<unit>%|ticks?|t|points?|pts?|dollars?|usd)?$",
-    re.IGNORECASE,
+    r"(?P<sign>[+-])?\s*(?P<dollar>\$)?\s*(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*"
+    r"(?P<unit>%|ticks?|t|points?|pts?|dollars?|usd)?",
+    re.IGNORECASE | re.ASCII,
 )
 _UNIT_WORDS: dict[str, PriceUnit] = {
     "%": PriceUnit.PERCENT,
@@ -66,7 +67,11 @@ def read_symbol(value: object, field: str, exchange: object | None = None) -> Sy
     if value is None:
         fail(f"{field} is required", "missing_field", field)
     venue = to_text(exchange, "exchange", max_chars=32) if exchange is not None else None
-    return parse_symbol(to_text(value, field, max_chars=40), exchange=venue)
+    text = to_text(value, field, max_chars=40)
+    # Tickers are ASCII; NQZ with a fullwidth 2024 must not become a contract (\d is Unicode).
+    if not text.isascii() or not (venue or "").isascii():
+        fail(f"{field} must be written in ASCII letters and digits", "invalid_symbol", field)
+    return parse_symbol(text, exchange=venue)
 
 
 def level_text(value: object, field: str) -> tuple[PriceSpec, int]:
@@ -78,7 +83,7 @@ def level_text(value: object, field: str) -> tuple[PriceSpec, int]:
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return PriceSpec(to_decimal(value, field), PriceUnit.PRICE), 0
     text = to_text(value, field, max_chars=40)
-    match = _LEVEL_RE.match(text)
+    match = _LEVEL_RE.fullmatch(text)
     if match is None:
         fail(
             f"{field} must be a price or a distance like '25 ticks' or '1.5%'",
@@ -99,11 +104,12 @@ def level_text(value: object, field: str) -> tuple[PriceSpec, int]:
 def level(value: object, field: str) -> PriceSpec:
     """Read a level given as a number (a price), as text, or as ``{"ticks": 40}``."""
     if isinstance(value, Mapping):
-        present = [(k, v) for k, v in value.items() if v is not None]
-        if len(present) != 1 or str(present[0][0]).lower() not in UNITS:
+        present = [(str(k), v) for k, v in value.items() if v is not None]
+        only = present[0][0] if len(present) == 1 else ""
+        unit = UNITS.get(only.lower()) if only.isascii() else None
+        if unit is None:
             fail(f"{field} needs exactly one of {', '.join(UNITS)}", "invalid_level", field)
         unit_name, amount = present[0]
-        unit = UNITS[str(unit_name).lower()]
         return spec(to_decimal(amount, f"{field}.{unit_name}"), unit, field)
     found, sign = level_text(value, field)
     if sign < 0:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from shared.domain.alerts.coerce import fail
+from shared.domain.alerts.text import strip_spaces
 from shared.domain.signal import JsonValue
 
 # Field names a webhook secret travels in, across the formats traders use (tradingview.md §1.6).
@@ -18,7 +19,6 @@ _SECRET_NAME_RE = re.compile(
     r"|credential|private",
     re.IGNORECASE,
 )
-_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
 def _present(value: object) -> bool:
@@ -34,13 +34,26 @@ class Fields:
         self._taken: set[str] = set()
 
     def get(self, *names: str) -> object | None:
-        """Return the first present value among ``names`` (aliases) and mark all of them taken."""
+        """Return the value given under one of ``names`` (aliases) and mark all of them taken.
+
+        Two aliases with different values (``quantity=1`` and ``qty=100``) are refused: which
+        one the trader meant is not ours to guess, and a template could hide a size that way.
+        """
         found: object | None = None
+        found_name = ""
         for name in names:
             self._taken.add(name)
             value = self._data.get(name)
-            if found is None and _present(value):
-                found = value
+            if not _present(value):
+                continue
+            if found is None:
+                found, found_name = value, name
+            elif value != found:
+                fail(
+                    f"{found_name} and {name} say the same thing with different values",
+                    "duplicate_field",
+                    name,
+                )
         return found
 
     def rest(self) -> dict[str, object]:
@@ -65,38 +78,6 @@ def take_secret(data: dict[str, object]) -> str | None:
     return found[0][1] if found else None
 
 
-def find_placeholder(value: object, path: str = "") -> str | None:
-    """Return the path of the first value (or key) still holding a ``{{placeholder}}``."""
-    if isinstance(value, str):
-        return (path or "body") if _PLACEHOLDER_RE.search(value) else None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            if _PLACEHOLDER_RE.search(str(key)):
-                return child
-            found = find_placeholder(item, child)
-            if found is not None:
-                return found
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = find_placeholder(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
-def reject_placeholders(value: object) -> None:
-    """Raise ``unsubstituted_placeholder`` naming the field TradingView left unfilled."""
-    where = find_placeholder(value)
-    if where is not None:
-        fail(
-            f"{where} still holds a {{{{placeholder}}}}: TradingView did not substitute it "
-            "(check its spelling, or that the alert belongs to a strategy)",
-            "unsubstituted_placeholder",
-            where,
-        )
-
-
 def extras_of(rest: Mapping[str, object]) -> dict[str, JsonValue]:
     """Freeze unknown fields for the journal (numbers as text), dropping credential-like names."""
     return {str(k): _freeze(v) for k, v in rest.items() if not _SECRET_NAME_RE.search(str(k))}
@@ -117,10 +98,10 @@ def lowered(pairs: Iterable[tuple[str, str]]) -> dict[str, object]:
     """Build a field map from text pairs with lower-cased keys; a repeated key is an error."""
     data: dict[str, object] = {}
     for key, value in pairs:
-        name = key.strip().lower()
+        name = strip_spaces(key).lower()
         if not name:
             fail("a field has an empty name", "malformed_text", None)
         if name in data:
             fail(f"{name} is given twice", "duplicate_field", name)
-        data[name] = value.strip()
+        data[name] = strip_spaces(value)
     return data

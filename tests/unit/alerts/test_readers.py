@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from shared.domain.alerts import MAX_BODY_CHARS, parse_alert
-from shared.domain.alerts.fields import extras_of, find_placeholder
+from shared.domain.alerts.fields import extras_of
+from shared.domain.alerts.text import clean_fields, field_name
 from shared.domain.errors import InvalidSignal
 from shared.domain.signal import MarketPosition, OrderType, PriceSpec, PriceUnit, Signal
 
@@ -46,8 +47,8 @@ REFUSALS = [
     ("number_far_out_of_range", native(quantity="1e30"), "number_out_of_range", "quantity"),
     ("text_too_long", native(strategy="s" * 201), "invalid_text", "strategy"),
     ("text_of_wrong_type", native(strategy=["a"]), "invalid_text", "strategy"),
-    ("time_before_epoch_era", native(time="1900-01-01T00:00:00Z"), "invalid_time", "time"),
-    ("negative_epoch_time", native(time=-5), "invalid_time", "time"),
+    ("time_before_epoch_era", native(time="1900-01-01T00:00:00Z"), "implausible_time", "time"),
+    ("negative_epoch_time", native(time=-5), "implausible_time", "time"),
     ("choice_of_wrong_type", native(side=5), "invalid_choice", "side"),
     ("boolean_out_of_range", native(flatten_first=2), "invalid_boolean", "flatten_first"),
     ("boolean_of_wrong_type", native(flatten_first=[]), "invalid_boolean", "flatten_first"),
@@ -293,9 +294,14 @@ def test_extras_of_with_non_json_values_keeps_text_and_drops_credentials() -> No
     assert "Token" not in extras
 
 
-def test_find_placeholder_with_whole_body_names_body() -> None:
-    assert find_placeholder("{{ticker}}") == "body"
-    assert find_placeholder({"a": [1, {"b": "x"}]}) is None
+def test_field_name_with_empty_path_names_body() -> None:
+    assert field_name(()) == "body"
+    assert field_name(("brackets", 0, "stop_loss")) == "brackets[0].stop_loss"
+
+
+def test_clean_fields_with_safe_nested_values_returns_them_unchanged() -> None:
+    data = {"a": [1, {"b": "x"}], "c": "{{not closed"}
+    assert clean_fields(data) == data
 
 
 def test_extras_of_with_credential_like_names_drops_only_those() -> None:
