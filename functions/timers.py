@@ -118,10 +118,12 @@ async def reconcile(timer: func.TimerRequest) -> None:
 )
 async def ledger_mirror(timer: func.TimerRequest) -> None:
     """Copy ledger rows changed in Redis to Table storage (the worker does it every second;
-    this catches up when it is down, and is the only copier when no worker is deployed)."""
+    this catches up when it is down, and is the only copier when no worker is deployed), then
+    write alert-journal rows parked while Table storage was away."""
     from shared.container import get_container
 
-    run = await get_container().ledger_mirror.drain()
+    container = get_container()
+    run = await container.ledger_mirror.drain()
     log.info(
         "ledger mirror: %d signal(s), %d row(s) copied, %d waiting on Table storage",
         run.mirrored,
@@ -129,3 +131,24 @@ async def ledger_mirror(timer: func.TimerRequest) -> None:
         run.failed,
         extra={"past_due": timer.past_due},
     )
+    await _drain_parked_journal_rows(container.alert_journal)
+
+
+async def _drain_parked_journal_rows(journal: object) -> None:
+    from shared.adapters.tables_journal import TablesAlertJournal
+    from shared.domain.errors import DependencyUnavailable
+
+    if not isinstance(journal, TablesAlertJournal):
+        return
+    try:
+        drained = await journal.drain_pending()
+    except DependencyUnavailable as exc:  # the rows stay parked; the next run tries again
+        log.warning("parked journal rows not drained: %s", exc.message)
+        return
+    if drained.written or drained.buried or drained.waiting:
+        log.info(
+            "journal: %d parked row(s) written, %d dead-lettered, %d still waiting",
+            drained.written,
+            drained.buried,
+            drained.waiting,
+        )

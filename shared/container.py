@@ -121,9 +121,12 @@ class Container:
     def alert_journal(self) -> AlertJournal:
         """Return the Table storage alert journal."""
         from shared.adapters.tables_journal import TablesAlertJournal
+        from shared.adapters.tables_pending import RedisPendingRows
 
         factory = self._table_service_factory()
-        return TablesAlertJournal(factory, f"{self.settings.table_prefix}Alerts")
+        # A row Table storage does not take after its retries waits in Redis with its reason.
+        pending = RedisPendingRows(self.redis)
+        return TablesAlertJournal(factory, f"{self.settings.table_prefix}Alerts", pending=pending)
 
     @cached_property
     def ingestor(self) -> Ingestor:

@@ -14,7 +14,8 @@ matters), and instruments from ``get_metrics`` bind to whichever provider is con
 
 Structured logs: ``install_json_logging`` writes one JSON object per line with the correlation
 id, and masks every configured secret value and token-like string, in both the JSON output and
-what goes to Application Insights.
+what goes to Application Insights. ``mask_process_logs`` pins the same masking on a process's
+handlers and on library loggers (the dev host's keys and aiohttp's access and error logs).
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1=" + _MASK,
     ),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]+@"), r"\1" + _MASK + "@"),
+    # The Functions key as a header, however it is printed: ``x-functions-key: k``,
+    # ``'x-functions-key': 'k'``, ``x-functions-key=k``.
+    (
+        re.compile(r"(?i)(x-functions-key[\"']?\s*[:=]\s*[\"']?)[^\"'\s,;&}]+"),
+        r"\1" + _MASK,
+    ),
 )
 
 
@@ -238,11 +245,56 @@ def install_json_logging(
 def protect_handlers(redactor: SecretRedactor, logger: logging.Logger | None = None) -> None:
     """Put the correlation and redaction filters on every handler of ``logger`` (root)."""
     for handler in (logger or logging.getLogger()).handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+        # Replaces its own earlier filter; a ``PinnedRedactingFilter`` (a host's keys) stays.
+        for old in [f for f in handler.filters if type(f) is RedactingFilter]:
             handler.removeFilter(old)
         if not any(isinstance(f, CorrelationFilter) for f in handler.filters):
             handler.addFilter(CorrelationFilter())
         handler.addFilter(RedactingFilter(redactor))
+
+
+class PinnedRedactingFilter(RedactingFilter):
+    """A redaction filter a process pins for itself; ``protect_handlers`` leaves it in place."""
+
+
+def mask_process_logs(
+    secrets: Iterable[str] = (),
+    logger_names: Iterable[str] = (),
+    *,
+    logger: logging.Logger | None = None,
+) -> PinnedRedactingFilter:
+    """Mask ``secrets`` and token-like text (``code=``, ``x-functions-key``, tokens) in every
+    line: on each handler of ``logger`` (root), and on each named logger itself, so what a
+    library logs (e.g. ``aiohttp.server``) is masked whichever handler later writes it.
+
+    Safe to call again: the previous pinned filter is replaced. Undo with
+    ``unmask_process_logs``.
+    """
+    pinned = PinnedRedactingFilter(SecretRedactor(secrets))
+    for target in _mask_targets(logger_names, logger):
+        for old in [f for f in target.filters if isinstance(f, PinnedRedactingFilter)]:
+            target.removeFilter(old)
+        target.addFilter(pinned)
+    return pinned
+
+
+def unmask_process_logs(
+    pinned: logging.Filter,
+    logger_names: Iterable[str] = (),
+    *,
+    logger: logging.Logger | None = None,
+) -> None:
+    """Remove a filter ``mask_process_logs`` installed."""
+    for target in _mask_targets(logger_names, logger):
+        target.removeFilter(pinned)
+
+
+def _mask_targets(
+    logger_names: Iterable[str], logger: logging.Logger | None
+) -> list[logging.Filterer]:
+    targets: list[logging.Filterer] = list((logger or logging.getLogger()).handlers)
+    targets.extend(logging.getLogger(name) for name in logger_names)
+    return targets
 
 
 # --- metrics --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from local.devhost.http import AdminApi, HostKeys, HttpDispatcher
+from local.devhost.http import AdminApi, HostKeys, HttpDispatcher, JsonErrorAppRunner, json_errors
 from local.devhost.loader import FunctionSpec, IndexingError, index_function_app
 from local.devhost.queues import QueueTrigger
 from local.devhost.timers import TimerRunner
@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 _APP_SETTING = re.compile(r"%([^%]+)%")
 TRIGGER_GROUPS = frozenset({"http", "queue", "timer"})
+# Loggers whose lines may hold a request line or headers, so the function key (``?code=``,
+# ``x-functions-key``): aiohttp's access and error logs, and the host's own.
+MASKED_LOGGERS = (
+    "aiohttp.access", "aiohttp.client", "aiohttp.internal", "aiohttp.server", "aiohttp.web",
+    "aiohttp.websocket", "local.devhost.http", "local.devhost.host",
+)  # fmt: skip
 
 
 def resolve_app_settings(value: str) -> str:
@@ -128,6 +134,7 @@ class DevHost:
         self._redis: aioredis.Redis | None = None
         self._started = time.monotonic()
         self.port = config.port
+        self._log_mask: logging.Filter | None = None
 
     @property
     def url(self) -> str:
@@ -136,6 +143,7 @@ class DevHost:
 
     async def start(self) -> None:
         """Index the app, then start serving, scheduling and delivering."""
+        self._mask_logs()
         self.specs = index_function_app(self.config.app_root, self.config.script)
         host_json = _read_host_json(self.config.app_root)
         extensions = host_json.get("extensions", {})
@@ -151,9 +159,9 @@ class DevHost:
         keys = HostKeys(self.config.function_keys, self.config.master_key)
         routes = [s for s in self.specs if "http" in groups or s.trigger_type != "httpTrigger"]
         dispatcher = HttpDispatcher(routes, prefix, keys, AdminApi(self.specs, self))
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[json_errors])
         app.router.add_route("*", "/{tail:.*}", dispatcher.handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = JsonErrorAppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
@@ -163,6 +171,13 @@ class DevHost:
         for runner in [*self.timers.values(), *self.queue_triggers.values()]:
             self._tasks.append(asyncio.create_task(runner.run(self._stop)))
         self._started = time.monotonic()
+
+    def _mask_logs(self) -> None:
+        """Mask the host's keys and every ``code=`` / ``x-functions-key`` value in its logs."""
+        from shared.telemetry import mask_process_logs
+
+        keys = [*self.config.function_keys, self.config.master_key or ""]
+        self._log_mask = mask_process_logs([k for k in keys if k], MASKED_LOGGERS)
 
     def _check_keys(self) -> None:
         needs_key = any(
@@ -212,6 +227,11 @@ class DevHost:
         await close_container()  # the functions' clients: Table storage, Tradovate, Redis
         if self._redis is not None:
             await self._redis.aclose()
+        if self._log_mask is not None:
+            from shared.telemetry import unmask_process_logs
+
+            unmask_process_logs(self._log_mask, MASKED_LOGGERS)
+            self._log_mask = None
 
     # --- admin API ---------------------------------------------------------------------------
 

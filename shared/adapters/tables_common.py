@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.domain.errors import DependencyUnavailable
 
@@ -36,8 +36,11 @@ def build_table_service(
     """Create (without connecting) a Table service client from identity or a connection string."""
     from azure.data.tables.aio import TableServiceClient
 
+    # The SDK retries 408/429/5xx up to 10 times by default; the journal and the history retry
+    # (and park) themselves, so the SDK's own retries are kept few.
+    retry: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.4, "retry_backoff_max": 4}
     if connection_string:
-        return TableServiceClient.from_connection_string(connection_string)
+        return TableServiceClient.from_connection_string(connection_string, **retry)
     if not service_uri:
         raise DependencyUnavailable(
             "no Table storage endpoint is configured", code="tables_not_configured"
@@ -45,7 +48,7 @@ def build_table_service(
     from azure.identity.aio import DefaultAzureCredential
 
     credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-    return TableServiceClient(service_uri, credential=credential)
+    return TableServiceClient(service_uri, credential=credential, **retry)
 
 
 def table_service_factory(settings: Settings) -> Callable[[], TableServiceClient]:

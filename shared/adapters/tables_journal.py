@@ -3,14 +3,28 @@
 Table ``{prefix}Alerts``: PartitionKey = strategy id, RowKey = signal id, so one strategy's
 alerts sit together and each is a point read by id. A duplicate of an accepted alert is a
 second row ``{signal id}.dup.{correlation id}`` beside it rather than an overwrite.
+
+No row is lost silently. These are background writes (the webhook answered long before), so a
+failed write is retried: ``JournalRetry.attempts`` tries with capped exponential back-off and
+jitter, for the failures another try can cure (no connection, timeouts, 408/429/5xx). A row that
+still fails is parked with its reason (HTTP status, the service's error code, message) in a
+durable list, ``PendingRows`` (``RedisPendingRows``: Redis ``journal:pending``, which the
+webhook needs anyway), and logged. A later drain writes it: in the background after the next
+journal write that reaches Table storage, and from the ``ledger_mirror`` timer
+(``drain_pending``). Row keys are deterministic and every write is an upsert, so a row drained
+twice, or by two instances at once, is still one row. A row the service refuses for what it
+holds (400/413: too large, invalid) is moved to ``journal:pending:dead`` with its reason
+rather than retried for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.tables_common import (
@@ -18,6 +32,15 @@ from shared.adapters.tables_common import (
     LazyTable,
     table_errors,
 )
+from shared.adapters.tables_pending import (
+    PendingRows,
+    TableFailure,
+    aware,
+    park_item,
+    table_failure,
+    unpark_item,
+)
+from shared.adapters.tradovate.backoff import Backoff
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import AlertRecord
 
@@ -59,8 +82,8 @@ def from_entity(entity: dict[str, Any]) -> AlertRecord:
     return AlertRecord(
         strategy_id=str(entity["PartitionKey"]),
         signal_id=str(entity["signal_id"]),
-        received_at=_aware(entity["received_at"]),
-        tv_time=_aware(entity["tv_time"]) if entity.get("tv_time") else None,
+        received_at=aware(entity["received_at"]),
+        tv_time=aware(entity["tv_time"]) if entity.get("tv_time") else None,
         messages=int(entity.get("messages", 0)),
         **optional,
     )
@@ -91,15 +114,6 @@ def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]
     return batch, rest
 
 
-async def _settle(written: asyncio.Future[None], write: Awaitable[None]) -> None:
-    try:
-        await write
-    except DependencyUnavailable as exc:
-        _fail(written, exc)
-    else:
-        _succeed(written)
-
-
 def _succeed(written: asyncio.Future[None]) -> None:
     if not written.done():  # its caller may have been cancelled meanwhile
         written.set_result(None)
@@ -110,23 +124,43 @@ def _fail(written: asyncio.Future[None], exc: DependencyUnavailable) -> None:
         written.set_exception(exc)
 
 
-def _unavailable(exc: Exception) -> DependencyUnavailable:
-    return DependencyUnavailable(f"{_WRITE}: {type(exc).__name__}")
-
-
-def _aware(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        raise ValueError("the journal stores timezone-aware times only")
-    return moment
-
-
 log = logging.getLogger(__name__)
 
 _WRITE = "the journal could not be written"
 _TRANSACTION_BYTES = 2_000_000  # well under its 4 MiB limit per transaction request
 
 _Waiting = tuple[dict[str, Any], "asyncio.Future[None]"]
+
+
+def _row(entity: dict[str, Any]) -> str:
+    return f"{entity['PartitionKey']}/{entity['RowKey']}"
+
+
+def _unavailable(failure: TableFailure) -> DependencyUnavailable:
+    return DependencyUnavailable(f"{_WRITE}: {failure}")
+
+
+@dataclass(frozen=True)
+class JournalRetry:
+    """Bound a write's retries: ``attempts`` tries in all, ``backoff`` between them."""
+
+    attempts: int = 3
+    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.2, cap_s=2.0))
+    drain_batch: int = 200  # rows per drain, so one drain never runs for long
+    drain_check_s: float = 60.0  # how often a writer looks for rows parked by another process
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class DrainRun:
+    """What one drain did: rows written, rows dead-lettered, rows still waiting."""
+
+    written: int = 0
+    buried: int = 0
+    waiting: int = 0
 
 
 class TablesAlertJournal:
@@ -136,16 +170,31 @@ class TablesAlertJournal:
     it, then goes with every other alert of its strategy that arrived meanwhile in one entity-
     group transaction (up to 100 rows). A lone alert is one upsert, as before; in a burst the
     journal costs a request per strategy and turn instead of one per alert. A transaction that
-    fails is retried row by row, so one bad row never costs its neighbours their record.
+    the service refuses for one row is retried row by row, so one bad row never costs its
+    neighbours their record. A write that fails is retried, then parked in ``pending`` (see
+    the module docstring); without ``pending`` its caller hears ``DependencyUnavailable``.
     """
 
-    def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
+    def __init__(
+        self,
+        service_factory: Callable[[], TableServiceClient],
+        table_name: str,
+        *,
+        pending: PendingRows | None = None,
+        retry: JournalRetry | None = None,
+    ) -> None:
         self._table = LazyTable(service_factory, table_name)
+        self._pending = pending
+        self._retry = retry or JournalRetry()
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[DrainRun] | None = None
+        self._parked_here = False
+        self._last_drain_check = float("-inf")
 
     async def record_alert(self, record: AlertRecord) -> None:
-        """Upsert the alert's row; return once written (else raise ``DependencyUnavailable``)."""
+        """Upsert the alert's row; return once written or parked (else raise
+        ``DependencyUnavailable``)."""
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self._waiting.append((to_entity(record), written))
@@ -155,43 +204,165 @@ class TablesAlertJournal:
         await written
 
     async def _write_waiting(self) -> None:
+        reached = False
         while self._waiting:
             batch, self._waiting = next_batch(self._waiting)
             try:
                 if len(batch) == 1:
-                    await _settle(batch[0][1], self._upsert(batch[0][0]))
+                    reached |= await self._write_row(*batch[0])
                 else:
-                    await self._commit(batch)
+                    reached |= await self._commit(batch)
             except Exception as exc:  # a caller must never wait for ever on a lost write
                 log.exception("journal write of %d alert(s) failed unexpectedly", len(batch))
                 for _, written in batch:
-                    _fail(written, _unavailable(exc))
+                    _fail(written, _unavailable(table_failure(exc)))
+        if reached:
+            self._start_drain()
 
-    async def _commit(self, batch: list[_Waiting]) -> None:
+    async def _write_row(self, entity: dict[str, Any], written: asyncio.Future[None]) -> bool:
+        """Write one row (retried); park it if that fails. Tell whether Tables took it."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            await self._retrying(functools.partial(self._upsert, entity))
+        except (AzureError, OSError) as exc:
+            await self._park([(entity, written)], table_failure(exc))
+            return False
+        _succeed(written)
+        return True
+
+    async def _commit(self, batch: list[_Waiting]) -> bool:
         from azure.core.exceptions import AzureError
         from azure.data.tables import TableTransactionError
 
         try:
-            table = await self._table.client()
-            await table.submit_transaction([("upsert", entity) for entity, _ in batch])
+            await self._retrying(functools.partial(self._submit, batch))
         except TableTransactionError:
             # The service refused one of the rows, so none was written: row by row, the
-            # others keep their record and only the refused one's caller hears of it.
+            # others keep their record and only the refused one is parked.
+            reached = False
             for entity, written in batch:
-                await _settle(written, self._upsert(entity))
-            return
+                reached |= await self._write_row(entity, written)
+            return reached
         except (AzureError, OSError) as exc:
-            failure = _unavailable(exc)
-            for _, written in batch:
-                _fail(written, failure)
-            return
+            await self._park(batch, table_failure(exc))
+            return False
         for _, written in batch:
             _succeed(written)
+        return True
+
+    async def _retrying(self, operation: Callable[[], Awaitable[None]]) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.data.tables import TableTransactionError
+
+        attempts = self._retry.attempts
+        for attempt in range(attempts):
+            try:
+                await operation()
+                return
+            except TableTransactionError:
+                raise  # a row was refused: row by row, never the same transaction again
+            except (AzureError, OSError) as exc:
+                failure = table_failure(exc)
+                if not failure.retryable or attempt + 1 >= attempts:
+                    raise
+                delay_s = self._retry.backoff.delay(attempt)
+                log.warning(
+                    "journal write failed (%s); try %d of %d in %.2f s",
+                    failure, attempt + 2, attempts, delay_s,
+                )  # fmt: skip
+                await asyncio.sleep(delay_s)
+
+    async def _park(self, batch: list[_Waiting], failure: TableFailure) -> None:
+        if self._pending is None:
+            rows = ", ".join(_row(entity) for entity, _ in batch[:5])
+            log.error("journal row(s) %s not written and not parked: %s", rows, failure)
+            for _, written in batch:
+                _fail(written, _unavailable(failure))
+            return
+        parked: list[str] = []
+        for entity, written in batch:
+            try:
+                await self._pending.park(park_item(entity, failure))
+            except DependencyUnavailable as exc:
+                log.error("journal row %s LOST: %s; parking failed: %s", _row(entity), failure, exc)
+                _fail(written, _unavailable(failure))
+                continue
+            parked.append(_row(entity))
+            self._parked_here = True
+            _succeed(written)
+        if parked:
+            shown = ", ".join(parked[:5]) + (
+                f" and {len(parked) - 5} more" if len(parked) > 5 else ""
+            )
+            log.warning("journal row(s) %s parked for a later write: %s", shown, failure)
+
+    async def _submit(self, batch: list[_Waiting]) -> None:
+        table = await self._table.client()
+        await table.submit_transaction([("upsert", entity) for entity, _ in batch])
 
     async def _upsert(self, entity: dict[str, Any]) -> None:
-        with table_errors(_WRITE):
-            table = await self._table.client()
-            await table.upsert_entity(entity)
+        table = await self._table.client()
+        await table.upsert_entity(entity)
+
+    # --- the pending rows ----------------------------------------------------------------
+
+    def _start_drain(self) -> None:
+        """After a write reached Tables, drain parked rows in the background (one at a time)."""
+        if self._pending is None or (self._drainer is not None and not self._drainer.done()):
+            return
+        now = time.monotonic()
+        if not self._parked_here and now - self._last_drain_check < self._retry.drain_check_s:
+            return
+        self._last_drain_check = now
+        self._parked_here = False
+        self._drainer = asyncio.get_running_loop().create_task(self._drain_quietly())
+
+    async def _drain_quietly(self) -> DrainRun:
+        try:
+            return await self.drain_pending()
+        except DependencyUnavailable as exc:
+            log.warning("parked journal rows not drained: %s", exc.message)
+        except Exception:  # the boundary of a background task: nobody else would hear of it
+            log.exception("draining parked journal rows failed unexpectedly")
+        self._parked_here = True  # try again after the next write (the timer drains too)
+        return DrainRun()
+
+    async def drain_pending(self) -> DrainRun:
+        """Write parked rows to Table storage, oldest first, up to one batch; stop at the first
+        failure another try could cure (Tables is still away), dead-letter refused rows."""
+        from azure.core.exceptions import AzureError
+
+        if self._pending is None:
+            return DrainRun()
+        items = await self._pending.peek(self._retry.drain_batch)
+        written = buried = 0
+        for index, item in enumerate(items):
+            try:
+                entity = unpark_item(item)
+                await self._retrying(functools.partial(self._upsert, entity))
+            except (ValueError, KeyError, TypeError):
+                log.error("parked journal row is unreadable; dead-lettered: %.200s", item)
+                await self._pending.bury(item)
+                buried += 1
+                continue
+            except (AzureError, OSError) as exc:
+                failure = table_failure(exc)
+                if failure.row_refused:
+                    log.error("parked journal row refused for good; dead-lettered: %s", failure)
+                    await self._pending.bury(item)
+                    buried += 1
+                    continue
+                log.warning("parked journal rows still wait for Table storage: %s", failure)
+                self._parked_here = True
+                return DrainRun(written, buried, len(items) - index)
+            await self._pending.remove(item)
+            written += 1
+        if written or buried:
+            log.info("parked journal rows: %d written, %d dead-lettered", written, buried)
+        return DrainRun(written, buried, 0)
+
+    # --- reads ---------------------------------------------------------------------------
 
     async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
         """Point-read one alert by strategy and id."""
@@ -216,5 +387,8 @@ class TablesAlertJournal:
         return [from_entity(dict(e)) async for e in entities]
 
     async def close(self) -> None:
-        """Close the table clients."""
+        """Let a running drain finish, then close the table clients."""
+        drainer, self._drainer = self._drainer, None
+        if drainer is not None and not drainer.done():
+            await asyncio.gather(drainer, return_exceptions=True)
         await self._table.close()

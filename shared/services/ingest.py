@@ -14,9 +14,13 @@ The steps, cheapest refusal first, and nothing irreversible before the enqueue:
 8. one batch to the queue; if it fails, the de-duplication claim is released so
    TradingView's re-send is not mistaken for a duplicate, and the caller answers 503.
 
-Every alert, accepted or not, is journaled with its secret redacted. The write runs in the
-background (by default the answer does not wait for it at all), so Table storage can never
-cost TradingView's 3 seconds.
+Every alert, accepted or not, is journaled with its secrets masked (``shared.domain.masking``):
+the strategy's real secret and the presented one wherever they appear, in any spelling, and
+the value of every secret-like field (``secret``, ``token``, ``key``, ``code``…) of any type, at
+any depth, in every body encoding, also when the body is invalid or cut off. The secret is
+compared as UTF-8 bytes (lone surrogates passed through), so odd text is a 401, never an error.
+The write runs in the background (by default the answer does not wait for it at all), so
+Table storage can never cost TradingView's 3 seconds.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +48,7 @@ from shared.domain.errors import (
     RateLimited,
     Unauthorized,
 )
+from shared.domain.masking import Masker
 from shared.domain.signal import Signal
 from shared.ports import (
     AlertGate,
@@ -54,7 +58,7 @@ from shared.ports import (
     SignalQueue,
 )
 from shared.services.envelope import Envelope, to_message
-from shared.strategies import Account, Strategy, StrategyBook
+from shared.strategies import Account, SecretRef, Strategy, StrategyBook
 
 log = logging.getLogger(__name__)
 
@@ -118,23 +122,28 @@ def client_address(forwarded_for: str | None) -> str | None:
         return None
 
 
-# Values under these names are secrets in every supported format, even when the alert
-# could not be read (a refused alert is journaled too).
-_SECRET_FIELDS = r"(?:secret|passphrase|password|token|key|api_?key)"  # noqa: S105 - field names
-_JSON_SECRET = re.compile(rf'("{_SECRET_FIELDS}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
-_TEXT_SECRET = re.compile(rf"(\b{_SECRET_FIELDS}\s*=\s*)[^;\r\n]*", re.IGNORECASE)
+def redact(text: str, secrets: Collection[object]) -> str:
+    """Mask every known secret value (in any spelling) and every secret-like field's value
+    (any type, any depth, any body encoding) with ``***``, then bound the length.
+
+    Masking runs before the cut, so a secret straddling the limit cannot leave a prefix behind.
+    """
+    return _bounded(Masker(secrets).text(text))
 
 
-def redact(text: str, secrets: Collection[str]) -> str:
-    """Mask secret fields and every known secret value with ``***``; bound the length."""
-    text = _JSON_SECRET.sub(r'\1"***"', text)
-    text = _TEXT_SECRET.sub(r"\1***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    if len(text) > _RAW_JOURNAL_CHARS:
-        text = text[:_RAW_JOURNAL_CHARS] + "…[truncated]"
-    return text
+def secrets_match(presented: object, expected: str) -> bool:
+    """Compare a presented secret with the expected one in constant time; never raise.
+
+    Anything but non-empty text is a mismatch. Both sides are compared as UTF-8 bytes with
+    lone surrogates passed through (a ``"\\ud800"`` JSON escape cannot be encoded strictly),
+    so odd text is simply a wrong secret, never an error.
+    """
+    if not isinstance(presented, str) or not presented or not expected:
+        return False
+    return hmac.compare_digest(
+        presented.encode("utf-8", errors="surrogatepass"),
+        expected.encode("utf-8", errors="surrogatepass"),
+    )
 
 
 def _digest(*parts: str) -> str:
@@ -205,8 +214,7 @@ class Ingestor:
     async def _authenticate(self, strategy: Strategy, parsed: ParsedAlert) -> None:
         ref = strategy.secret
         expected = await self._deps.secrets.get_secret(ref.key_vault_name, ref.env_name)
-        presented = parsed.secret or ""
-        if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+        if not secrets_match(parsed.secret, expected):
             raise Unauthorized("unknown strategy or wrong secret", code="unauthorized")
 
     @staticmethod
@@ -242,7 +250,7 @@ class Ingestor:
             )
         if admission.duplicate_of is not None:
             existing = admission.duplicate_of
-            await self._journal(alert, parsed, strategy.id, existing, "duplicate", 0)
+            await self._journal(alert, parsed, strategy, strategy.id, existing, "duplicate", 0)
             return IngestResult(existing, "duplicate", 0)
         signal_data = encode_without(signal, "extras")  # once, for every account
         messages = [
@@ -268,7 +276,9 @@ class Ingestor:
             if ttl_s > 0:
                 await self._release_quietly(strategy.id, key, signal_id)
             raise
-        await self._journal(alert, parsed, strategy.id, signal_id, "accepted", len(messages))
+        await self._journal(
+            alert, parsed, strategy, strategy.id, signal_id, "accepted", len(messages)
+        )
         return IngestResult(signal_id, "accepted", len(messages))
 
     async def _release_quietly(self, strategy_id: str, key: str, signal_id: str) -> None:
@@ -288,12 +298,13 @@ class Ingestor:
     ) -> None:
         refusal_id = _digest(alert.strategy_id, "refused", alert.correlation_id)
         strategy_id = strategy.id if strategy is not None else alert.strategy_id[:64]
-        await self._journal(alert, parsed, strategy_id, refusal_id, "refused", 0, exc)
+        await self._journal(alert, parsed, strategy, strategy_id, refusal_id, "refused", 0, exc)
 
     async def _journal(
         self,
         alert: IncomingAlert,
         parsed: ParsedAlert | None,
+        strategy: Strategy | None,
         strategy_id: str,
         signal_id: str,
         status: str,
@@ -301,10 +312,13 @@ class Ingestor:
         error: BridgeError | None = None,
     ) -> None:
         # Built and written in the background (shielded, not cancelled past the budget), so
-        # neither the redaction nor a slow write, e.g. the first one that creates the table,
+        # neither the masking nor a slow write, e.g. the first one that creates the table,
         # holds up the acknowledgement.
-        entry = _JournalEntry(alert, parsed, strategy_id, signal_id, status, messages, error)
-        write = asyncio.ensure_future(_write_entry(self._deps.journal, entry))
+        entry = _JournalEntry(
+            alert, parsed, strategy.secret if strategy else None, strategy_id, signal_id,
+            status, messages, error,
+        )  # fmt: skip
+        write = asyncio.ensure_future(_write_entry(self._deps, entry))
         _PENDING_WRITES.add(write)
         write.add_done_callback(_finish_write)
         if self._deps.journal_timeout_s <= 0:
@@ -317,41 +331,80 @@ class Ingestor:
             log.warning("journal write for alert %s (%s) failed", signal_id, status, exc_info=True)
 
 
+_MASK_INLINE_BYTES = 8 * 1024  # real alerts are under 2 KB
+_WITHHELD = "[withheld: the strategy's secret could not be read to mask it]"
+
+
 @dataclass(frozen=True, slots=True)
 class _JournalEntry:
     alert: IncomingAlert
     parsed: ParsedAlert | None
+    secret_ref: SecretRef | None
     strategy_id: str
     signal_id: str
     status: str
     messages: int
     error: BridgeError | None
 
-    def record(self) -> AlertRecord:
-        """Build the journal record (called inside the background write)."""
+    def record(self, known_secrets: Collection[object], *, complete: bool = True) -> AlertRecord:
+        """Build the journal record with every secret masked (inside the background write).
+
+        ``known_secrets`` are the values masked wherever they appear (the strategy's real
+        secret and the presented one); every secret-like field is masked besides. When the
+        real secret could not be read (``complete`` false) the raw body and extras, the
+        only free text, are withheld rather than stored unmasked.
+        """
         alert, parsed, error = self.alert, self.parsed, self.error
+        masker = Masker([*known_secrets, parsed.secret if parsed else None])
         raw = alert.body.decode("utf-8", errors="replace")
-        secrets = [parsed.secret] if parsed is not None and parsed.secret else []
+        signal_json = json.dumps(encode_without(parsed.signal, "extras")) if parsed else None
+        extras_json = json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None
         return AlertRecord(
             strategy_id=self.strategy_id,
             signal_id=self.signal_id,
             status=self.status,
             received_at=alert.received_at,
             correlation_id=alert.correlation_id,
-            raw_redacted=redact(raw, secrets),
+            raw_redacted=_bounded(masker.text(raw)) if complete else _WITHHELD,
             reason_code=error.code if error else None,
-            reason=error.message if error else None,
+            reason=masker.text(error.message) if error else None,
             alert_format=parsed.format if parsed else None,
-            signal_json=json.dumps(encode_without(parsed.signal, "extras")) if parsed else None,
-            extras_json=json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None,
+            signal_json=masker.text(signal_json) if signal_json else None,
+            extras_json=masker.text(extras_json) if extras_json and complete else None,
             tv_time=parsed.signal.tv_time if parsed else None,
             client_ip=client_address(alert.forwarded_for),
             messages=self.messages,
         )
 
 
-async def _write_entry(journal: AlertJournal, entry: _JournalEntry) -> None:
-    await journal.record_alert(entry.record())
+def _bounded(text: str) -> str:
+    if len(text) > _RAW_JOURNAL_CHARS:
+        return text[:_RAW_JOURNAL_CHARS] + "…[truncated]"
+    return text
+
+
+async def _write_entry(deps: IngestDeps, entry: _JournalEntry) -> None:
+    known: list[str] = []
+    complete = True
+    ref = entry.secret_ref
+    if ref is not None:
+        try:
+            known.append(await deps.secrets.get_secret(ref.key_vault_name, ref.env_name))
+        except Exception as exc:  # the row still gets written, with its free text withheld
+            complete = False
+            log.warning(
+                "journal row %s: the strategy's secret could not be read to mask it (%s); "
+                "its raw body is withheld",
+                entry.signal_id,
+                type(exc).__name__,
+            )
+    if len(entry.alert.body) > _MASK_INLINE_BYTES:
+        # Masking is linear but pure Python: a large hostile body would hold the event loop
+        # (and so other alerts' acknowledgements) for tens of milliseconds.
+        record = await asyncio.to_thread(entry.record, known, complete=complete)
+    else:
+        record = entry.record(known, complete=complete)
+    await deps.journal.record_alert(record)
 
 
 _PENDING_WRITES: set[asyncio.Future[None]] = set()
@@ -359,8 +412,10 @@ _PENDING_WRITES: set[asyncio.Future[None]] = set()
 
 def _finish_write(write: asyncio.Future[None]) -> None:
     _PENDING_WRITES.discard(write)
-    if not write.cancelled() and write.exception() is not None:
-        log.warning("background journal write failed: %s", write.exception())
+    if not write.cancelled() and (exc := write.exception()) is not None:
+        # The journal adapter's message names the service's status and error code; it holds
+        # no body text, and the record it failed to write was masked before it was built.
+        log.warning("background journal write failed: %s: %s", type(exc).__name__, exc)
 
 
 async def flush_journal_writes() -> None:
