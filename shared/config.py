@@ -97,8 +97,9 @@ class Settings(BaseSettings):
         le=10,
         validation_alias=_env("QUEUE_MAX_DELIVERY_COUNT", "queue_max_delivery_count"),
     )
+    # Short, and renewed while a function runs: a dead instance's sessions move on within it.
     queue_lock_duration_s: int = Field(
-        60, ge=5, le=300, validation_alias=_env("QUEUE_LOCK_DURATION_S", "queue_lock_duration_s")
+        20, ge=5, le=300, validation_alias=_env("QUEUE_LOCK_DURATION_S", "queue_lock_duration_s")
     )
     queue_duplicate_window_s: int = Field(
         600,

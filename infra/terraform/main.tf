@@ -19,12 +19,12 @@ locals {
     requires_duplicate_detection            = true
     duplicate_detection_history_time_window = "PT10M"
     max_delivery_count                      = 5
-    lock_duration                           = "PT1M"
+    lock_duration                           = "PT20S" # short, so a dead host's sessions free up fast; hosts renew it
     dead_lettering_on_message_expiration    = true
     default_message_ttl                     = "PT1H"
   }
   # Seconds for the code (Settings reads integers); they mirror the ISO durations above.
-  queue_lock_duration_s    = 60
+  queue_lock_duration_s    = 20
   queue_duplicate_window_s = 600
   queue_message_ttl_s      = 3600
 

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from local.devhost.http import AdminApi, HostKeys, HttpDispatcher, JsonErrorAppRunner, json_errors
 from local.devhost.loader import FunctionSpec, IndexingError, index_function_app
-from local.devhost.queues import QueueTrigger
+from local.devhost.queues import QueueTrigger, max_lock_renewal_s
 from local.devhost.timers import TimerRunner
 from shared.adapters.local_queue import LocalQueue
 from shared.adapters.redis_connect import RedisOptions, build_async_redis
@@ -153,9 +153,7 @@ class DevHost:
         if "timer" in groups:
             self._build_timers()
         if "queue" in groups:
-            self._build_queue_triggers(
-                int(extensions.get("serviceBus", {}).get("maxConcurrentSessions", 8))
-            )
+            self._build_queue_triggers(extensions.get("serviceBus", {}))
         keys = HostKeys(self.config.function_keys, self.config.master_key)
         routes = [s for s in self.specs if "http" in groups or s.trigger_type != "httpTrigger"]
         dispatcher = HttpDispatcher(routes, prefix, keys, AdminApi(self.specs, self))
@@ -196,7 +194,10 @@ class DevHost:
                 schedule = resolve_app_settings(str(spec.trigger["schedule"]))
                 self.timers[spec.name] = TimerRunner(spec, schedule)
 
-    def _build_queue_triggers(self, max_sessions: int) -> None:
+    def _build_queue_triggers(self, service_bus: dict[str, Any]) -> None:
+        max_sessions = int(service_bus.get("maxConcurrentSessions", 8))
+        # The host renews a session's lock for at most this long after it accepted the session.
+        renewal_s = max_lock_renewal_s(service_bus)
         specs = [s for s in self.specs if s.trigger_type == "serviceBusTrigger"]
         if not specs:
             return
@@ -215,7 +216,9 @@ class DevHost:
                 lock_duration_s=self.config.lock_duration_s,
                 default_ttl_s=self.config.message_ttl_s,
             )
-            self.queue_triggers[spec.name] = QueueTrigger(spec, queue, max_sessions)
+            self.queue_triggers[spec.name] = QueueTrigger(
+                spec, queue, max_sessions, max_lock_renewal_s=renewal_s
+            )
 
     async def stop(self) -> None:
         """Stop accepting work, let in-flight messages finish, and close everything."""

@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.functions.servicebus import ServiceBusMessage
 
 from local.devhost.invoke import invoke
 from local.devhost.loader import FunctionSpec
-from local.queue_processor import SessionProcessor
+from local.queue_processor import DEFAULT_MAX_LOCK_RENEWAL_S, SessionProcessor
 from shared.adapters.local_queue import LocalQueue, ReceivedMessage
+
+_TIMESPAN = re.compile(r"(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
+
+
+def timespan_s(value: str) -> float:
+    """Read a host.json TimeSpan (``[-][d.]hh:mm:ss[.fff]``) as seconds; negative = infinite.
+
+    ``maxAutoLockRenewalDuration`` uses ``-00:00:00.0010000`` for "renew for ever"
+    (ServiceBusOptions.cs), which comes back as ``inf``.
+    """
+    match = _TIMESPAN.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not a TimeSpan: {value!r}")
+    sign, days, hours, minutes, seconds = match.groups()
+    if sign:
+        return float("inf")
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def max_lock_renewal_s(service_bus: Mapping[str, Any]) -> float:
+    """Return host.json ``extensions.serviceBus.maxAutoLockRenewalDuration`` in seconds."""
+    value = service_bus.get("maxAutoLockRenewalDuration")
+    return DEFAULT_MAX_LOCK_RENEWAL_S if value is None else timespan_s(str(value))
 
 
 def to_function_message(message: ReceivedMessage, lock_duration_s: float) -> ServiceBusMessage:
     """Build the ``func.ServiceBusMessage`` the worker would pass for this delivery."""
-    locked_until = message.enqueued_time + timedelta(seconds=lock_duration_s)
+    # When this delivery's lock runs out unless renewed (the receive time plus the lock).
+    locked_until = message.locked_until or datetime.now(UTC) + timedelta(seconds=lock_duration_s)
     return ServiceBusMessage(
         body=message.body,
         message_id=message.message_id,
@@ -44,14 +71,27 @@ def to_function_message(message: ReceivedMessage, lock_duration_s: float) -> Ser
 class QueueTrigger:
     """Pump one queue into one Service Bus-triggered function."""
 
-    def __init__(self, spec: FunctionSpec, queue: LocalQueue, max_concurrent_sessions: int) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        queue: LocalQueue,
+        max_concurrent_sessions: int,
+        *,
+        max_lock_renewal_s: float = DEFAULT_MAX_LOCK_RENEWAL_S,
+    ) -> None:
         if str(spec.trigger.get("cardinality", "ONE")).upper() != "ONE":
             raise ValueError(f"{spec.name}: only cardinality ONE is supported by the dev host")
         self.spec = spec
         self.queue = queue
         self.delivered = 0
+        # The session lock is renewed while the function runs, like the Functions host does
+        # up to host.json maxAutoLockRenewalDuration, so a slow order keeps its session.
         self._processor = SessionProcessor(
-            queue, self._handle, max_concurrent_sessions=max_concurrent_sessions, idle_poll_s=0.5
+            queue,
+            self._handle,
+            max_concurrent_sessions=max_concurrent_sessions,
+            idle_poll_s=0.5,
+            max_lock_renewal_s=max_lock_renewal_s,
         )
 
     async def _handle(self, message: ReceivedMessage) -> None:

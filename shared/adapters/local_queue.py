@@ -10,7 +10,11 @@ executor run against the same behaviour they meet in Azure:
   session lock expires and the message comes back with a higher count);
 - time-to-live (``TTLExpiredException``) and scheduled delivery.
 
-Each operation is one atomic Lua script (``local_queue_lua``).
+Each operation is one atomic Lua script (``local_queue_lua``). The Redis server is expected to
+persist (``local.services.RedisServer`` runs it with an append-only file), so, as in Service
+Bus, an acknowledged send survives a restart of the server; session locks are keys with an
+absolute expiry there too, so a message locked when Redis went down stays locked until its
+lock lapses and then comes back with a higher delivery count.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ from shared.adapters import local_queue_lua as lua
 from shared.adapters.redis_replies import text
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import OutboundMessage, PropertyValue
+
+# The signals queue's lockDuration (infra/: PT20S, Service Bus allows 5 s to 5 min). When a
+# host dies holding a session, another takes it once this lapses. Hosts renew it while a
+# handler runs, so a long order keeps it: the Functions host renews min(remaining / 2, 10 s)
+# before expiry (Azure.Messaging.ServiceBus ReceiverManager.CalculateRenewDelay), and 20 s
+# is the shortest lock for which that margin is the full 10 s (the Tradovate retry budget),
+# as it was with the old 60 s lock. local.queue_processor renews every third of it.
+# https://learn.microsoft.com/azure/service-bus-messaging/message-transfers-locks-settlement
+DEFAULT_LOCK_DURATION_S = 20.0
 
 
 class SessionLockLost(Exception):
@@ -53,6 +66,7 @@ class ReceivedMessage:
     application_properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     scheduled_enqueue_time: datetime | None = None
     expires_at: datetime | None = None
+    locked_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +104,13 @@ class LocalQueue:
         *,
         duplicate_window_s: float = 600,
         max_delivery_count: int = 5,
-        lock_duration_s: float = 60,
+        lock_duration_s: float = DEFAULT_LOCK_DURATION_S,
         default_ttl_s: float | None = 3600,
     ) -> None:
         if max_delivery_count < 1:
             raise ValueError("max_delivery_count must be at least 1")
+        if lock_duration_s <= 0:
+            raise ValueError("lock_duration_s must be positive")
         self._redis = client
         self.queue_name = queue_name
         self._prefix = f"lq:{queue_name}:"
@@ -171,18 +187,12 @@ class LocalQueue:
         return text(result)
 
     async def receive(self, session_id: str, token: str) -> ReceivedMessage | None:
-        """Peek-lock the head of a locked session; None when the session is empty."""
+        """Peek-lock the head of a locked session (renewing its lock); None when it is empty."""
+        now = _now_ms()
         result = cast(
             "list[Any]",
             await self._receive(
-                args=[
-                    self._prefix,
-                    session_id,
-                    token,
-                    _now_ms(),
-                    self.max_delivery_count,
-                    self._lock_ms,
-                ]
+                args=[self._prefix, session_id, token, now, self.max_delivery_count, self._lock_ms]
             ),
         )
         status = int(result[0])
@@ -190,9 +200,13 @@ class LocalQueue:
             raise SessionLockLost(f"session {session_id!r} is no longer locked by this receiver")
         if status == 0:
             return None
-        return self._decode(int(result[1]), result[2], int(result[3]), token)
+        # Like Service Bus's LockedUntilUtc: a session's messages share the session lock.
+        locked_until = _from_ms(now + self._lock_ms)
+        return self._decode(int(result[1]), result[2], int(result[3]), token, locked_until)
 
-    def _decode(self, seq: int, raw: bytes, delivery_count: int, token: str) -> ReceivedMessage:
+    def _decode(
+        self, seq: int, raw: bytes, delivery_count: int, token: str, locked_until: datetime
+    ) -> ReceivedMessage:
         record = json.loads(raw)
         scheduled, expires = record.get("scheduled_ms"), record.get("expires_ms")
         return ReceivedMessage(
@@ -208,6 +222,7 @@ class LocalQueue:
             application_properties=record.get("properties") or {},
             scheduled_enqueue_time=_from_ms(scheduled) if scheduled else None,
             expires_at=_from_ms(expires) if expires else None,
+            locked_until=locked_until,
         )
 
     async def complete(self, message: ReceivedMessage) -> None:
@@ -259,10 +274,16 @@ class LocalQueue:
         if int(result) == -2:
             raise SessionLockLost(f"message {message.message_id!r} is no longer at the head")
 
-    async def renew_session_lock(self, session_id: str, token: str) -> None:
-        """Extend the session lock by the lock duration."""
+    async def renew_session_lock(self, session_id: str, token: str) -> datetime:
+        """Extend the session lock (and so its messages' locks) by the lock duration.
+
+        Return the new lock expiry. Raise ``SessionLockLost`` if the lock lapsed or another
+        receiver holds it now; Redis errors propagate, the caller decides whether to retry.
+        """
+        now = _now_ms()
         if int(await self._renew(args=[self._prefix, session_id, token, self._lock_ms])) == -1:
             raise SessionLockLost(f"lost the lock on session {session_id!r}")
+        return _from_ms(now + self._lock_ms)
 
     async def release_session(self, session_id: str, token: str) -> None:
         """Unlock a session so any receiver can take it (a no-op if the lock is gone)."""

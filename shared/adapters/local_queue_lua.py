@@ -16,6 +16,12 @@ Key layout under the prefix ``lq:{queue}:``:
 
 Keys are built inside the scripts, so this transport targets a single Redis server, which
 is what the local stack runs; it is not meant for a Redis cluster.
+
+Durability: Redis 7 logs a script's effects, not the script, to the append-only file, and logs
+every relative expiry (``SET ... PX``, ``PEXPIRE``) as an absolute one (``PXAT``,
+``PEXPIREAT``). So after a restart a session lock still lapses when it would have, and a
+delivery count incremented by ``RECEIVE`` is not lost with the process.
+(github.com/redis/redis/pull/8474: "Always replicate TTLs as absolute timestamps").
 """
 
 from __future__ import annotations

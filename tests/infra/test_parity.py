@@ -252,7 +252,7 @@ def test_queue_properties_with_both_templates_are_the_same(
         "requiresDuplicateDetection": True,
         "duplicateDetectionHistoryTimeWindow": "PT10M",
         "maxDeliveryCount": 5,
-        "lockDuration": "PT1M",
+        "lockDuration": "PT20S",
         "deadLetteringOnMessageExpiration": True,
         "defaultMessageTimeToLive": "PT1H",
     }

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
+from local.devhost.queues import max_lock_renewal_s, timespan_s, to_function_message
 from local.queue_processor import SessionProcessor
 from local.services import REPO_ROOT, free_port
 from shared.adapters.local_queue import LocalQueue, ReceivedMessage, SessionLockLost
@@ -330,3 +331,70 @@ async def test_received_message_says_when_it_expires(queue: LocalQueue) -> None:
     lifetime = received.expires_at - received.enqueued_time
     assert lifetime == timedelta(seconds=30)
     assert received.expires_at >= before + timedelta(seconds=29)
+
+
+async def test_stop_with_every_session_slot_busy_returns_after_the_grace_period(
+    queue: LocalQueue,
+) -> None:
+    await queue.send([msg("stuck", "s1"), msg("waiting", "s2")])
+    started = asyncio.Event()
+
+    async def handler(m: ReceivedMessage) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    stop = asyncio.Event()
+    processor = SessionProcessor(
+        queue, handler, max_concurrent_sessions=1, idle_poll_s=0.05, shutdown_grace_s=0.2
+    )
+    runner = asyncio.create_task(processor.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(runner, 2)  # not stuck waiting for the one busy slot
+    assert (await queue.counts())["active"] == 2
+
+
+async def test_received_message_says_until_when_it_is_locked_and_renewal_extends_it(
+    queue: LocalQueue,
+) -> None:
+    await queue.send([msg("locked")])
+    session = await queue.accept_session("r1")
+    assert session is not None
+    before = datetime.now(UTC)
+    received = await queue.receive(session, "r1")
+    assert received is not None
+    assert received.locked_until is not None
+    assert before + timedelta(seconds=1.9) <= received.locked_until
+    assert received.locked_until <= datetime.now(UTC) + timedelta(seconds=2)
+    await asyncio.sleep(0.1)
+    renewed = await queue.renew_session_lock(session, "r1")
+    assert renewed > received.locked_until
+    with pytest.raises(SessionLockLost):
+        await queue.renew_session_lock(session, "someone-else")
+
+
+def test_function_message_carries_the_delivery_lock_expiry() -> None:
+    locked_until = datetime(2026, 1, 2, 15, 0, 20, tzinfo=UTC)
+    received = ReceivedMessage(
+        body=b"{}", message_id="m", session_id="s", sequence_number=7, delivery_count=2,
+        enqueued_time=datetime(2026, 1, 2, 14, 0, tzinfo=UTC), lock_token="t",
+        locked_until=locked_until,
+    )  # fmt: skip
+    message = to_function_message(received, lock_duration_s=20)
+    assert message.locked_until == locked_until
+    assert message.delivery_count == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("00:05:00", 300.0), ("00:00:05", 5.0), ("1.00:00:00.5", 86400.5)],
+)
+def test_host_json_timespan_reads_as_seconds(value: str, seconds: float) -> None:
+    assert timespan_s(value) == seconds
+
+
+def test_host_json_renewal_duration_defaults_and_reads_infinite() -> None:
+    assert max_lock_renewal_s({}) == 300.0
+    assert max_lock_renewal_s({"maxAutoLockRenewalDuration": "-00:00:00.0010000"}) == float("inf")
+    with pytest.raises(ValueError, match="TimeSpan"):
+        timespan_s("5 minutes")

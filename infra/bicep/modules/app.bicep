@@ -24,12 +24,12 @@ var signalsQueue = {
   requiresDuplicateDetection: true
   duplicateDetectionHistoryTimeWindow: 'PT10M'
   maxDeliveryCount: 5
-  lockDuration: 'PT1M'
+  lockDuration: 'PT20S' // short, so a dead host's sessions free up fast; hosts renew it
   deadLetteringOnMessageExpiration: true
   defaultMessageTimeToLive: 'PT1H'
 }
 // Seconds for the code (Settings reads integers); they mirror the ISO durations above.
-var queueLockDurationS = 60
+var queueLockDurationS = 20
 var queueDuplicateWindowS = 600
 var queueMessageTtlS = 3600
 
