@@ -13,7 +13,7 @@ Run against a running stack::
     python -m bench.secrets_scan --stack '<the JSON line of python -m local.stack>' [--log F ...]
 
 It exits 1 when anything was found. ``bench.fuzz_webhook`` calls :func:`scan_stack` after a
-run, with the log files of the stack it started.
+run, with the log files of the stack it started (:func:`stack_logs`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from local.services import AZURITE_ACCOUNT, AZURITE_KEY, REPO_ROOT
+from local.services import AZURITE_ACCOUNT, AZURITE_KEY, REPO_ROOT, ProcessGroup
 from shared.config import read_local_settings
 from shared.strategies import load_strategies
 
@@ -221,6 +221,16 @@ def scan_tables(tables_url: str, scanner: Scanner) -> tuple[int, list[Hit]]:
     return rows, hits
 
 
+def read_logs(paths: Iterable[Path]) -> dict[str, str]:
+    """Read each file as text, by its path (bytes that are not UTF-8 replaced)."""
+    return {str(path): path.read_text(errors="replace") for path in paths}
+
+
+def stack_logs(stack: ProcessGroup) -> dict[str, str]:
+    """Read every log and data file of a stack's parts that exists now (data goes on stop)."""
+    return read_logs(path for path in stack.log_files() if path.exists())
+
+
 def scan_logs(logs: Mapping[str, str], scanner: Scanner) -> list[Hit]:
     """Scan named log texts line by line (markers are read from the line)."""
     hits = []
@@ -292,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     urls = json.loads(args.stack)
     values = read_local_settings(args.settings or Path(urls["settings"]))
-    logs = {str(p): p.read_text(errors="replace") for p in args.log}
+    logs = read_logs(args.log)
     report = scan_stack(urls, values, logs)
     print("\n".join(report.lines()))
     return 1 if report.hits else 0

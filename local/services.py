@@ -110,7 +110,7 @@ class _Service:
             self._ready()
         except ServiceError as exc:
             self.stop()
-            log = Path(self._log.name).read_text(errors="replace")[-2000:]
+            log = self.log_path.read_text(errors="replace")[-2000:]
             raise ServiceError(f"{self.name}: {exc}\n{log}") from None
 
     def stop(self) -> None:
@@ -124,6 +124,15 @@ class _Service:
     def running(self) -> bool:
         """Tell whether the process is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def log_path(self) -> Path:
+        """Return the file the process's stdout and stderr go to (kept after ``stop``)."""
+        return Path(self._log.name)
+
+    def data_files(self) -> list[Path]:
+        """Return the files the service keeps its data in (none unless a subclass has some)."""
+        return []
 
     def __enter__(self) -> _Service:
         self.start()
@@ -220,6 +229,10 @@ class RedisServer(_Service):
                 # Redis fsyncs the AOF on SIGTERM before it exits.
                 terminate(proc, grace_s=10)
         self.start()
+
+    def data_files(self) -> list[Path]:
+        """Return the files in the data directory (the AOF) while it exists."""
+        return sorted(path for path in self.data_dir.rglob("*") if path.is_file())
 
     def stop(self) -> None:
         """Stop the server and remove its data directory if this object created it."""
@@ -392,6 +405,13 @@ class ProcessGroup:
         self._exit.callback(proc.stop)
         self.processes[name] = proc
         return proc.start()
+
+    def log_files(self) -> list[Path]:
+        """Return the log file of every process and service here, and each service's data files."""
+        paths = [proc.log_path for proc in self.processes.values()]
+        for service in self._services:
+            paths += [service.log_path, *service.data_files()]
+        return paths
 
     def dead_part(self) -> str | None:
         """Name a part that has exited on its own, if any."""

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.fuzz_webhook import (
-    CATEGORIES,
-    Run,
-    failures,
-    fuzz,
-    local_stack,
-    scan_logs_into,
-    table,
-)
+from bench.fuzz.categories import CATEGORIES
+from bench.fuzz.invariants import Run
+from bench.fuzz.report import failures, table
+from bench.fuzz.run import fuzz, scan_logs_into
+from bench.fuzz.stack import local_stack
 from bench.secrets_scan import Scanner
 from shared.config import read_local_settings
 
