@@ -18,7 +18,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -216,7 +216,7 @@ class HistoryRecorder:
         complete = book.fully_filled(fill.order_id, filled[0] if filled else 0)
         at = fill.timestamp or now
         end = filled_ledger_entry(link, item.cl_ord_id, qty, price, at, complete=complete)
-        return _Row(fill.id, entity, end)
+        return _Row(fill.id, entity, _with_order_id(end, fill.order_id))
 
     async def record_executions(
         self, reports: Iterable[tuple[ExecutionReport, str | None]]
@@ -248,12 +248,19 @@ class HistoryRecorder:
         if link is None or not cl_ord_id or report.status is not OrderStatus.CANCELED:
             return _Row(report.id, entity)
         end = cancelled_ledger_entry(link, cl_ord_id, report.timestamp or now)
-        return _Row(report.id, entity, end)
+        return _Row(report.id, entity, _with_order_id(end, report.order_id))
 
     @property
     def pending(self) -> int:
         """Return how many items wait for a retry."""
         return len(self.pending_fills) + len(self.pending_executions)
+
+
+def _with_order_id(end: LedgerEntry, order_id: int) -> LedgerEntry:
+    """Carry the order id Tradovate's fill or report names, so a leg has it even when the
+    worker writes before the executor records the broker's answer (or never does, having
+    died in between); the ledger keeps whichever order id came first."""
+    return replace(end, fields={**end.fields, "order_id": order_id})
 
 
 def _fill_event(item: AccountFill, link: SignalLink | None, book: Book) -> dict[str, Any]:

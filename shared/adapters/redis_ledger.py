@@ -17,15 +17,29 @@ one shard; the outbox scripts build signal keys from the ids they read, within t
   a signal has settled for a moment, so the burst of writes around one order (claim,
   answer, fill) reaches Table storage as one transaction.
 
-A claim is a conditional insert: ``claim_all`` writes every row or none. A leg's status
-never moves back from ``filled``/``cancelled`` (the worker's) to ``partially_filled`` or to
-an executor status that arrives later, nor from ``partially_filled`` to an executor status.
+A claim is a conditional insert: ``claim_all`` writes every row or none. Every other write
+is a merge (``_MERGE``), and the executor (claim, then the broker's answer) and the worker
+(fills, cancels, from the WebSocket) race to a leg's row, so the merge gives the same row
+whichever of them writes first:
+
+- A leg's status only moves forward: claimed < sent < acknowledged (the executor's) <
+  partially_filled < filled = cancelled (the worker's). A write whose status ranks below the
+  row's arrives *behind*: it keeps the row's status. Statuses outside that order (rejected,
+  replan, already_cancelled, a summary's) replace whatever was there.
+- A behind write only adds the fields the row lacks (an acknowledgement after the fill adds
+  ``order_id``, ``sent_at``, ``acked_at``, ``broker_status``); a write that is not behind
+  also updates the fields it carries (a fill's quantity and price grow). No write removes a
+  field: a row's fields are the union of every write's.
+- ``order_id`` is written once: the first value stays, whichever side wrote it. A later write
+  with a different one is a conflict (two orders behind one clOrdId): the row keeps the first,
+  records the refused one as ``order_id_conflict`` and ``update_all`` logs a warning.
 The hashes expire (``LEDGER_TTL_DAYS``); ``rows`` then falls back to the Table-storage copy.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -38,6 +52,8 @@ from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_replies import text
 from shared.ports import Ledger, LedgerEntry
+
+log = logging.getLogger(__name__)
 
 DIRTY = keys.LEDGER_DIRTY
 signal_key = keys.ledger_signal
@@ -80,16 +96,15 @@ return false
 """
 )
 
-# KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, then row, value pairs. Merges fields;
-# a leg's status never goes back down: the executor's (claimed, sent, acknowledged) rank
-# below the worker's partially_filled, which ranks below its filled and cancelled. A write
-# that arrives behind (an acknowledgement after the fill) only adds the fields the row lacks.
-# Other statuses (rejected, replan) replace whatever was there.
+# KEYS: hash, dirty. ARGV: signal id, ttl s, now ms, then row, value pairs. Merges rows by
+# the rule in the module docstring, whichever of the executor and the worker writes first.
+# Returns a flat list of row, kept order id, refused order id for each order-id conflict.
 _MERGE = (
     _TOUCH
     + """
-local rank = {claimed = 1, sent = 1, acknowledged = 1, partially_filled = 2,
-              filled = 3, cancelled = 3}
+local rank = {claimed = 1, sent = 2, acknowledged = 3, partially_filled = 4,
+              filled = 5, cancelled = 5}
+local conflicts = {}
 for i = 4, #ARGV, 2 do
   local incoming = cjson.decode(ARGV[i + 1])
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
@@ -98,7 +113,19 @@ for i = 4, #ARGV, 2 do
     local now_rank, new_rank = rank[row.s], rank[incoming.s]
     local behind = now_rank and new_rank and new_rank < now_rank
     for name, value in pairs(incoming.f) do
-      if not (behind and row.f[name] ~= nil) then row.f[name] = value end
+      local held = row.f[name]
+      if held == nil then
+        row.f[name] = value
+      elseif name == 'order_id' then
+        if held ~= value then
+          if row.f.order_id_conflict == nil then row.f.order_id_conflict = value end
+          conflicts[#conflicts + 1] = ARGV[i]
+          conflicts[#conflicts + 1] = held
+          conflicts[#conflicts + 1] = value
+        end
+      elseif not behind then
+        row.f[name] = value
+      end
     end
     if not behind then row.s = incoming.s end
     redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(row))
@@ -107,7 +134,7 @@ for i = 4, #ARGV, 2 do
   end
 end
 touch(ARGV[2], ARGV[3], ARGV[1])
-return 1
+return conflicts
 """
 )
 
@@ -246,9 +273,21 @@ class RedisLedger:
             return
         keys, argv = self._args(entries)
         try:
-            await self._merge(keys=keys, args=argv)
+            conflicts = await self._merge(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
+        signal_id = entries[0].signal_id
+        for start in range(0, len(conflicts or ()), 3):
+            row_key, kept, refused = (text(v) for v in conflicts[start : start + 3])
+            log.warning(
+                "ledger: two order ids for one leg; kept the first",
+                extra={
+                    "signal_id": signal_id,
+                    "row_key": row_key,
+                    "order_id": _untyped(kept),
+                    "order_id_conflict": _untyped(refused),
+                },
+            )
 
     async def rows(self, signal_id: str) -> list[LedgerEntry]:
         """Return every row of one signal, from Table storage once Redis has forgotten it."""
