@@ -60,6 +60,10 @@ StrictFlag = Annotated[bool, BeforeValidator(_strict_bool)]
 _NCRONTAB = r"^\S+( \S+){5}$"
 
 
+# host.json "functionTimeout" (00:02:00), in seconds; tests/functions check they agree.
+FUNCTION_TIMEOUT_S = 120.0
+
+
 def _env(*names: str) -> Any:
     """Name the environment variable(s) a field is read from; the first is the documented one."""
     return AliasChoices(*names)
@@ -115,6 +119,22 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         validation_alias=_env("QUEUE_MAX_CONCURRENT_SESSIONS", "queue_max_concurrent_sessions"),
+    )
+    # Back-off between deliveries of a message that failed transiently: the trigger waits
+    # min(max, base * 2**(delivery - 1)) times a random fraction before it lets the message go
+    # back (functions/execute_sb.py). Every wait of one message together must fit in one run
+    # of the function (host.json functionTimeout), so max * (deliveries - 1) is checked below.
+    queue_retry_backoff_base_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("QUEUE_RETRY_BACKOFF_BASE_S", "queue_retry_backoff_base_s"),
+    )
+    queue_retry_backoff_max_s: float = Field(
+        20.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("QUEUE_RETRY_BACKOFF_MAX_S", "queue_retry_backoff_max_s"),
     )
 
     # --- Redis (contract map, token, live state, kill switches, local queue) ----------------
@@ -307,6 +327,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set ServiceBusConnection__fullyQualifiedNamespace or ServiceBusConnection, "
                 "not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retry_backoff_fits_function_timeout(self) -> Settings:
+        """Refuse a back-off whose waits could outlast one run of the function.
+
+        The waits happen inside the function, once per failed delivery but the last, so the
+        longest of them (the cap) times ``queue_max_delivery_count - 1`` must stay under
+        host.json ``functionTimeout``; a timed-out run is not abandoned but left to its lock.
+        """
+        if self.queue_retry_backoff_base_s > self.queue_retry_backoff_max_s:
+            raise ValueError("QUEUE_RETRY_BACKOFF_BASE_S must not exceed QUEUE_RETRY_BACKOFF_MAX_S")
+        worst_s = self.queue_retry_backoff_max_s * (self.queue_max_delivery_count - 1)
+        if worst_s >= FUNCTION_TIMEOUT_S:
+            raise ValueError(
+                f"QUEUE_RETRY_BACKOFF_MAX_S x (QUEUE_MAX_DELIVERY_COUNT - 1) = {worst_s:g} s "
+                f"must stay under the {FUNCTION_TIMEOUT_S:g} s functionTimeout of host.json; "
+                "lower the back-off cap or the delivery count"
             )
         return self
 

@@ -283,6 +283,9 @@ var functionOnlySettings = {
   QUEUE_DUPLICATE_WINDOW_S: string(queueDuplicateWindowS)
   QUEUE_MESSAGE_TTL_S: string(queueMessageTtlS)
   QUEUE_MAX_CONCURRENT_SESSIONS: '8'
+  // Back-off before a transiently failed message is abandoned (the cap x (deliveries - 1) < 120 s).
+  QUEUE_RETRY_BACKOFF_BASE_S: '1.0'
+  QUEUE_RETRY_BACKOFF_MAX_S: '20.0'
   // Webhook tunables (TradingView's own IPs are built in; add more comma-separated).
   WEBHOOK_EXTRA_ALLOWED_IPS: ''
   WEBHOOK_MAX_BODY_BYTES: '65536'

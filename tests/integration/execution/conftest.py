@@ -214,6 +214,10 @@ def system(
             "TRADOVATE_DEVICE_ID": "e2e",
             "QUEUE_MAX_DELIVERY_COUNT": "5",
             "QUEUE_LOCK_DURATION_S": "5",
+            # Small back-off between deliveries of a transient failure, so the dead-letter
+            # test still ends in seconds (the defaults wait up to 1+2+4+8 s).
+            "QUEUE_RETRY_BACKOFF_BASE_S": "0.1",
+            "QUEUE_RETRY_BACKOFF_MAX_S": "0.5",
             "CONTRACT_REFRESH_SCHEDULE": "0 0 0 1 1 *",
             "LEDGER_MIRROR_SCHEDULE": "0 0 0 1 1 *",  # run on demand by the test that needs it
             "LOG_LEVEL": "INFO",
