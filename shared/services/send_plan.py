@@ -1,0 +1,376 @@
+"""Send a plan's commands to the broker in order, and record every leg's answer in the ledger.
+
+Each leg has a ledger row keyed by its client order id (``clOrdId``), which derives from
+(signal, account, leg): claimed before any broker call, answered after. A claimed leg without
+a recorded answer means "maybe sent": a re-delivery looks it up at Tradovate by clOrdId and
+places it only if it is not there. The answers of one pass go to the ledger in one write,
+with the execution summary.
+
+A refused cancel or modify usually means the plan came from a view that still showed an
+order Tradovate had already closed (the worker's cache lags the broker). Retrying it, or
+planning again from that same cache, would only be refused again, so the sender asks
+Tradovate what became of the order (``order/item`` and its fills) and acts on the answer:
+
+* closed without a fill (Canceled, Expired, Rejected): the leg's purpose is met. It is
+  recorded ``already_cancelled`` and the rest of the plan goes on, in this delivery;
+* traded (Filled, or cancelled after a partial fill) or unknown to Tradovate: the position
+  moved under the plan, so the plan is void. The leg (``already_filled``/``already_gone``)
+  and a ``replan`` summary are written together, then ``PositionMoved`` tells the executor
+  to plan once more, from REST only (the executor's module docstring says why that is safe);
+* still open (say another command is pending on it), or its state cannot be read: it
+  raises ``TransientError`` and leaves the leg unanswered, for a re-delivery to send again.
+
+A refused placement is recorded ``rejected`` and ends the plan; a refused cancel or modify
+never rejects a signal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from shared.domain import broker
+from shared.domain.codec import encode
+from shared.domain.errors import BrokerRejected, TransientError
+from shared.domain.planning.model import (
+    CancelOrder,
+    Command,
+    ModifyOrder,
+    PlaceBracketOrder,
+    PlaceOrder,
+    Plan,
+    client_order_id,
+)
+from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEntry
+from shared.services.envelope import Envelope
+from shared.services.plan_inputs import Target
+
+log = logging.getLogger(__name__)
+
+ALREADY_CANCELLED = "already_cancelled"
+_FINAL_LEG = frozenset(
+    {"acknowledged", "partially_filled", "filled", "cancelled", "rejected", ALREADY_CANCELLED}
+)
+REPLAN = "replan"
+# A refused cancel or modify's leg status, by what Tradovate says became of its order.
+_REFUSED_LEG = {
+    broker.OrderFate.CANCELLED: ALREADY_CANCELLED,
+    broker.OrderFate.FILLED: "already_filled",
+    broker.OrderFate.UNKNOWN: "already_gone",
+}
+
+
+class PositionMoved(Exception):  # control flow between sender and executor; never escapes them
+    """A refused cancel or modify showed the position moved under the plan: plan again."""
+
+    def __init__(self, leg: str, detail: str) -> None:
+        super().__init__(f"{leg}: {detail}")
+        self.leg = leg
+        self.detail = detail
+
+
+class Sent(NamedTuple):
+    """What sending one plan achieved: its status, a detail and the orders placed."""
+
+    status: Literal["done", "rejected"]
+    detail: str
+    orders: tuple[int, ...]
+
+
+def _answered(row: LedgerEntry, command: Command) -> bool:
+    if row.status not in _FINAL_LEG:
+        return False
+    # Refused cancels and modifies were once recorded "rejected"; such a row says nothing about
+    # the order now, so the leg goes out again and a new refusal is classified.
+    return row.status != "rejected" or isinstance(command, PlaceOrder | PlaceBracketOrder)
+
+
+def cl_ord_id_of(command: Command, signal_id: str, account: str) -> str:
+    """Return the client order id a command goes out under."""
+    if isinstance(command, PlaceOrder):
+        return command.request.cl_ord_id
+    if isinstance(command, PlaceBracketOrder):
+        return command.request.entry.cl_ord_id
+    if isinstance(command, CancelOrder):
+        return command.cl_ord_id
+    return command.request.cl_ord_id or client_order_id(signal_id, account, command.leg)
+
+
+def claim_row(env: Envelope, command: Command, claimed_at: datetime) -> LedgerEntry:
+    """Build the ledger row that claims a leg before it is sent."""
+    fields: dict[str, Any] = {
+        "kind": type(command).__name__,
+        "leg": command.leg,
+        "account": env.account,
+        "strategy": env.strategy_id,
+        "claimed_at": claimed_at,
+    }
+    cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
+    return LedgerEntry(env.signal_id, cl_ord_id, "claimed", fields)
+
+
+def answer_row(
+    env: Envelope, cl_ord_id: str, status: str, acked_at: datetime, **fields: Any
+) -> LedgerEntry:
+    """Build the ledger row that records a leg's answer."""
+    return LedgerEntry(env.signal_id, cl_ord_id, status, {"acked_at": acked_at, **fields})
+
+
+class PlanSender:
+    """Send plans for one set of adapters and record the broker's answers."""
+
+    def __init__(
+        self, brk: BrokerTrading, ledger: Ledger, store: ExecutionStore, clock: Clock
+    ) -> None:
+        self._broker = brk
+        self._ledger = ledger
+        self._store = store
+        self._clock = clock
+
+    async def send(
+        self,
+        env: Envelope,
+        target: Target,
+        the_plan: Plan,
+        rows: Mapping[str, LedgerEntry],
+        *,
+        claimed: bool,
+        redelivered: bool,
+    ) -> Sent:
+        """Send the plan's commands in order and record every answer in one write.
+
+        On a re-delivery every leg not answered before is looked up at the broker by clOrdId
+        before it is placed, even one this delivery claimed itself: the ledger's working copy
+        may have been lost (a Redis fail-over) after an earlier delivery placed the order.
+        """
+        await self._announce(env, target, the_plan)
+        answers: list[LedgerEntry] = []
+        placed: list[int] = []
+        try:
+            for command in the_plan.commands:
+                rejection = await self._send_one(
+                    env, command, rows, answers, placed, claimed=claimed, redelivered=redelivered
+                )
+                if rejection is not None:
+                    return await self._close(env, the_plan, answers, "rejected", rejection, placed)
+        except TransientError:
+            # Keep what was answered so far; the re-delivery looks up only the rest.
+            if answers:
+                await self._ledger.update_all(answers)
+            raise
+        await self._after(env, target, the_plan)
+        return await self._close(env, the_plan, answers, "done", the_plan.note, placed)
+
+    async def _announce(self, env: Envelope, target: Target, the_plan: Plan) -> None:
+        links = {
+            cl_ord_id_of(c, env.signal_id, env.account): {
+                "signal_id": env.signal_id,
+                "strategy": env.strategy_id,
+                "account": env.account,
+                "account_id": target.account.id,
+                "leg": c.leg,
+            }
+            for c in the_plan.commands
+        }
+        opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
+        stamp = (env.account, target.contract.product.name, self._clock.now()) if opens else None
+        # Indexed before sending, so the worker can link a fill even if this process dies
+        # between the broker's answer and the ledger write.
+        request = {
+            "signal_id": env.signal_id,
+            "account": env.account,
+            "note": the_plan.note,
+            "legs": list(the_plan.legs),
+            "correlation_id": env.correlation_id,
+        }
+        await self._store.link_orders(links, stamp, events=[("order.request", request)])
+
+    async def _send_one(
+        self,
+        env: Envelope,
+        command: Command,
+        rows: Mapping[str, LedgerEntry],
+        answers: list[LedgerEntry],
+        placed: list[int],
+        *,
+        claimed: bool,
+        redelivered: bool,
+    ) -> str | None:
+        """Send one command unless it was answered before; return a rejection's text."""
+        cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
+        row = rows.get(cl_ord_id)
+        if row is None and not claimed:
+            row = await self._ledger.claim(claim_row(env, command, self._clock.now()))
+        if row is not None and _answered(row, command):
+            order_id = row.fields.get("order_id")
+            if isinstance(order_id, int):
+                placed.append(order_id)
+            return str(row.fields.get("broker_text")) if row.status == "rejected" else None
+        sent_at = self._clock.now()
+        try:
+            order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
+        except BrokerRejected as exc:
+            if isinstance(command, CancelOrder | ModifyOrder):
+                answers.append(await self._refused(env, command, cl_ord_id, exc, sent_at, answers))
+                return None
+            answers.append(
+                self._answer(
+                    env,
+                    cl_ord_id,
+                    "rejected",
+                    sent_at=sent_at,
+                    broker_code=exc.code,
+                    broker_text=exc.message,
+                )
+            )
+            await self._publish_rejection(env, command, exc)
+            return f"{exc.code}: {exc.message}"
+        answers.append(
+            self._answer(env, cl_ord_id, "acknowledged", sent_at=sent_at, order_id=order_id)
+        )
+        if order_id is not None and isinstance(command, PlaceOrder | PlaceBracketOrder):
+            placed.append(order_id)
+            await self._store.publish(
+                "order.placed",
+                {
+                    "signal_id": env.signal_id,
+                    "account": env.account,
+                    "leg": command.leg,
+                    "order_id": order_id,
+                    "cl_ord_id": cl_ord_id,
+                    "correlation_id": env.correlation_id,
+                },
+            )
+        return None
+
+    async def _refused(
+        self,
+        env: Envelope,
+        command: CancelOrder | ModifyOrder,
+        cl_ord_id: str,
+        exc: BrokerRejected,
+        sent_at: datetime,
+        answers: list[LedgerEntry],
+    ) -> LedgerEntry:
+        """Return the leg's answer when its order closed untraded; raise otherwise.
+
+        ``PositionMoved`` (after writing the answers and a ``replan`` summary) when the order
+        traded or Tradovate does not know it; ``TransientError`` when it is still open or its
+        state cannot be read (``TransientBrokerError`` from the read).
+        """
+        order_id = (
+            command.order_id if isinstance(command, CancelOrder) else command.request.order_id
+        )
+        state = await self._broker.order_state(order_id)
+        fate = state.fate
+        where = f"order {order_id} is {state.status or 'unknown to Tradovate'}"
+        if fate is broker.OrderFate.OPEN:
+            raise TransientError(
+                f"{command.leg} was refused ({exc.message}) but order {order_id} is still "
+                f"{state.status} at Tradovate; retrying later"
+            ) from exc
+        answer = self._answer(
+            env,
+            cl_ord_id,
+            _REFUSED_LEG[fate],
+            sent_at=sent_at,
+            order_id=order_id,
+            broker_code=exc.code,
+            broker_text=exc.message,
+            broker_status=None if state.status is None else str(state.status),
+            filled_qty=state.filled_qty,
+        )
+        if fate is broker.OrderFate.CANCELLED:
+            log.info("signal %s: %s was refused, %s: done", env.signal_id, command.leg, where)
+            return answer
+        summary = LedgerEntry(env.signal_id, f"exec:{env.account}", REPLAN, {"plan": ""})
+        await self._ledger.update_all([*answers, answer, summary])
+        answers.clear()
+        raise PositionMoved(command.leg, f"{exc.message}; {where}, filled {state.filled_qty}")
+
+    def _answer(self, env: Envelope, cl_ord_id: str, status: str, **fields: Any) -> LedgerEntry:
+        return answer_row(env, cl_ord_id, status, self._clock.now(), **fields)
+
+    async def _close(
+        self,
+        env: Envelope,
+        the_plan: Plan,
+        answers: list[LedgerEntry],
+        status: Literal["done", "rejected"],
+        detail: str,
+        placed: list[int],
+    ) -> Sent:
+        summary = LedgerEntry(
+            env.signal_id,
+            f"exec:{env.account}",
+            status,
+            {
+                "detail": detail,
+                "note": the_plan.note,
+                "position_before": the_plan.position_before,
+                "position_after": the_plan.position_after,
+                "finished_at": self._clock.now(),
+            },
+        )
+        await self._ledger.update_all([*answers, summary])
+        return Sent(status, detail, tuple(placed))
+
+    async def _dispatch(self, command: Command, *, maybe_sent: bool) -> int | None:
+        brk = self._broker
+        if isinstance(command, PlaceOrder):
+            return (await brk.place_order(command.request, lookup_first=maybe_sent)).order_id
+        if isinstance(command, PlaceBracketOrder):
+            return (await brk.place_bracket(command.request, lookup_first=maybe_sent)).order_id
+        if isinstance(command, CancelOrder):
+            await brk.cancel_order(command.order_id, cl_ord_id=command.cl_ord_id)
+            return command.order_id
+        await brk.modify_order(command.request)
+        return command.request.order_id
+
+    async def _publish_rejection(
+        self, env: Envelope, command: Command, exc: BrokerRejected
+    ) -> None:
+        await self._store.publish(
+            "order.rejected",
+            {
+                "signal_id": env.signal_id,
+                "account": env.account,
+                "leg": command.leg,
+                "code": exc.code,
+                "message": exc.message,
+                "correlation_id": env.correlation_id,
+            },
+        )
+
+    async def _after(self, env: Envelope, target: Target, the_plan: Plan) -> None:
+        """Record the intended position and hand stop management to the worker."""
+        if env.signal.target is not None:
+            await self._store.record_intent(
+                target.strategy.id,
+                env.account,
+                target.contract.product.name,
+                the_plan.position_after,
+                env.signal_id,
+                self._clock.now(),
+            )
+        items = {}
+        for instruction in the_plan.instructions:
+            entry_id = client_order_id(env.signal_id, env.account, instruction.entry_leg)
+            stop_id = (
+                client_order_id(env.signal_id, env.account, instruction.stop_leg)
+                if instruction.stop_leg
+                else None
+            )
+            items[entry_id] = json.dumps(
+                {
+                    "kind": type(instruction).__name__,
+                    "instruction": encode(instruction),
+                    "stop_cl_ord_id": stop_id,
+                    "signal_id": env.signal_id,
+                    "contract_id": target.contract.contract.id,
+                },
+            )
+        await self._store.store_instructions(target.account.id, items)
