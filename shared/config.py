@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.errors import ConfigError
@@ -36,7 +37,7 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 # they cannot resolve it (secret missing, identity without access): "@Microsoft.KeyVault(...)".
 # https://learn.microsoft.com/azure/app-service/app-service-key-vault-references
 _KEY_VAULT_REFERENCE = "@microsoft.keyvault("
-_UNRESOLVED_MARK = "unresolved Key Vault reference in "
+_UNRESOLVED = "unresolved_key_vault_reference"
 
 
 def is_unresolved_reference(value: object) -> bool:
@@ -311,7 +312,12 @@ class Settings(BaseSettings):
                 str(name) for name, value in data.items() if is_unresolved_reference(value)
             )
             if unresolved:
-                raise ValueError(_UNRESOLVED_MARK + ", ".join(unresolved))
+                # Its own error type carries the names to load_settings, not a message to parse.
+                raise PydanticCustomError(
+                    _UNRESOLVED,
+                    "unresolved Key Vault reference in {names}",
+                    {"names": ", ".join(unresolved)},
+                )
         return data
 
     @model_validator(mode="after")
@@ -407,7 +413,7 @@ def load_settings(**overrides: Any) -> Settings:
                 f"setting(s) {unresolved} still hold a Key Vault reference the platform could "
                 "not resolve: store the secret in Key Vault (and check the app's identity may "
                 "read it), then restart the app",
-                code="unresolved_key_vault_reference",
+                code=_UNRESOLVED,
             ) from None
         missing = [_alias_of(e["loc"]) for e in exc.errors() if e["type"] == "missing"]
         invalid = [
@@ -429,9 +435,8 @@ def _plain(message: str) -> str:
 
 def _unresolved_names(exc: ValidationError) -> str | None:
     for error in exc.errors():
-        message = str(error.get("msg", ""))
-        if _UNRESOLVED_MARK in message:
-            return message.split(_UNRESOLVED_MARK, 1)[1]
+        if error["type"] == _UNRESOLVED:
+            return str(error.get("ctx", {}).get("names", ""))
     return None
 
 

@@ -151,8 +151,10 @@ class WorkerApp:
             connector=connector,
             mirror=mirror,
         )
-        app = cls(worker, HealthServer(worker.health, host, port), redis, client, history, archive)
-        app.health = HealthServer(app.health_report, host, port)
+        # The health endpoint answers from the app: the worker's health, or the Redis refusal
+        # that keeps it from starting (``app`` is bound before the first request arrives).
+        health = HealthServer(lambda: app.health_report(), host, port)
+        app = cls(worker, health, redis, client, history, archive)
         return app
 
     async def start(self) -> int:
