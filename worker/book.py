@@ -9,6 +9,14 @@ Tradovate spreads one order over several entities (reference §4.6): ``order`` (
 status), ``orderVersion`` (quantity, type and prices; the latest version wins), ``command``
 (the ``clOrdId`` sits on the order's ``New`` command unless the server also echoes it on the
 order). Fills and versions carry no account: they are routed through their order.
+
+The book also says which closed orders are *settled*: their fills have reached the position
+it holds. Tradovate is expected to send a fill, then the order's new status, then the
+position (reference §4.6; the full sequence is UNCONFIRMED and need not arrive in one
+frame), so a fill counts as applied once a position change for its account and contract
+arrives in the same run of changes or a later one (``begin_run`` numbers the runs; a
+snapshot is run 0 and consistent in itself). The executor
+uses the settled set to tell whether the documents already show what its earlier orders did.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ from shared.domain.broker import (
     Position,
     SyncSnapshot,
 )
+
+# Closed orders listed as settled per account, newest first: enough for the executor's checks,
+# which only ever ask about the orders of the last signal in a session.
+SETTLED_LIMIT = 200
 
 # Statuses at which the broker has accepted an order: the moment ``order.placed`` is announced.
 _ACCEPTED = frozenset(
@@ -101,6 +113,14 @@ class Book:
         self.contract_names: dict[int, str] = {}
         self._announced: set[int] = set()
         self._pending_fills: dict[int, list[Fill]] = {}
+        # Settlement: the run each position last changed in and each order last filled in.
+        self._run = 0
+        self._position_run: dict[tuple[int, int], int] = {}
+        self._fill_run: dict[int, int] = {}
+
+    def begin_run(self) -> None:
+        """Start a new run of streamed changes (one socket frame's worth, applied together)."""
+        self._run += 1
 
     # --- snapshot -----------------------------------------------------------------------------
 
@@ -119,6 +139,7 @@ class Book:
             self._note_version(version)
         for position in snapshot.positions:
             self.positions[(position.account_id, position.contract_id)] = position
+            self._position_run[(position.account_id, position.contract_id)] = 0
         for cash in snapshot.cash_balances:
             self.cash[cash.account_id] = cash
         effects = Effects()
@@ -128,9 +149,17 @@ class Book:
         effects.cash |= everyone
         for fill in snapshot.fills:
             self._add_fill(fill, effects)
+        self._settle_snapshot()
         for report in snapshot.execution_reports:
             effects.executions.append((report, self.cl_ord_ids.get(report.order_id)))
         return effects
+
+    def _settle_snapshot(self) -> None:
+        # A snapshot is one consistent picture: its positions already hold its fills.
+        for order_id in self._fill_run:
+            filled = self.orders.get(order_id)
+            if filled is not None:
+                self._position_run.setdefault((filled.account_id, filled.contract_id), 0)
 
     def _load_reference(self, snapshot: SyncSnapshot) -> None:
         for contract in snapshot.contracts:
@@ -144,6 +173,11 @@ class Book:
         known = self.fills.get(fill.order_id, {})
         if fill.id not in known:
             self._add_fill(fill, effects)
+            # Missed while disconnected: the snapshot taken since already holds it.
+            self._fill_run[fill.order_id] = 0
+            owner = self.orders.get(fill.order_id)
+            if owner is not None:
+                self._position_run.setdefault((owner.account_id, owner.contract_id), 0)
         return effects
 
     # --- changes ------------------------------------------------------------------------------
@@ -228,6 +262,7 @@ class Book:
             self.positions.pop(key, None)
         else:
             self.positions[key] = position
+        self._position_run[key] = self._run
         effects.positions.add(position.account_id)
         effects.cash.add(position.account_id)  # open P&L follows the position
         payload = self.position_payload(position if not deleted else None, key)
@@ -245,6 +280,8 @@ class Book:
             effects.unknown_fills.append(fill)
             return
         self.fills.setdefault(fill.order_id, {})[fill.id] = fill
+        self._fill_run[fill.order_id] = self._run
+        effects.orders.add(order.account_id)  # its settlement waits for the position
         effects.fills.append(AccountFill(fill, order.account_id, self.cl_ord_ids.get(order.id)))
 
     def adopt_order(self, order: Order, cl_ord_id: str | None) -> Effects:
@@ -287,6 +324,22 @@ class Book:
         """Return the contracts with an open position or a working order: the quotes wanted."""
         contracts = {p.contract_id for p in self.open_positions()}
         return contracts | {o.contract_id for o in self.working_orders()}
+
+    def settled_orders(self, account_id: int) -> list[Order]:
+        """Return the account's closed orders whose fills the position already holds, newest
+        first (at most ``SETTLED_LIMIT``); a closed order without fills is settled at once."""
+        found: list[Order] = []
+        for order_id in sorted(self.orders, reverse=True):
+            order = self.orders[order_id]
+            if order.account_id != account_id or order.status.is_open:
+                continue
+            filled_in = self._fill_run.get(order_id)
+            moved_in = self._position_run.get((account_id, order.contract_id), -1)
+            if filled_in is None or moved_in >= filled_in:
+                found.append(order)
+                if len(found) == SETTLED_LIMIT:
+                    break
+        return found
 
     def order_by_cl_ord_id(self, cl_ord_id: str) -> Order | None:
         """Return the newest order placed with ``cl_ord_id``."""

@@ -7,7 +7,10 @@ Three JSON documents per account (key names in ``shared.redis_keys``), each stam
   contract, bought, sold, mark, open_pnl, ...}}}``; flat positions stay listed with
   ``net_pos`` 0, so "flat" and "never traded" both read as flat.
 * orders: ``{"as_of", "account_id", "orders": [{order_id, cl_ord_id, contract_id, side,
-  status, qty, order_type, price, stop_price, trail, oco_id, parent_id, ...}]}``, open only.
+  status, qty, order_type, price, stop_price, trail, oco_id, parent_id, ...}], "settled":
+  [{order_id, contract_id, status, filled_qty, parent_id}]}``: open orders, and the closed
+  orders whose fills the positions document already holds (``Book.settled_orders``), newest
+  first.
 * cash: ``{"as_of", "account_id", "amount", "realized_pnl", "week_realized_pnl",
   "open_pnl", "total_pnl", "net_liq", "marks_complete", "missing_marks"}``.
 
@@ -80,7 +83,22 @@ def positions_doc(
 def orders_doc(book: Book, account_id: int, as_of: datetime) -> dict[str, Any]:
     """Render one account's working-orders document."""
     orders = [book.order_payload(o) for o in book.working_orders(account_id)]
-    return {"as_of": _iso(as_of), "account_id": account_id, "orders": orders}
+    settled = [
+        {
+            "order_id": o.id,
+            "contract_id": o.contract_id,
+            "status": o.status.value,
+            "filled_qty": _filled(book, o.id),
+            "parent_id": o.parent_id,
+        }
+        for o in book.settled_orders(account_id)
+    ]
+    return {"as_of": _iso(as_of), "account_id": account_id, "orders": orders, "settled": settled}
+
+
+def _filled(book: Book, order_id: int) -> int:
+    found = book.average_fill(order_id)
+    return 0 if found is None else found[0]
 
 
 def cash_doc(

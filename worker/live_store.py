@@ -55,11 +55,12 @@ class LiveStore:
         )
 
     async def write_documents(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
-        """Replace several documents in one round trip."""
+        """Replace several documents in one round trip, atomically: a reader that fetches an
+        account's documents together (the executor's ``MGET``) never sees half a write."""
         if not documents:
             return
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 for key, document in documents.items():
                     pipe.set(key, dumps(document))
                 await pipe.execute()

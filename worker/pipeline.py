@@ -87,6 +87,7 @@ class LivePipeline:
         documents are written once per burst instead of once per entity.
         """
         effects = Effects()
+        self.book.begin_run()
         for change in changes:
             effects.merge(self.book.apply(change))
         if effects.positions:
