@@ -137,6 +137,29 @@ class Settings(BaseSettings):
         le=60,
         validation_alias=_env("QUEUE_RETRY_BACKOFF_MAX_S", "queue_retry_backoff_max_s"),
     )
+    # Plan only from a view proven current (shared/services/expectation.py): poll the worker's
+    # cache this long for it to show what earlier signals did, then read Tradovate REST.
+    executor_view_wait_ms: int = Field(
+        150,
+        ge=0,
+        le=5000,
+        validation_alias=_env("EXECUTOR_VIEW_WAIT_MS", "executor_view_wait_ms"),
+    )
+    # A market order's fill is part of its message's work (shared/services/settle.py): wait for
+    # the cache to show it this long, then ask REST, and give up (fill "unconfirmed", next plan
+    # from REST) after the timeout.
+    executor_fill_cache_s: float = Field(
+        1.0,
+        ge=0,
+        le=30,
+        validation_alias=_env("EXECUTOR_FILL_CACHE_S", "executor_fill_cache_s"),
+    )
+    executor_fill_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("EXECUTOR_FILL_TIMEOUT_S", "executor_fill_timeout_s"),
+    )
 
     # --- Redis (contract map, token, live state, kill switches, local queue) ----------------
     redis_url: SecretStr = Field(validation_alias=_env("REDIS_URL", "redis_url"))

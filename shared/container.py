@@ -256,7 +256,14 @@ class Container:
         from shared.domain.clock import SystemClock
         from shared.services.execute import ExecuteDeps, Executor
         from shared.services.live_state import LiveState
+        from shared.services.settle import Timing
 
+        settings = self.settings
+        timing = Timing(
+            view_wait_s=settings.executor_view_wait_ms / 1000,
+            fill_cache_s=settings.executor_fill_cache_s,
+            fill_timeout_s=settings.executor_fill_timeout_s,
+        )
         return Executor(
             ExecuteDeps(
                 strategies=self.strategies,
@@ -266,6 +273,7 @@ class Container:
                 store=RedisExecutionStore(self.redis),
                 live=LiveState(self.redis),
                 clock=SystemClock(),
+                timing=timing,
             )
         )
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         Position,
     )
     from shared.domain.symbols import SymbolRef
-    from shared.services.live_state import LiveView
+    from shared.services.live_state import LiveView, SettledOrder
 
 PropertyValue = str | int | bool
 
@@ -277,9 +277,11 @@ class ExecutionStore(Protocol):
         stamp: tuple[str, str, datetime] | None,
         *,
         events: Events = (),
+        expecting: tuple[int, int, str] | None = None,
     ) -> None:
         """Index client order ids to their signal; stamp the entry time for cooldowns;
-        publish ``events`` in the same round trip."""
+        replace the expectation of (account id, contract id) with a document; publish
+        ``events`` in the same round trip."""
         ...
 
     async def record_intent(
@@ -296,10 +298,23 @@ class ExecutionStore(Protocol):
         """Publish an event on its pub/sub channel."""
         ...
 
+    async def expectation(self, account_id: int, contract_id: int) -> str | None:
+        """Return what the last signal on this account and contract expects the worker's cache
+        to show (``shared.services.expectation``), as stored."""
+        ...
+
+    async def expect(self, account_id: int, contract_id: int, document: str) -> None:
+        """Replace that expectation."""
+        ...
+
 
 class LiveReader(Protocol):
     """The worker's live view of the broker (``LiveState``); None means "ask REST"."""
 
     async def view(self, account_id: int, contract_id: int) -> LiveView | None:
         """Return position, working orders, cash and last price in one read, or None."""
+        ...
+
+    async def settled(self, account_id: int) -> Mapping[int, SettledOrder] | None:
+        """Return the account's closed orders whose fills the cached position holds, or None."""
         ...

@@ -173,6 +173,15 @@ def management_instructions(account_id: int) -> str:
     return f"mgmt:{account_id}"
 
 
+EXPECTATION_TTL_S = 7 * 24 * 3600
+
+
+def expectation(account_id: int, contract_id: int) -> str:
+    """Return the key of what the executor expects the worker's cache to show for one account
+    and contract before it plans from it (``shared.services.expectation``)."""
+    return f"expect:{account_id}:{contract_id}"
+
+
 def last_order(account_name: str, root: str) -> str:
     """Return the key stamping the last entry an account sent on a root (for cooldowns)."""
     return f"last-order:{account_name}:{root.upper()}"

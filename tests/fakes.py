@@ -130,6 +130,9 @@ class FakeBroker:
         self.state_reads: list[int] = []
         self.state_fails = False
         self.position_reads = 0
+        self.bought = 0
+        self.sold = 0
+        self.refuse_after_ack = False  # accept the next placement, then close it untraded
 
     def add_order(  # type: ignore[no-untyped-def]
         self, order_id: int, side: str, qty: int, order_type: str = "limit", *, status="working",
@@ -162,9 +165,16 @@ class FakeBroker:
         order, version = self.book[order_id]
         size = version.qty if qty is None else qty  # type: ignore[attr-defined]
         self.filled[order_id] = self.filled.get(order_id, 0) + size
-        self.net_pos += size * order.side.sign  # type: ignore[attr-defined]
+        self._trade(size * order.side.sign)  # type: ignore[attr-defined]
         if self.filled[order_id] >= version.qty:  # type: ignore[attr-defined]
             self.set_status(order_id, "filled")
+
+    def _trade(self, signed_qty: int) -> None:
+        self.net_pos += signed_qty
+        if signed_qty > 0:
+            self.bought += signed_qty
+        else:
+            self.sold -= signed_qty
 
     def _refuse_unless_open(self, order_id: int) -> None:
         from shared.domain.errors import BrokerRejected
@@ -204,9 +214,17 @@ class FakeBroker:
         from shared.domain.broker import Position
 
         self.position_reads += 1
-        if self.net_pos == 0:
+        if self.net_pos == 0 and not self.bought and not self.sold:
             return ()
-        return (Position(id=1, account_id=self.account_id, contract_id=777, net_pos=self.net_pos),)
+        position = Position(
+            id=1,
+            account_id=self.account_id,
+            contract_id=777,
+            net_pos=self.net_pos,
+            bought=self.bought,
+            sold=self.sold,
+        )
+        return (position,)
 
     async def orders(self, account_id: int | None = None):  # type: ignore[no-untyped-def]
         return tuple(order for order, _ in self.book.values())
@@ -242,7 +260,14 @@ class FakeBroker:
         self.placed[cl_ord_id] = self.next_id
         self.sent.append(cl_ord_id)
         self.quantities[cl_ord_id] = qty
-        self.net_pos += qty if side == "buy" else -qty
+        if self.refuse_after_ack:  # Tradovate's risk checks refuse it after the answer
+            self.refuse_after_ack = False
+            self.add_order(self.next_id, side, qty, "market", status="rejected")
+            return self.next_id
+        self._trade(qty if side == "buy" else -qty)
+        # Placed orders fill at once; REST then knows them as filled orders.
+        self.add_order(self.next_id, side, qty, "market", status="filled")
+        self.filled[self.next_id] = qty
         if self.fail_after_place:
             self.fail_after_place = False
             raise TransientBrokerError("timed out waiting for the answer")
@@ -352,14 +377,23 @@ class FakeStore:
         self.intents: list[tuple[str, str, str, int]] = []
         self.instructions: dict[int, dict[str, str]] = {}
         self.price = None
+        self.expectations: dict[tuple[int, int], str] = {}
 
     async def risk_facts(self, strategy_id, account_name, root, *, events=()):  # type: ignore[no-untyped-def]
         self.events.extend((e, dict(p)) for e, p in events)
         return (*self.kills, None)
 
-    async def link_orders(self, entries, stamp, *, events=()):  # type: ignore[no-untyped-def]
+    async def link_orders(self, entries, stamp, *, events=(), expecting=None):  # type: ignore[no-untyped-def]
         self.links.update(entries)
         self.events.extend((e, dict(p)) for e, p in events)
+        if expecting is not None:
+            self.expectations[expecting[:2]] = expecting[2]
+
+    async def expectation(self, account_id, contract_id):  # type: ignore[no-untyped-def]
+        return self.expectations.get((account_id, contract_id))
+
+    async def expect(self, account_id, contract_id, document):  # type: ignore[no-untyped-def]
+        self.expectations[(account_id, contract_id)] = document
 
     async def record_intent(self, strategy_id, account, root, net_pos, signal_id, at):  # type: ignore[no-untyped-def]
         self.intents.append((strategy_id, account, root, net_pos))
@@ -387,6 +421,25 @@ class FakeLive:
         if not self.fresh:
             return None
         position = Position(
-            id=1, account_id=account_id, contract_id=contract_id, net_pos=self.broker.net_pos
+            id=1,
+            account_id=account_id,
+            contract_id=contract_id,
+            net_pos=self.broker.net_pos,
+            bought=self.broker.bought,
+            sold=self.broker.sold,
         )
-        return LiveView(position=position, working_orders=(), cash=None, last_price=None)
+        settled = await self.settled(account_id)
+        return LiveView(
+            position=position, working_orders=(), cash=None, last_price=None, settled=settled
+        )
+
+    async def settled(self, account_id):  # type: ignore[no-untyped-def]
+        from shared.services.live_state import SettledOrder
+
+        if not self.fresh:
+            return None
+        return {
+            order_id: SettledOrder(held[0].status, self.broker.filled.get(order_id, 0))  # type: ignore[attr-defined]
+            for order_id, held in self.broker.book.items()
+            if not held[0].status.is_open  # type: ignore[attr-defined]
+        }

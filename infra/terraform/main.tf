@@ -107,6 +107,11 @@ locals {
     # Back-off before a transiently failed message is abandoned (the cap x (deliveries - 1) < 120 s).
     QUEUE_RETRY_BACKOFF_BASE_S = "1.0"
     QUEUE_RETRY_BACKOFF_MAX_S  = "20.0"
+    # Plan only from a cache proven current (wait this long, then read REST); a market order's
+    # message completes once its fill is known (cache first, then REST, then "unconfirmed").
+    EXECUTOR_VIEW_WAIT_MS   = "150"
+    EXECUTOR_FILL_CACHE_S   = "1.0"
+    EXECUTOR_FILL_TIMEOUT_S = "5.0"
     # Webhook tunables (TradingView's own IPs are built in; add more comma-separated).
     WEBHOOK_EXTRA_ALLOWED_IPS = ""
     WEBHOOK_MAX_BODY_BYTES    = "65536"

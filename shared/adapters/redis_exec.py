@@ -60,9 +60,11 @@ class RedisExecutionStore:
         stamp: tuple[str, str, datetime] | None,
         *,
         events: Events = (),
+        expecting: tuple[int, int, str] | None = None,
     ) -> None:
-        """Index client order ids to their signal, stamp the entry time and publish
-        ``events``, in one pipeline."""
+        """Index client order ids to their signal, stamp the entry time, replace the
+        expectation (account id, contract id, document) and publish ``events``, in one
+        pipeline."""
         pipe = self._redis.pipeline(transaction=False)
         _queue_events(pipe, events)
         for cl_ord_id, info in entries.items():
@@ -70,8 +72,28 @@ class RedisExecutionStore:
         if stamp is not None:
             account, root, at = stamp
             pipe.set(keys.last_order(account, root), at.isoformat(), ex=86_400)
+        if expecting is not None:
+            account_id, contract_id, document = expecting
+            key = keys.expectation(account_id, contract_id)
+            pipe.set(key, document, ex=keys.EXPECTATION_TTL_S)
         try:
             await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+
+    async def expectation(self, account_id: int, contract_id: int) -> str | None:
+        """Return the stored expectation for one account and contract (None if none)."""
+        try:
+            raw = await self._redis.get(keys.expectation(account_id, contract_id))
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        return optional_text(raw)
+
+    async def expect(self, account_id: int, contract_id: int, document: str) -> None:
+        """Replace the expectation for one account and contract."""
+        key = keys.expectation(account_id, contract_id)
+        try:
+            await self._redis.set(key, document, ex=keys.EXPECTATION_TTL_S)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
 

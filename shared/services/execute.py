@@ -33,10 +33,16 @@ cooldown. A second such refusal in one delivery means Tradovate contradicts the 
 plan was just made from: it raises ``TransientError`` (the re-delivery plans from REST
 again) instead of looping.
 
+Every plan is made from a view proven current: the worker's cache only when it shows every
+fill and order change the earlier signals of the session caused, else REST
+(``shared.services.expectation``); the summary's ``basis`` records which, and what it showed.
+A sent plan is not done until its market orders' fills are known (``settled_outcome``): the
+summary reads ``sent`` until then, and a re-delivery in between finishes the settling.
+
 Outcomes: ``denied`` (a risk gate said no: journaled, never sent), ``rejected`` (the broker
-refused a placement: journaled, not retried; a refused cancel or modify never rejects a
-signal), ``done``. Transient failures raise, so Service Bus re-delivers the message and
-finally dead-letters it with the reason.
+refused a placement, or closed an accepted market order without a fill: journaled, not
+retried; a refused cancel or modify never rejects a signal), ``done``. Transient failures
+raise, so Service Bus re-delivers the message and finally dead-letters it with the reason.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -66,8 +72,9 @@ from shared.ports import (
     LiveReader,
 )
 from shared.services.envelope import Envelope
+from shared.services.expectation import Expectation
 from shared.services.live_state import LiveView
-from shared.services.plan_inputs import Target, read_book, read_risk
+from shared.services.plan_inputs import Basis, Target, current_view, read_book, read_risk
 from shared.services.plan_record import dump_plan, load_plan
 from shared.services.policy_builder import policy_for
 from shared.services.send_plan import (
@@ -78,6 +85,8 @@ from shared.services.send_plan import (
     answer_row,
     claim_row,
 )
+from shared.services.settle import Timing
+from shared.services.settled_outcome import finish
 from shared.strategies import StrategyBook
 
 __all__ = ["REPLAN", "Delivery", "ExecuteDeps", "Executor", "Outcome", "Status"]
@@ -99,6 +108,7 @@ class ExecuteDeps:
     store: ExecutionStore
     live: LiveReader
     clock: Clock
+    timing: Timing = field(default_factory=Timing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +133,11 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _Reads:
-    # What a plan was made from besides the book, kept for a replan in the same delivery.
+    # What a plan was made from: the book's basis, and the rest, kept for a replan in the
+    # same delivery.
     facts: tuple[bool, bool, bool, datetime | None]
     last_price: Decimal | None
+    basis: Basis
 
 
 class Executor:
@@ -178,8 +190,10 @@ class Executor:
             planned, reads = await self._plan(env, target, events=[announce])
         if isinstance(planned, Denial):
             recorded = f"exec:{env.account}" in rows
+            await self._refresh_expectation(env, target, reads.basis)
             return await self._deny(delivery, target, planned, recorded=recorded)
-        summary = self._summary(env, delivery, "planned", plan=dump_plan(planned))
+        basis = reads.basis.record()
+        summary = self._summary(env, delivery, "planned", plan=dump_plan(planned), basis=basis)
         if rows:  # planning again after a refused cancel: the summary row exists
             await self._deps.ledger.update(summary)
         elif not await self._deps.ledger.claim_all([summary, *self._claims(env, planned)]):
@@ -200,28 +214,49 @@ class Executor:
         earlier: _Reads | None = None,
     ) -> tuple[Plan | Denial, _Reads]:
         store, root = self._deps.store, target.contract.product.name
+        account_id, contract_id = target.account.id, target.contract.contract.id
         view: LiveView | None
+        waited_ms, reason = 0, ""
         if earlier is not None:
             # Planning again in this delivery: the kill switches and the last entry time were
             # read moments ago, before this signal's own plan stamped its entry time, which a
             # fresh read would take for a cooldown. The book and cash come from REST (a view
             # of only None parts); the last price (market data, not account state) is kept.
             view, facts = LiveView(None, None, None, earlier.last_price), earlier.facts
+            reason = "planning again after a refused cancel or modify"
         elif from_rest:
             view = None
             facts = await store.risk_facts(target.strategy.id, env.account, root, events=events)
+            reason = "an earlier delivery found the cache behind the broker"
         else:
             # One read of the worker's cache serves the book and the risk facts alike; the
-            # kill switches and cooldown stamp are read at the same time.
-            view, facts = await asyncio.gather(
-                self._deps.live.view(target.account.id, target.contract.contract.id),
+            # kill switches, the cooldown stamp and the last signal's expectation are read at
+            # the same time.
+            view, facts, stored = await asyncio.gather(
+                self._deps.live.view(account_id, contract_id),
                 store.risk_facts(target.strategy.id, env.account, root, events=events),
+                store.expectation(account_id, contract_id),
             )
+            if view is None:
+                reason = "the worker's cache is not live"
+            else:
+                # Plan only from a view that shows everything earlier signals did (module
+                # shared.services.expectation); else the book and the cash come from REST.
+                expected = Expectation.loads(stored)
+                timing = self._deps.timing
+                proven, waited_ms, reason = await current_view(
+                    self._deps.live, target, view, expected, timing
+                )
+                if proven is None:
+                    log.info("signal %s: planning from REST: %s", env.signal_id, reason)
+                view = proven or LiveView(None, None, None, view.last_price)
         # Without the worker's cache both fall back to REST: those reads go out together.
-        book, risk = await asyncio.gather(
-            read_book(self._deps.broker, target.account.id, target.contract, view),
+        at = self._deps.clock.now()
+        (book, basis), risk = await asyncio.gather(
+            read_book(self._deps.broker, account_id, target.contract, view, at),
             read_risk(self._deps.broker, self._deps.clock, target, env, view, facts),
         )
+        basis = dataclasses.replace(basis, waited_ms=waited_ms, reason=reason)
         policy = policy_for(target.strategy, env.account, env.multiplier)
         planned = plan(
             env.signal,
@@ -232,7 +267,7 @@ class Executor:
             target.account,
             signal_id=env.signal_id,
         )
-        return planned, _Reads(facts, view.last_price if view is not None else None)
+        return planned, _Reads(facts, view.last_price if view is not None else None, basis)
 
     async def _rows(self, env: Envelope) -> dict[str, LedgerEntry]:
         return {row.row_key: row for row in await self._deps.ledger.rows(env.signal_id)}
@@ -380,12 +415,12 @@ class Executor:
         redelivered = delivery.delivery_count > 1
         deps = self._deps
         sender = PlanSender(deps.broker, deps.ledger, deps.store, deps.clock)
+        basis = None if reads is None else reads.basis
         try:
-            return _outcome(
-                await sender.send(
-                    env, target, the_plan, rows, claimed=claimed, redelivered=redelivered
-                )
+            sent = await sender.send(
+                env, target, the_plan, rows, claimed=claimed, redelivered=redelivered
             )
+            return await self._finish(delivery, target, sent, basis)
         except PositionMoved as moved:
             log.warning(
                 "signal %s for %s: %s; planning again from Tradovate's REST answers",
@@ -393,18 +428,21 @@ class Executor:
                 env.account,
                 moved,
             )
-        planned, _ = await self._plan(env, target, from_rest=True, earlier=reads)
+        planned, again_reads = await self._plan(env, target, from_rest=True, earlier=reads)
         if isinstance(planned, Denial):
+            await self._refresh_expectation(env, target, again_reads.basis)
             return await self._refuse(delivery, str(planned.reason), planned.message)
-        summary = self._summary(env, delivery, "planned", plan=dump_plan(planned), basis="rest")
+        basis_record = again_reads.basis.record()
+        summary = self._summary(
+            env, delivery, "planned", plan=dump_plan(planned), basis=basis_record
+        )
         await self._deps.ledger.update(summary)
         try:
             rows = await self._rows(env)
-            return _outcome(
-                await sender.send(
-                    env, target, planned, rows, claimed=False, redelivered=redelivered
-                )
+            sent = await sender.send(
+                env, target, planned, rows, claimed=False, redelivered=redelivered
             )
+            return await self._finish(delivery, target, sent, again_reads.basis)
         except PositionMoved as again:
             raise TransientError(
                 f"{again.leg} was refused ({again.detail}) right after planning from Tradovate's "
@@ -412,6 +450,17 @@ class Executor:
                 "later (planned from REST again) rather than at once"
             ) from again
 
+    async def _finish(
+        self, delivery: Delivery, target: Target, sent: Sent, basis: Basis | None
+    ) -> Outcome:
+        """Wait for the plan's fills and cancels, record them and what the cache must show
+        next (``shared.services.settled_outcome``)."""
+        env = delivery.envelope
+        status, detail = await finish(self._deps, env, target, sent, basis)
+        return Outcome(status, detail, sent.orders)
 
-def _outcome(sent: Sent) -> Outcome:
-    return Outcome(sent.status, sent.detail, sent.orders)
+    async def _refresh_expectation(self, env: Envelope, target: Target, basis: Basis) -> None:
+        """After facts read from REST, let the cache be trusted again once it shows them."""
+        if basis.source == "rest":
+            document = basis.seen(env.signal_id).dumps()
+            await self._deps.store.expect(target.account.id, target.contract.contract.id, document)

@@ -3,7 +3,10 @@
 The WebSocket worker keeps, per account, the positions, working orders and cash (with
 realized and open P&L) in Redis (``shared.redis_keys``: ``live:{id}:positions|orders|cash``),
 plus ``worker:heartbeat`` (expires when the worker stops) and ``worker:sync`` (``synced``
-only while those documents match the broker). Every read here fetches the document together
+only while those documents match the broker). The orders document also lists the closed
+orders whose fills the positions document already holds (``settled``): the executor checks
+its last signal's orders against them before it plans from this view
+(``shared.services.expectation``). Every read here fetches the document together
 with both flags in one ``MGET`` and returns None unless the worker is alive and synced and
 the document is complete: None means "ask the broker over REST", never "flat" or "nothing".
 
@@ -19,7 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -78,16 +81,30 @@ def _parse(raw: Any) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class SettledOrder:
+    """A closed order whose fills (``filled_qty`` contracts) the cached position holds."""
+
+    status: OrderStatus
+    filled_qty: int
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveView:
     """Everything execution needs about one account and contract, read in one round trip.
 
     Each part is None when the cache cannot answer it (the caller asks REST for that part).
+    ``settled`` holds the account's settled orders by id (None when the worker does not list
+    them); ``parents`` the ids of orders that have bracket orders in the cache, working or
+    settled.
     """
 
     position: Position | None
     working_orders: tuple[WorkingOrder, ...] | None
     cash: CashBalanceSnapshot | None
     last_price: Decimal | None
+    settled: Mapping[int, SettledOrder] | None = None
+    parents: frozenset[int] = frozenset()
 
 
 class LiveState:
@@ -131,7 +148,14 @@ class LiveState:
             working_orders=_working_orders(orders, contract_id),
             cash=_cash(cash, account_id),
             last_price=None if quote is None else _decimal(quote.get("mark")),
+            settled=_settled(orders),
+            parents=_parents(orders),
         )
+
+    async def settled(self, account_id: int) -> Mapping[int, SettledOrder] | None:
+        """Return the account's settled orders by id, or None unless the worker is live and
+        lists them."""
+        return _settled(await self._document(keys.live_orders(account_id)))
 
     async def position(self, account_id: int, contract_id: int) -> Position | None:
         """Return the account's position in the contract (flat with id 0 if never traded)."""
@@ -193,6 +217,35 @@ def _working_orders(
             return None  # an order without its terms yet: the cache cannot answer
         found.append(order)
     return tuple(found)
+
+
+def _settled(document: dict[str, Any] | None) -> dict[int, SettledOrder] | None:
+    if document is None or not isinstance(document.get("settled"), list):
+        return None
+    found: dict[int, SettledOrder] = {}
+    for entry in document["settled"]:
+        try:
+            parent = entry.get("parent_id")
+            found[int(entry["order_id"])] = SettledOrder(
+                status=OrderStatus(entry["status"]),
+                filled_qty=int(entry.get("filled_qty") or 0),
+                parent_id=None if parent is None else int(parent),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None  # a document this reader does not understand proves nothing
+    return found
+
+
+def _parents(document: dict[str, Any] | None) -> frozenset[int]:
+    if document is None:
+        return frozenset()
+    entries = [*(document.get("orders") or []), *(document.get("settled") or [])]
+    found: set[int] = set()
+    for entry in entries:
+        parent = entry.get("parent_id") if isinstance(entry, dict) else None
+        if isinstance(parent, int):
+            found.add(parent)
+    return frozenset(found)
 
 
 def _cash(document: dict[str, Any] | None, account_id: int) -> CashBalanceSnapshot | None:

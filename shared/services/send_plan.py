@@ -46,6 +46,7 @@ from shared.domain.planning.model import (
 )
 from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEntry
 from shared.services.envelope import Envelope
+from shared.services.expectation import Expectation
 from shared.services.plan_inputs import Target
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ _FINAL_LEG = frozenset(
     {"acknowledged", "partially_filled", "filled", "cancelled", "rejected", ALREADY_CANCELLED}
 )
 REPLAN = "replan"
+SENT = "sent"
 # A refused cancel or modify's leg status, by what Tradovate says became of its order.
 _REFUSED_LEG = {
     broker.OrderFate.CANCELLED: ALREADY_CANCELLED,
@@ -73,11 +75,13 @@ class PositionMoved(Exception):  # control flow between sender and executor; nev
 
 
 class Sent(NamedTuple):
-    """What sending one plan achieved: its status, a detail and the orders placed."""
+    """What sending one plan achieved: its status, a detail, the orders placed, and each leg
+    that reached an order with that order's id (placed, cancelled or modified)."""
 
     status: Literal["done", "rejected"]
     detail: str
     orders: tuple[int, ...]
+    legs: tuple[tuple[Command, int], ...] = ()
 
 
 def _answered(row: LedgerEntry, command: Command) -> bool:
@@ -148,21 +152,21 @@ class PlanSender:
         """
         await self._announce(env, target, the_plan)
         answers: list[LedgerEntry] = []
-        placed: list[int] = []
+        legs: list[tuple[Command, int]] = []
         try:
             for command in the_plan.commands:
                 rejection = await self._send_one(
-                    env, command, rows, answers, placed, claimed=claimed, redelivered=redelivered
+                    env, command, rows, answers, legs, claimed=claimed, redelivered=redelivered
                 )
                 if rejection is not None:
-                    return await self._close(env, the_plan, answers, "rejected", rejection, placed)
+                    return await self._close(env, the_plan, answers, "rejected", rejection, legs)
         except TransientError:
             # Keep what was answered so far; the re-delivery looks up only the rest.
             if answers:
                 await self._ledger.update_all(answers)
             raise
         await self._after(env, target, the_plan)
-        return await self._close(env, the_plan, answers, "done", the_plan.note, placed)
+        return await self._close(env, the_plan, answers, "done", the_plan.note, legs)
 
     async def _announce(self, env: Envelope, target: Target, the_plan: Plan) -> None:
         links = {
@@ -178,7 +182,11 @@ class PlanSender:
         opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
         stamp = (env.account, target.contract.product.name, self._clock.now()) if opens else None
         # Indexed before sending, so the worker can link a fill even if this process dies
-        # between the broker's answer and the ledger write.
+        # between the broker's answer and the ledger write. The expectation says "in flight"
+        # until the executor writes what the plan did: a plan made meanwhile (this process
+        # died and the message went dead) cannot trust the cache and reads REST.
+        in_flight = Expectation(env.signal_id, unsure=True).dumps()
+        expecting = (target.account.id, target.contract.contract.id, in_flight)
         request = {
             "signal_id": env.signal_id,
             "account": env.account,
@@ -186,7 +194,12 @@ class PlanSender:
             "legs": list(the_plan.legs),
             "correlation_id": env.correlation_id,
         }
-        await self._store.link_orders(links, stamp, events=[("order.request", request)])
+        await self._store.link_orders(
+            links,
+            stamp,
+            events=[("order.request", request)],
+            expecting=expecting if the_plan.commands else None,
+        )
 
     async def _send_one(
         self,
@@ -194,7 +207,7 @@ class PlanSender:
         command: Command,
         rows: Mapping[str, LedgerEntry],
         answers: list[LedgerEntry],
-        placed: list[int],
+        legs: list[tuple[Command, int]],
         *,
         claimed: bool,
         redelivered: bool,
@@ -207,7 +220,7 @@ class PlanSender:
         if row is not None and _answered(row, command):
             order_id = row.fields.get("order_id")
             if isinstance(order_id, int):
-                placed.append(order_id)
+                legs.append((command, order_id))
             return str(row.fields.get("broker_text")) if row.status == "rejected" else None
         sent_at = self._clock.now()
         try:
@@ -215,6 +228,12 @@ class PlanSender:
         except BrokerRejected as exc:
             if isinstance(command, CancelOrder | ModifyOrder):
                 answers.append(await self._refused(env, command, cl_ord_id, exc, sent_at, answers))
+                refused_id = (
+                    command.order_id
+                    if isinstance(command, CancelOrder)
+                    else command.request.order_id
+                )
+                legs.append((command, refused_id))  # closed untraded: its purpose is met
                 return None
             answers.append(
                 self._answer(
@@ -231,8 +250,9 @@ class PlanSender:
         answers.append(
             self._answer(env, cl_ord_id, "acknowledged", sent_at=sent_at, order_id=order_id)
         )
+        if order_id is not None:
+            legs.append((command, order_id))
         if order_id is not None and isinstance(command, PlaceOrder | PlaceBracketOrder):
-            placed.append(order_id)
             await self._store.publish(
                 "order.placed",
                 {
@@ -301,12 +321,14 @@ class PlanSender:
         answers: list[LedgerEntry],
         status: Literal["done", "rejected"],
         detail: str,
-        placed: list[int],
+        legs: list[tuple[Command, int]],
     ) -> Sent:
+        # A plan sent in full is "sent" until its fills are known (the executor's
+        # ``settled_outcome`` writes "done"); a re-delivery meanwhile finishes it.
         summary = LedgerEntry(
             env.signal_id,
             f"exec:{env.account}",
-            status,
+            SENT if status == "done" else status,
             {
                 "detail": detail,
                 "note": the_plan.note,
@@ -316,7 +338,8 @@ class PlanSender:
             },
         )
         await self._ledger.update_all([*answers, summary])
-        return Sent(status, detail, tuple(placed))
+        placed = tuple(i for c, i in legs if isinstance(c, PlaceOrder | PlaceBracketOrder))
+        return Sent(status, detail, placed, tuple(legs))
 
     async def _dispatch(self, command: Command, *, maybe_sent: bool) -> int | None:
         brk = self._broker

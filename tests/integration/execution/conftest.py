@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from local.services import AzuriteTables, ReadyLineProcess, RedisServer
 from local.tradovate_sim import SimulatorServer
+from shared import redis_keys as keys
 from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.tables_common import build_table_service
 from shared.adapters.tables_ledger import TablesLedger
@@ -255,7 +256,36 @@ def fresh(system: System) -> System:
         client.delete(key)
     for key in client.scan_iter("last-order:*"):
         client.delete(key)
+    # The simulator starts its ids again after a reset (Tradovate never does): what the last
+    # signal expected the cache to show names orders of the old run.
+    for key in client.scan_iter("expect:*"):
+        client.delete(key)
     return system
+
+
+@pytest.fixture
+def worker(fresh: System) -> Iterator[System]:
+    """Run the WebSocket worker against the simulator until the test ends."""
+    env = {
+        **os.environ,
+        "REDIS_URL": fresh.redis_url, "TablesConnection": fresh.tables, "TABLE_PREFIX": "e2e",
+        "TRADOVATE_BASE_URL": fresh.sim.base_url, "TRADOVATE_MD_WS_URL": fresh.sim.md_ws_url,
+        "TRADOVATE_USERNAME": "sim-trader", "TRADOVATE_PASSWORD": "sim-password",
+        "TRADOVATE_CID": "8", "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "e2e",
+        "STRATEGIES_FILE": "local/strategies.local.toml", "LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    client = redis.Redis.from_url(fresh.redis_url)
+    # The simulator's reset starts its ids again; the ids an earlier worker recorded must not
+    # make this one skip new fills that reuse them (Tradovate never reuses an id).
+    recorded = (keys.WORKER_FILLS_RECORDED, keys.WORKER_EXECUTIONS_RECORDED)
+    client.delete(*recorded, keys.WORKER_SYNC_STATE)
+    proc = ReadyLineProcess(
+        [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"], env=env
+    )
+    proc.start()
+    wait_for(lambda: client.get(keys.WORKER_SYNC_STATE) == b"synced", 20)
+    yield fresh
+    proc.stop()
 
 
 def now_iso(offset_s: float = 0) -> str:

@@ -269,10 +269,9 @@ def test_ledger_mirror_timer_copies_the_execution_to_table_storage(fresh: System
         )
     )
     assert archived == working_copy
-    # Two summaries (done) and two bracket entries with their order ids.
-    assert sorted(status for _, status in archived) == [
-        "acknowledged", "acknowledged", "done", "done"
-    ]  # fmt: skip
+    # Two summaries (done) and two bracket entries with their order ids, filled: a market
+    # entry's message completes once its fill is known.
+    assert sorted(status for _, status in archived) == ["done", "done", "filled", "filled"]
     assert all(isinstance(f.get("order_id"), int) for (k, s), f in archived.items() if s != "done")
 
 

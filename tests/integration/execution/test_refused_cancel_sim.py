@@ -46,13 +46,34 @@ def working(system: System) -> list[dict[str, Any]]:
 
 
 def remember_as_cache(system: System) -> None:
-    """Write the simulator's position and working orders now as the worker's synced cache."""
+    """Write the simulator's position and orders now as the worker's synced cache.
+
+    The cache is current when written: it holds every fill and order of the entry (so the
+    executor's check that the cache shows its last signal passes); what it misses is what
+    the trader does in Tradovate's own app afterwards.
+    """
     now = datetime.now(UTC).isoformat()
     positions = {
-        str(p["contractId"]): {"net_pos": p["netPos"], "net_price": str(p["netPrice"])}
+        str(p["contractId"]): {
+            "net_pos": p["netPos"],
+            "net_price": str(p["netPrice"]),
+            "bought": p["bought"],
+            "sold": p["sold"],
+        }
         for p in system.sim.state()["positions"]
         if p["accountId"] == ACCOUNT_ID and p["netPos"]
     }
+    settled = [
+        {
+            "order_id": o["id"],
+            "contract_id": o["contractId"],
+            "status": o["ordStatus"].lower(),
+            "filled_qty": o["version"]["orderQty"] if o["ordStatus"] == "Filled" else 0,
+            "parent_id": o.get("parentId"),
+        }
+        for o in system.orders(ACCOUNT_ID)
+        if o["ordStatus"] in ("Filled", "Canceled", "Rejected", "Expired")
+    ]
     orders = [
         {
             "order_id": o["id"],
@@ -64,6 +85,7 @@ def remember_as_cache(system: System) -> None:
             "price": o["version"].get("price"),
             "stop_price": o["version"].get("stopPrice"),
             "oco_id": o.get("ocoId"),
+            "parent_id": o.get("parentId"),
         }
         for o in working(system)
     ]
@@ -71,7 +93,8 @@ def remember_as_cache(system: System) -> None:
     client.set(keys.WORKER_HEARTBEAT, json.dumps({"at": now, "state": "synced"}), ex=120)
     client.set(keys.WORKER_SYNC_STATE, "synced", ex=120)
     client.set(keys.live_positions(ACCOUNT_ID), json.dumps({"as_of": now, "positions": positions}))
-    client.set(keys.live_orders(ACCOUNT_ID), json.dumps({"as_of": now, "orders": orders}))
+    document = {"as_of": now, "orders": orders, "settled": settled}
+    client.set(keys.live_orders(ACCOUNT_ID), json.dumps(document))
 
 
 def cancel_at_the_broker(system: System, order_id: int) -> None:
@@ -131,7 +154,7 @@ def test_exit_with_stop_cancelled_at_the_broker_and_stale_cache_is_done_in_one_d
     assert refused.status == "already_cancelled", refused.fields
     assert refused.fields["broker_status"] == "canceled"
     assert leg(rows, sent["id"], f"cancel.{target}").status == "acknowledged"
-    assert leg(rows, sent["id"], "close").status == "acknowledged"
+    assert leg(rows, sent["id"], "close").status == "filled"  # known before the message ended
     assert dead_letters(stale, sent["id"]) == []
 
 
@@ -152,7 +175,7 @@ def test_reversal_with_target_filled_at_the_broker_and_stale_cache_trades_from_r
 
     assert summary.status == "done", summary.fields
     assert summary.fields["delivery_count"] == 1
-    assert summary.fields["basis"] == "rest"
+    assert json.loads(summary.fields["basis"])["source"] == "rest"
     assert (summary.fields["position_before"], summary.fields["position_after"]) == (0, -1)
     assert stale.positions(ACCOUNT_ID) == {"MNQ": -1}
     rows = stale.ledger(sent["id"])

@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
-from local.services import ReadyLineProcess
-from shared import redis_keys as keys
 from shared.services.live_state import LiveState
 from tests.integration.execution.conftest import System, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def worker(fresh: System) -> Iterator[System]:
-    env = {
-        **os.environ,
-        "REDIS_URL": fresh.redis_url, "TablesConnection": fresh.tables, "TABLE_PREFIX": "e2e",
-        "TRADOVATE_BASE_URL": fresh.sim.base_url, "TRADOVATE_MD_WS_URL": fresh.sim.md_ws_url,
-        "TRADOVATE_USERNAME": "sim-trader", "TRADOVATE_PASSWORD": "sim-password",
-        "TRADOVATE_CID": "8", "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "e2e",
-        "STRATEGIES_FILE": "local/strategies.local.toml", "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    client = redis.Redis.from_url(fresh.redis_url)
-    # The simulator's reset starts its ids again; the ids an earlier worker recorded must not
-    # make this one skip new fills that reuse them (Tradovate never reuses an id).
-    recorded = (keys.WORKER_FILLS_RECORDED, keys.WORKER_EXECUTIONS_RECORDED)
-    client.delete(*recorded, keys.WORKER_SYNC_STATE)
-    proc = ReadyLineProcess(
-        [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"], env=env
-    )
-    proc.start()
-    wait_for(lambda: client.get(keys.WORKER_SYNC_STATE) == b"synced", 20)
-    yield fresh
-    proc.stop()
 
 
 def live_position(

@@ -86,7 +86,10 @@ async def test_execute_killed_between_broker_call_and_ledger_update_places_once(
     assert outcome.status == "done"
     assert len(world.broker.sent) == 1  # found by clOrdId, not placed again
     leg = next(r for (s, k), r in world.ledger.table.items() if k != "exec:DEMO10001")
-    assert leg.status == "acknowledged"  # type: ignore[attr-defined]
+    # Acknowledged, then its fill confirmed by REST before the message completed.
+    assert leg.status == "filled"  # type: ignore[attr-defined]
+    assert leg.fields["settled_qty"] == world.broker.quantities[leg.row_key]  # type: ignore[attr-defined]
+    assert leg.fields["settled_by"] == "rest"  # type: ignore[attr-defined]
 
 
 async def test_execute_with_broker_timeout_after_placing_finds_the_order_on_redelivery(

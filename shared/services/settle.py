@@ -1,0 +1,106 @@
+"""Wait until a plan's market orders have filled and its cancels have closed.
+
+A market order's fill is part of its message's work: the message completes once Tradovate
+says the order is closed, so the next message of the session (Service Bus delivers it only
+after this one completes) plans from a position that holds the fill. The answer comes from
+the worker's cache when it is live (the orders document's ``settled`` list: closed, and the
+cached position holds the fills, so that answer also readies the cache for the next plan),
+else, or after ``Timing.fill_cache_s``, from REST (``order/item`` and the order's fills).
+After ``Timing.fill_timeout_s`` an order still not closed is reported ``timeout``: the
+signal is recorded with its fills unconfirmed and the next plan reads REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.domain.broker import OrderStatus
+from shared.domain.errors import TransientBrokerError
+from shared.ports import BrokerTrading, LiveReader
+
+log = logging.getLogger(__name__)
+
+Source = Literal["cache", "rest", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The executor's bounds on waiting for the cache and for fills (settings in seconds)."""
+
+    view_wait_s: float = 0.15  # poll the cache this long for a proven view, then read REST
+    poll_s: float = 0.005  # between two reads of the cache
+    fill_cache_s: float = 1.0  # wait this long for the cache to settle orders, then ask REST
+    fill_timeout_s: float = 5.0  # give up on a fill after this long: it stays unconfirmed
+    rest_poll_s: float = 0.1  # between two REST reads of an order's state
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """Where one order ended: its closing status and filled quantity, and who said so."""
+
+    order_id: int
+    status: OrderStatus | None
+    filled_qty: int
+    source: Source
+
+    @property
+    def untraded(self) -> bool:
+        """Tell whether the order closed without trading (refused or cancelled)."""
+        return self.source != "timeout" and self.filled_qty == 0
+
+
+async def settle(
+    order_ids: Iterable[int],
+    account_id: int,
+    live: LiveReader,
+    brk: BrokerTrading,
+    timing: Timing,
+) -> Mapping[int, Settled]:
+    """Wait for each order to close; return where each ended (``timeout`` if it did not)."""
+    pending = set(order_ids)
+    done: dict[int, Settled] = {}
+    if not pending:
+        return done
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    use_cache = True
+    while pending:
+        elapsed = loop.time() - started
+        if use_cache:
+            found = await live.settled(account_id)
+            if found is not None:
+                for order_id in sorted(pending & set(found)):
+                    entry = found[order_id]
+                    done[order_id] = Settled(order_id, entry.status, entry.filled_qty, "cache")
+                pending -= set(done)
+                if not pending:
+                    break
+                if elapsed < timing.fill_cache_s:
+                    await asyncio.sleep(timing.poll_s)
+                    continue
+            use_cache = False  # the worker is absent, or slower than REST: ask REST
+        await _ask_rest(brk, pending, done)
+        pending -= set(done)
+        if not pending or loop.time() - started >= timing.fill_timeout_s:
+            break
+        await asyncio.sleep(timing.rest_poll_s)
+    for order_id in sorted(pending):
+        done[order_id] = Settled(order_id, None, 0, "timeout")
+    return done
+
+
+async def _ask_rest(brk: BrokerTrading, pending: set[int], done: dict[int, Settled]) -> None:
+    ids = sorted(pending)
+    answers = await asyncio.gather(*(brk.order_state(i) for i in ids), return_exceptions=True)
+    for order_id, answer in zip(ids, answers, strict=True):
+        if isinstance(answer, TransientBrokerError):
+            log.info("order %s: state not readable yet (%s)", order_id, answer)
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        if answer.status is not None and not answer.status.is_open:
+            done[order_id] = Settled(order_id, answer.status, answer.filled_qty, "rest")

@@ -1,0 +1,107 @@
+"""Finish a sent plan: wait for its fills and cancels, record them, and leave an expectation.
+
+The message of a signal completes only once its market orders' fills are known (or a
+bounded wait ran out), so the next message of the session plans from a position holding
+them (``shared.services.settle``). Then, in one ledger write: each market leg's fill
+(``settled_qty``, ``settled_by``), and on the execution summary how long settling took and
+whether the fills are ``confirmed``. A market order that Tradovate accepted and then closed
+without a single fill (refused after the answer, say by its risk checks) makes the signal
+``rejected``: the broker refused the trade itself. Last, the expectation for the account and
+contract (``shared.services.expectation``) says what the next plan needs the cache to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Literal
+
+from shared.domain.broker import OrderType
+from shared.domain.planning.model import CancelOrder, Command, PlaceBracketOrder, PlaceOrder
+from shared.ports import LedgerEntry
+from shared.services.envelope import Envelope
+from shared.services.expectation import expectation_after
+from shared.services.plan_inputs import Basis, Target
+from shared.services.send_plan import Sent, cl_ord_id_of
+from shared.services.settle import Settled, settle
+
+if TYPE_CHECKING:
+    from shared.services.execute import ExecuteDeps
+
+log = logging.getLogger(__name__)
+
+
+def _market_qty(command: Command) -> int | None:
+    """Return the quantity of a leg that trades at once (a market order), else None."""
+    if isinstance(command, PlaceOrder):
+        request = command.request
+    elif isinstance(command, PlaceBracketOrder):
+        request = command.request.entry
+    else:
+        return None
+    return request.qty if request.order_type is OrderType.MARKET else None
+
+
+async def finish(
+    deps: ExecuteDeps, env: Envelope, target: Target, sent: Sent, basis: Basis | None
+) -> tuple[Literal["done", "rejected"], str]:
+    """Settle the sent plan and return the signal's final status and detail."""
+    markets = {order_id: (command, qty) for command, order_id in sent.legs
+               if (qty := _market_qty(command)) is not None}  # fmt: skip
+    waited = [*markets, *(i for c, i in sent.legs if isinstance(c, CancelOrder))]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    settled = await settle(waited, target.account.id, deps.live, deps.broker, deps.timing)
+    took_ms = round((loop.time() - started) * 1000)
+    status, detail = sent.status, sent.detail
+    rows: list[LedgerEntry] = []
+    refused: list[str] = []
+    for order_id, (command, qty) in markets.items():
+        result = settled[order_id]
+        if result.source == "timeout":
+            continue
+        rows.append(_leg_row(env, command, result, qty))
+        if result.untraded:
+            refused.append(f"order {order_id} closed {result.status} without a fill")
+    unconfirmed = sorted(i for i, r in settled.items() if r.source == "timeout")
+    if refused and status == "done":
+        status, detail = "rejected", "; ".join(refused)
+    elif unconfirmed:
+        detail = (
+            f"{detail}; order(s) {unconfirmed} not confirmed closed within "
+            f"{deps.timing.fill_timeout_s:g} s"
+        ).lstrip("; ")
+        log.warning("signal %s for %s: %s", env.signal_id, env.account, detail)
+    fills = "unconfirmed" if unconfirmed else "confirmed" if markets else "none"
+    sources = sorted({r.source for r in settled.values()})
+    summary = LedgerEntry(
+        env.signal_id,
+        f"exec:{env.account}",
+        status,
+        {"detail": detail, "fills": fills, "settled_ms": took_ms, "settled_by": ",".join(sources)},
+    )
+    seen = None if basis is None else basis.seen(env.signal_id)
+    expected = expectation_after(env.signal_id, seen, sent.legs, settled)
+    if basis is not None and basis.source == "cache" and not sent.legs:
+        await deps.ledger.update_all([*rows, summary])  # the cache already shows it all
+    else:
+        account_id, contract_id = target.account.id, target.contract.contract.id
+        await asyncio.gather(
+            deps.ledger.update_all([*rows, summary]),
+            deps.store.expect(account_id, contract_id, expected.dumps()),
+        )
+    return status, detail
+
+
+def _leg_row(env: Envelope, command: Command, result: Settled, qty: int) -> LedgerEntry:
+    if result.untraded:
+        leg_status = "rejected"
+    else:
+        leg_status = "filled" if result.filled_qty >= qty else "partially_filled"
+    fields = {
+        "settled_qty": result.filled_qty,
+        "settled_by": result.source,
+        "broker_status": None if result.status is None else str(result.status),
+    }
+    return LedgerEntry(env.signal_id, cl_ord_id_of(command, env.signal_id, env.account),
+                       leg_status, fields)  # fmt: skip
