@@ -43,7 +43,7 @@ from shared.domain.broker import (
 
 # Closed orders listed as settled per account, newest first: enough for the executor's checks,
 # which only ever ask about the orders of the last signal in a session.
-SETTLED_LIMIT = 200
+SETTLED_LIMIT = 100
 
 # Statuses at which the broker has accepted an order: the moment ``order.placed`` is announced.
 _ACCEPTED = frozenset(
