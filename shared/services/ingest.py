@@ -6,12 +6,19 @@ The steps, cheapest refusal first, and nothing irreversible before the enqueue:
 2. the caller's address against TradingView's published IPs (when the strategy asks);
 3. read the alert in any supported format (400 with a stable code and the field);
 4. the strategy's secret, compared in constant time (401);
-5. the per-strategy rate limit (429);
-6. de-duplication: an explicit alert id for 24 h, else an identical body within the
-   strategy's window; a duplicate answers 202 "duplicate" with the first alert's id;
-7. fan-out, one message per account: MessageId ``{signal id}:{account}``, SessionId
+5. the symbol (400 ``unknown_symbol``): its traded root must be a known futures product
+   (``shared.domain.alerts.products``, plus the roots the strategy configures) and, for an
+   alert that may open or add, on the strategy's allowlist; an exit of a root dropped from the
+   allowlist still goes through, as the risk gates let it. No I/O: it is read from the
+   strategy file and a constant;
+6. the per-strategy rate limit (429);
+7. de-duplication: an explicit alert id for 24 h; a rate-limit group (CrossTrade
+   ``rate_limit=1/120;id=g;``) for its window, so a later alert of the group trades; else an
+   identical body within the strategy's window; a duplicate answers 202 "duplicate" with the
+   first alert's id;
+8. fan-out, one message per account: MessageId ``{signal id}:{account}``, SessionId
    ``{account}-{root}`` (one FIFO per account and instrument);
-8. one batch to the queue; if it fails, the de-duplication claim is released so
+9. one batch to the queue; if it fails, the de-duplication claim is released so
    TradingView's re-send is not mistaken for a duplicate, and the caller answers 503.
 
 Every alert, accepted or not, is journaled with its secrets masked (``shared.domain.masking``):
@@ -39,6 +46,7 @@ from decimal import Decimal
 from typing import Literal
 
 from shared.domain.alerts import ParsedAlert, parse_alert
+from shared.domain.alerts.products import is_known
 from shared.domain.codec import encode, encode_without
 from shared.domain.errors import (
     BridgeError,
@@ -49,7 +57,7 @@ from shared.domain.errors import (
     Unauthorized,
 )
 from shared.domain.masking import Masker
-from shared.domain.signal import Signal
+from shared.domain.signal import Intent, MarketPosition, Signal
 from shared.ports import (
     AlertGate,
     AlertJournal,
@@ -172,6 +180,41 @@ def _accounts_for(strategy: Strategy, signal: Signal) -> list[tuple[Account, Dec
     return chosen
 
 
+_REDUCING = frozenset({Intent.EXIT, Intent.CLOSE, Intent.FLAT, Intent.CANCEL})
+
+
+def _only_reduces(signal: Signal) -> bool:
+    target = signal.target
+    return signal.intent in _REDUCING or (
+        target is not None and target.market_position is MarketPosition.FLAT
+    )
+
+
+def check_symbol(strategy: Strategy, signal: Signal) -> None:
+    """Refuse a signal whose traded root cannot trade for ``strategy`` (``unknown_symbol``).
+
+    The root must be a known product (or one the strategy configures); a signal that may open
+    or add must also be on the strategy's allowlist when it has one. An exit, close, flat,
+    cancel or flat target passes for a known product, as the allowlist gate lets it: a root
+    dropped from the list can still be left.
+    """
+    root = signal.symbol.root
+    allowed = strategy.risk.symbols
+    if not is_known(root, allowed, strategy.symbols.keys(), strategy.symbols.values()):
+        raise InvalidSignal(
+            f"{root} is not a futures product this bridge knows (name it in the strategy's "
+            "risk.symbols or symbol map to trade it)",
+            code="unknown_symbol",
+            field="symbol",
+        )
+    if allowed and root not in allowed and not _only_reduces(signal):
+        raise InvalidSignal(
+            f"{root} is not among this strategy's symbols ({', '.join(sorted(allowed))})",
+            code="unknown_symbol",
+            field="symbol",
+        )
+
+
 class Ingestor:
     """Run the ingestion steps for one strategy book and set of adapters."""
 
@@ -219,9 +262,17 @@ class Ingestor:
 
     @staticmethod
     def _dedupe_key(
-        strategy: Strategy, signal: Signal, alert: IncomingAlert
+        strategy: Strategy, parsed: ParsedAlert, alert: IncomingAlert
     ) -> tuple[str, int, str]:
         """Return the de-duplication key, how long it holds, and the alert's signal id."""
+        signal, group = parsed.signal, parsed.rate_group
+        if group is not None:
+            # One alert of the group per window; each one that passes is a new signal.
+            key = f"group:{_digest(group.name)}"
+            signal_id = _digest(
+                strategy.id, key, alert.received_at.isoformat(), alert.correlation_id
+            )
+            return key, group.window_s, signal_id
         if signal.alert_id:
             signal_id = _digest(strategy.id, "id", signal.alert_id)
             return f"id:{_digest(signal.alert_id)}", EXPLICIT_ID_DEDUPE_S, signal_id
@@ -237,8 +288,9 @@ class Ingestor:
         signal = dataclasses.replace(
             parsed.signal, symbol=strategy.trade_symbol(parsed.signal.symbol)
         )
+        check_symbol(strategy, signal)
         accounts = _accounts_for(strategy, signal)
-        key, ttl_s, signal_id = self._dedupe_key(strategy, signal, alert)
+        key, ttl_s, signal_id = self._dedupe_key(strategy, parsed, alert)
         limit = strategy.webhook.rate_limit_per_min
         admission = await self._deps.gate.admit(
             strategy.id, limit, key if ttl_s > 0 else None, signal_id, ttl_s

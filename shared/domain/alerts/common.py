@@ -1,4 +1,7 @@
-"""Read the pieces several formats share: bracket levels, target positions, accounts, symbols."""
+"""Read the pieces several formats share: bracket levels, accounts, symbols, sides.
+
+Position placeholders (``market_position`` and friends) are read by ``positions``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from shared.domain.alerts.coerce import fail, to_choice, to_decimal, to_text
+from shared.domain.alerts.positions import MARKET_POSITIONS
 from shared.domain.errors import InvalidSignal
 from shared.domain.signal import (
     AccountSelector,
@@ -15,18 +19,10 @@ from shared.domain.signal import (
     PriceSpec,
     PriceUnit,
     Side,
-    TargetPosition,
     TimeInForce,
 )
 from shared.domain.symbols import SymbolRef, parse_symbol
 
-MARKET_POSITIONS: dict[str, MarketPosition] = {
-    "long": MarketPosition.LONG,
-    "bullish": MarketPosition.LONG,
-    "short": MarketPosition.SHORT,
-    "bearish": MarketPosition.SHORT,
-    "flat": MarketPosition.FLAT,
-}
 SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL, "long": Side.BUY, "short": Side.SELL}
 TIMES_IN_FORCE: dict[str, TimeInForce] = {tif.value: tif for tif in TimeInForce}
 UNITS: dict[str, PriceUnit] = {unit.value: unit for unit in PriceUnit}
@@ -123,40 +119,6 @@ def spec(amount: Decimal, unit: PriceUnit, field: str) -> PriceSpec:
         return PriceSpec(amount, unit)
     except InvalidSignal as exc:  # name the alert's field, not the model's
         fail(exc.message, exc.code, field)
-
-
-def target_position(
-    market_position: object | None,
-    position_size: object | None,
-    prev_market_position: object | None = None,
-    prev_position_size: object | None = None,
-) -> TargetPosition | None:
-    """Read TradingView's ``strategy.market_position`` / ``position_size`` pair, when sent.
-
-    The size may be signed (``{{strategy.position_size}}``) or absolute
-    (``{{strategy.market_position_size}}``); the position names the side when both are given.
-    """
-    if market_position is None and position_size is None:
-        return None
-    size = to_decimal(position_size, "position_size") if position_size is not None else None
-    if market_position is not None:
-        position = to_choice(market_position, "market_position", MARKET_POSITIONS)
-    elif size is not None and size != 0:
-        position = MarketPosition.LONG if size > 0 else MarketPosition.SHORT
-    else:
-        position = MarketPosition.FLAT
-    prev = None
-    if prev_market_position is not None:
-        prev = to_choice(prev_market_position, "prev_market_position", MARKET_POSITIONS)
-    prev_size = None
-    if prev_position_size is not None:
-        prev_size = abs(to_decimal(prev_position_size, "prev_position_size"))
-    return TargetPosition(
-        position,
-        None if size is None else abs(size),
-        prev_market_position=prev,
-        prev_size=prev_size,
-    )
 
 
 def accounts(value: object, field: str) -> tuple[AccountSelector, ...]:

@@ -39,8 +39,12 @@ class Fields:
         Two aliases with different values (``quantity=1`` and ``qty=100``) are refused: which
         one the trader meant is not ours to guess, and a template could hide a size that way.
         """
+        return self.get_named(*names)[0]
+
+    def get_named(self, *names: str) -> tuple[object | None, str]:
+        """Return :meth:`get`'s value and the alias it came under (the first name if none)."""
         found: object | None = None
-        found_name = ""
+        found_name = names[0] if names else ""
         for name in names:
             self._taken.add(name)
             value = self._data.get(name)
@@ -54,11 +58,53 @@ class Fields:
                     "duplicate_field",
                     name,
                 )
-        return found
+        return found, found_name
+
+    def has(self, name: str) -> bool:
+        """Tell whether the alert gave ``name`` a value (without taking it)."""
+        return _present(self._data.get(name))
 
     def rest(self) -> dict[str, object]:
         """Return the fields nobody took, for the journal."""
         return {k: v for k, v in self._data.items() if k not in self._taken}
+
+
+# Names (compared without case, "_" or "-") that change an order in the formats traders use
+# (tradingview.md §1.6): a reader that does not read one must refuse it, never drop it.
+_TRADE_WORDS = frozenset(
+    {
+        "ordertype", "type", "ordtype", "limit", "limitprice", "lmtprice", "stop", "stopprice",
+        "stpprice", "triggerprice", "stoploss", "stoplossprice", "sl", "slprice", "takeprofit",
+        "takeprofitprice", "tp", "tpprice", "tp1", "tp2", "tp3", "sl1", "sl2", "target",
+        "targetprice", "profittarget", "trail", "trailing", "trailingstop", "trailamount",
+        "trailpercent", "trailoffset", "trailstop", "trailticks", "pegdifference", "breakeven",
+        "breakevenoffset", "timeinforce", "tif", "gtd", "gtdinsecond", "expireafter",
+        "cancelafter", "account", "accounts", "accountid", "accountname", "subaccount",
+        "quantity", "qty", "contracts", "size", "lots", "units", "amount", "leverage",
+        "reduceonly", "closeposition", "delay", "bracket", "brackets", "oco", "atm",
+        "atmstrategy", "appendatm",
+        # the strategy's position, under names a reader does not take: it would decide
+        "position", "sentiment", "marketposition", "positionsize", "marketpositionsize",
+        "prevmarketposition", "prevposition", "prevpositionsize", "prevmarketpositionsize",
+        "targetquantity", "strategyposition", "strategymarketposition",
+    }
+)  # fmt: skip
+
+
+def _squash(name: str) -> str:
+    return "".join(char for char in name.lower() if char.isascii() and char.isalnum())
+
+
+def refuse_unread(rest: Mapping[str, object], reader: str) -> None:
+    """Refuse a field that would change the trade but that the ``reader`` format does not read."""
+    for name in rest:
+        if _squash(str(name)) in _TRADE_WORDS and _present(rest[name]):
+            fail(
+                f"{name} would change the order, but the {reader} format does not read it "
+                "(see the README's alert formats for the fields each one reads)",
+                "unsupported_field",
+                str(name),
+            )
 
 
 def take_secret(data: dict[str, object]) -> str | None:

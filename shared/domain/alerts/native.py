@@ -2,7 +2,9 @@
 
 The native format is strict: an unknown field is an error rather than an extra, so a typo such as
 ``stop_los`` can never silently drop a stop. Free-form data goes in ``extras``. Detected by its
-``intent`` field.
+``intent`` field. The strategy's position fields (``market_position``, ``position_size`` ...)
+decide what the intent means, as in every format (``positions``): ``sell`` with
+``market_position: flat`` is an exit to flat.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from shared.domain.alerts.common import (
     positions,
     read_symbol,
     read_tif,
-    target_position,
 )
 from shared.domain.alerts.fields import Fields, extras_of
+from shared.domain.alerts.positions import (
+    NATIVE_NAMES,
+    ignored_on_exit,
+    read_placeholders,
+    resolve,
+)
 from shared.domain.signal import (
     BracketLeg,
     Breakeven,
@@ -54,7 +61,8 @@ FIELDS = frozenset(
         "version", "intent", "symbol", "exchange", "side", "quantity", "quantity_unit",
         "order_type", "limit_price", "stop_price", "trail", "time_in_force", "expires_after_s",
         "signal_price", "price", "brackets", "market_position", "position_size",
-        "prev_market_position", "prev_position_size", "required_positions", "flatten_first",
+        "market_position_size", "prev_market_position", "prev_position_size",
+        "prev_market_position_size", "required_positions", "flatten_first",
         "cancel_first", "accounts", "time", "bar_time", "alert_id", "strategy", "extras",
         *_LEG_FIELDS,
     }
@@ -81,16 +89,27 @@ def read(data: Mapping[str, object], source: str = NAME) -> Signal:
     intent_raw = f.get("intent")
     if intent_raw is None:
         fail("intent is required", "missing_field", "intent")
+    intent = to_choice(intent_raw, "intent", INTENTS)
+    side_raw = f.get("side")
+    side = to_choice(side_raw, "side", SIDES) if side_raw is not None else None
+    quantity = f.get("quantity")
+    placeholders = read_placeholders(f, NATIVE_NAMES)
+    reading = resolve(intent, side, placeholders)
+    reading.check_quantity(placeholders, quantity, "quantity")
     kind_raw = f.get("order_type")
     kind = to_choice(kind_raw, "order_type", ORDER_TYPES) if kind_raw is not None else None
     limit, stop, trail = f.get("limit_price"), f.get("stop_price"), f.get("trail")
-    side = f.get("side")
+    extras = _extras(f.get("extras"))
+    legs = _brackets(f)
+    if reading.exits and legs:
+        extras.update(ignored_on_exit({k: data.get(k) for k in ("brackets", *_LEG_FIELDS)}))
+        legs = ()
     return Signal(
         source=source,
-        intent=to_choice(intent_raw, "intent", INTENTS),
+        intent=reading.intent,
         symbol=read_symbol(f.get("symbol"), "symbol", f.get("exchange")),
-        side=to_choice(side, "side", SIDES) if side is not None else None,
-        quantity=maybe(to_decimal, f.get("quantity"), "quantity"),
+        side=reading.side,
+        quantity=maybe(to_decimal, quantity, "quantity"),
         quantity_unit=to_choice(
             f.get("quantity_unit") or "contracts", "quantity_unit", QUANTITY_UNITS
         ),
@@ -101,13 +120,8 @@ def read(data: Mapping[str, object], source: str = NAME) -> Signal:
         time_in_force=maybe(read_tif, f.get("time_in_force"), "time_in_force"),
         expires_after_s=maybe(to_int, f.get("expires_after_s"), "expires_after_s"),
         signal_price=maybe(to_decimal, f.get("signal_price", "price"), "signal_price"),
-        brackets=_brackets(f),
-        target=target_position(
-            f.get("market_position"),
-            f.get("position_size"),
-            f.get("prev_market_position"),
-            f.get("prev_position_size"),
-        ),
+        brackets=legs,
+        target=reading.target,
         required_positions=maybe(positions, f.get("required_positions"), "required_positions")
         or (),
         flatten_first=maybe(to_bool, f.get("flatten_first"), "flatten_first") or False,
@@ -117,7 +131,7 @@ def read(data: Mapping[str, object], source: str = NAME) -> Signal:
         bar_time=maybe(to_datetime, f.get("bar_time"), "bar_time"),
         alert_id=maybe(to_text, f.get("alert_id"), "alert_id"),
         strategy=maybe(to_text, f.get("strategy"), "strategy"),
-        extras=_extras(f.get("extras")),
+        extras=extras,
     )
 
 

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from shared.domain.alerts.coerce import fail
 from shared.domain.alerts.fields import lowered, take_secret
+from shared.domain.alerts.rate_group import RateGroup
 from shared.domain.alerts.registry import JSON_FORMATS, TEXT_FORMATS, AlertFormat
 from shared.domain.alerts.text import (
     clean_fields,
@@ -36,11 +37,16 @@ _PAIR_SPLIT_RE = re.compile(r"[;\r\n]+")
 
 @dataclass(frozen=True, slots=True)
 class ParsedAlert:
-    """Hold what one alert body said: the signal, the secret it carried, and its format."""
+    """Hold what one alert body said: the signal, the secret it carried, and its format.
+
+    ``rate_group`` is the rate-limit group the alert names (CrossTrade ``rate_limit`` + ``id``):
+    the webhook lets one alert of the group through per window instead of de-duplicating.
+    """
 
     signal: Signal
     secret: str | None
     format: str
+    rate_group: RateGroup | None = None
 
     @property
     def extras(self) -> dict[str, JsonValue]:
@@ -64,7 +70,9 @@ def parse_alert(text: str) -> ParsedAlert:
     data = clean_fields(data)
     secret = take_secret(data)
     chosen = _choose(formats, data)
-    return ParsedAlert(chosen.read(data), secret, chosen.name)
+    signal = chosen.read(data)
+    group = chosen.rate_group(data) if chosen.rate_group is not None else None
+    return ParsedAlert(signal, secret, chosen.name, group)
 
 
 def _choose(formats: tuple[AlertFormat, ...], data: dict[str, object]) -> AlertFormat:

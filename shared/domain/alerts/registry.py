@@ -18,16 +18,21 @@ from shared.domain.alerts import (
     traderspost,
     webhook_type,
 )
+from shared.domain.alerts.rate_group import RateGroup
 from shared.domain.signal import Signal
 
 
 @dataclass(frozen=True, slots=True)
 class AlertFormat:
-    """Pair a format's name with how to recognise it and how to read it."""
+    """Pair a format's name with how to recognise it and how to read it.
+
+    ``rate_group`` (formats that have one) names the rate-limit group an alert belongs to.
+    """
 
     name: str
     detect: Callable[[Mapping[str, object]], bool]
     read: Callable[[Mapping[str, object]], Signal]
+    rate_group: Callable[[Mapping[str, object]], RateGroup | None] | None = None
 
 
 # Order matters: the first format whose detect() accepts the object reads it.
@@ -39,7 +44,7 @@ JSON_FORMATS: tuple[AlertFormat, ...] = (
     AlertFormat(simple_json.NAME, simple_json.detect, simple_json.read),
 )
 TEXT_FORMATS: tuple[AlertFormat, ...] = (
-    AlertFormat(crosstrade.NAME, crosstrade.detect, crosstrade.read),
+    AlertFormat(crosstrade.NAME, crosstrade.detect, crosstrade.read, crosstrade.rate_group),
     AlertFormat(native_text.NAME, native_text.detect, native_text.read),
 )
 FORMAT_NAMES: tuple[str, ...] = tuple(f.name for f in JSON_FORMATS + TEXT_FORMATS)

@@ -1,34 +1,48 @@
 """Read TradersPost JSON alerts (tradingview.md §1.1), detected by their ``ticker`` field.
 
-``takeProfit.amount`` and ``stopLoss.amount`` are price offsets "in dollars of the underlying",
-which for futures are price points, so they become ``points`` distances. Unknown fields (and the
-``extras`` object TradersPost recommends) are kept for the journal.
+Read as TradersPost documents them (docs.traderspost.io/docs/core-concepts/webhooks and its
+``webhook-spec.json``): ``takeProfit.amount`` and ``stopLoss.amount`` are price offsets "in
+dollars of the underlying", which for futures are price points, so they become ``points``
+distances (TradersPost's own MNQ example: a 100 ``trailAmount`` from 18250 trails at 18350).
+``sentiment`` is the position after the trade: ``flat`` exits the whole position whatever the
+quantity, and ``bullish`` after a ``sell`` (``bearish`` after a ``buy``) is an exit that leaves
+the position "bullish or flat" (see ``positions``). TradingView's position placeholders
+(``market_position``, ``position_size`` ...) are read the same way. ``reverse`` exits and
+enters the other side in one signal.
+
+Fields TradersPost documents but Tradebridge cannot honour (options, ``delay``,
+``cancelOrderType``), keys a ``takeProfit``/``stopLoss`` object does not define, and other
+order fields TradersPost does not define (``type``, ``qty``...) are refused; unknown fields
+(and the ``extras`` object TradersPost recommends) are kept for the journal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 
 from shared.domain.alerts.coerce import fail, maybe, to_bool, to_choice, to_datetime, to_decimal
 from shared.domain.alerts.common import (
-    MARKET_POSITIONS,
     TIMES_IN_FORCE,
+    accounts,
     infer_order_type,
     read_symbol,
     spec,
 )
-from shared.domain.alerts.fields import Fields, extras_of
+from shared.domain.alerts.fields import Fields, extras_of, refuse_unread
+from shared.domain.alerts.positions import (
+    TRADERSPOST_NAMES,
+    ignored_on_exit,
+    read_placeholders,
+    resolve,
+)
 from shared.domain.signal import (
     BracketLeg,
     Intent,
-    MarketPosition,
     OrderType,
     PriceSpec,
     PriceUnit,
     QuantityUnit,
     Signal,
-    TargetPosition,
     TimeInForce,
     TrailingStop,
 )
@@ -41,6 +55,9 @@ _ACTIONS = {
     "exit": Intent.EXIT,
     "cancel": Intent.CANCEL,
     "add": Intent.ADD,
+    # traderspost.io/reference/strategy-message/sides-swapping-disabled: exits the position and
+    # enters the opposite side in one signal, whatever the side-swapping setting.
+    "reverse": Intent.REVERSE,
 }
 _ORDER_TYPES = {
     "market": OrderType.MARKET,
@@ -60,6 +77,20 @@ _QUANTITY_TYPES = {
 _STOP_TYPES = {"stop": "stop", "stop_limit": "stop_limit", "trailing_stop": "trailing_stop"}
 
 
+# TradersPost fields that change a trade in ways Tradebridge cannot: refused, not dropped.
+_OPTIONS_WHY = "options are not traded here (futures only)"
+_UNSUPPORTED = {
+    "delay": "orders go out at once (TradersPost would wait delay seconds)",
+    "cancelOrderType": "cancel=true cancels every working order, not only one type",
+    "optionType": _OPTIONS_WHY,
+    "intrinsicValue": _OPTIONS_WHY,
+    "expiration": _OPTIONS_WHY,
+    "strikeCount": _OPTIONS_WHY,
+    "strikesAway": _OPTIONS_WHY,
+    "strikePrice": _OPTIONS_WHY,
+}
+
+
 def detect(data: Mapping[str, object]) -> bool:
     """Recognise TradersPost by its required ``ticker`` field."""
     return "ticker" in data
@@ -68,33 +99,62 @@ def detect(data: Mapping[str, object]) -> bool:
 def read(data: Mapping[str, object]) -> Signal:
     """Build a signal from a TradersPost alert object."""
     f = Fields(data)
+    _refuse_unsupported(f)
     action = f.get("action")
     if action is None:
         fail("action is required", "missing_field", "action")
     intent = to_choice(action, "action", _ACTIONS)
-    kind_raw = f.get("orderType")
-    kind = maybe(_order_type, kind_raw, "orderType")
+    placeholders = read_placeholders(f, TRADERSPOST_NAMES)
+    if placeholders.from_sentiment and intent not in (Intent.BUY, Intent.SELL):
+        fail("sentiment goes only with buy or sell", "invalid_sentiment_action", "sentiment")
+    reading = resolve(intent, None, placeholders)
+    quantity = f.get("quantity")
+    reading.check_quantity(placeholders, quantity, "quantity")
+    kind = maybe(_order_type, f.get("orderType"), "orderType")
     limit, stop = f.get("limitPrice"), f.get("stopPrice")
     trail = _trail(f.get("trailAmount"), f.get("trailPercent"), "trailAmount")
+    take, stop_loss = f.get("takeProfit"), f.get("stopLoss")
+    symbol = read_symbol(f.get("ticker"), "ticker")
+    unit = maybe(_quantity_type, f.get("quantityType"), "quantityType")
+    tif = maybe(_tif, f.get("timeInForce"), "timeInForce")
+    price = maybe(to_decimal, f.get("signalPrice", "price"), "signalPrice")
+    cancel_first = maybe(to_bool, f.get("cancel"), "cancel")
+    tv_time = maybe(to_datetime, f.get("time"), "time")
+    chosen = maybe(accounts, f.get("accounts", "account"), "account") or ()
+    rest = f.rest()
+    refuse_unread(rest, NAME)
+    if reading.exits:
+        rest.update(ignored_on_exit({"takeProfit": take, "stopLoss": stop_loss}))
     return Signal(
         source=NAME,
-        intent=intent,
-        symbol=read_symbol(f.get("ticker"), "ticker"),
-        quantity=maybe(to_decimal, f.get("quantity"), "quantity"),
-        quantity_unit=maybe(_quantity_type, f.get("quantityType"), "quantityType")
-        or QuantityUnit.CONTRACTS,
+        intent=reading.intent,
+        side=reading.side,
+        symbol=symbol,
+        quantity=maybe(to_decimal, quantity, "quantity"),
+        quantity_unit=unit or QuantityUnit.CONTRACTS,
         order_type=infer_order_type(kind, limit, stop, trail),
         limit_price=maybe(to_decimal, limit, "limitPrice"),
         stop_price=maybe(to_decimal, stop, "stopPrice"),
         trail=trail,
-        time_in_force=maybe(_tif, f.get("timeInForce"), "timeInForce"),
-        signal_price=maybe(to_decimal, f.get("signalPrice", "price"), "signalPrice"),
-        brackets=_brackets(f.get("takeProfit"), f.get("stopLoss")),
-        target=_sentiment(f.get("sentiment"), intent),
-        cancel_first=maybe(to_bool, f.get("cancel"), "cancel"),
-        tv_time=maybe(to_datetime, f.get("time"), "time"),
-        extras=extras_of(f.rest()),
+        time_in_force=tif,
+        signal_price=price,
+        brackets=() if reading.exits else _brackets(take, stop_loss),
+        target=reading.target,
+        cancel_first=cancel_first,
+        accounts=chosen,
+        tv_time=tv_time,
+        extras=extras_of(rest),
     )
+
+
+def _refuse_unsupported(f: Fields) -> None:
+    for name, why in _UNSUPPORTED.items():
+        if f.has(name):
+            fail(
+                f"{name} is a TradersPost field Tradebridge does not act on: {why}",
+                "unsupported_field",
+                name,
+            )
 
 
 def _order_type(value: object, field: str) -> OrderType:
@@ -111,17 +171,6 @@ def _tif(value: object, field: str) -> TimeInForce:
     return to_choice(value, field, TIMES_IN_FORCE)
 
 
-def _sentiment(value: object | None, intent: Intent) -> TargetPosition | None:
-    if value is None:
-        return None
-    if intent not in (Intent.BUY, Intent.SELL):
-        fail("sentiment goes only with buy or sell", "invalid_sentiment_action", "sentiment")
-    position = to_choice(value, "sentiment", MARKET_POSITIONS)
-    # "flat" means exit the whole position whatever the quantity: its size is known to be zero.
-    size = Decimal(0) if position is MarketPosition.FLAT else None
-    return TargetPosition(position, size, from_sentiment=True)
-
-
 def _trail(amount: object | None, percent: object | None, field: str) -> PriceSpec | None:
     if amount is not None and percent is not None:
         fail("give trailAmount or trailPercent, not both", "conflicting_fields", field)
@@ -132,17 +181,41 @@ def _trail(amount: object | None, percent: object | None, field: str) -> PriceSp
     return None
 
 
+_TAKE_UNITS = {
+    "limitPrice": PriceUnit.PRICE,
+    "price": PriceUnit.PRICE,
+    "percent": PriceUnit.PERCENT,
+    "amount": PriceUnit.POINTS,
+}
+_STOP_UNITS = {
+    "stopPrice": PriceUnit.PRICE,
+    "percent": PriceUnit.PERCENT,
+    "amount": PriceUnit.POINTS,
+}
+_STOP_KEYS = frozenset({"type", "limitPrice", "trailAmount", "trailPercent", *_STOP_UNITS})
+_TRAIL_KEYS = ("trailAmount", "trailPercent")
+
+
+def _given(data: Mapping[str, object], name: str) -> bool:
+    return data.get(name) not in (None, "")
+
+
 def _one_of(data: Mapping[str, object], field: str, units: dict[str, PriceUnit]) -> PriceSpec:
-    given = [(name, data[name]) for name in units if data.get(name) not in (None, "")]
+    given = [(name, data[name]) for name in units if _given(data, name)]
     if len(given) != 1:
-        fail(f"{field} needs exactly one of {', '.join(units)}", "invalid_level", field)
+        names = ", ".join(dict.fromkeys(name for name in units if name != "price"))
+        fail(f"{field} needs exactly one of {names}", "invalid_level", field)
     name, value = given[0]
     return spec(to_decimal(value, f"{field}.{name}"), units[name], f"{field}.{name}")
 
 
-def _object(value: object, field: str) -> Mapping[str, object]:
+def _object(value: object, field: str, known: frozenset[str]) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         fail(f"{field} must be an object", "invalid_level", field)
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:
+        # An unread key would be a level silently dropped (a take profit in ticks, say).
+        fail(f"{field} has no field {unknown[0]!r}", "unknown_field", f"{field}.{unknown[0]}")
     return value
 
 
@@ -151,12 +224,11 @@ def _brackets(take: object | None, stop: object | None) -> tuple[BracketLeg, ...
         return ()
     take_spec = None
     if take is not None:
-        units = {"limitPrice": PriceUnit.PRICE, "percent": PriceUnit.PERCENT,
-                 "amount": PriceUnit.POINTS}  # fmt: skip
-        take_spec = _one_of(_object(take, "takeProfit"), "takeProfit", units)
+        taken = _object(take, "takeProfit", frozenset(_TAKE_UNITS))
+        take_spec = _one_of(taken, "takeProfit", _TAKE_UNITS)
     if stop is None:
         return (BracketLeg(take_profit=take_spec),)
-    return (_stop_leg(_object(stop, "stopLoss"), take_spec),)
+    return (_stop_leg(_object(stop, "stopLoss", _STOP_KEYS), take_spec),)
 
 
 def _stop_leg(stop: Mapping[str, object], take: PriceSpec | None) -> BracketLeg:
@@ -170,9 +242,24 @@ def _stop_leg(stop: Mapping[str, object], take: PriceSpec | None) -> BracketLeg:
                 "missing_trail",
                 "stopLoss.trailAmount",
             )
+        levels = [name for name in _STOP_UNITS if _given(stop, name)]
+        if levels or _given(stop, "limitPrice"):
+            name = levels[0] if levels else "limitPrice"
+            fail(
+                f"stopLoss.{name} does not apply to a trailing stop",
+                "conflicting_fields",
+                f"stopLoss.{name}",
+            )
         return BracketLeg(take_profit=take, trailing_stop=TrailingStop(trail))
-    units = {"stopPrice": PriceUnit.PRICE, "percent": PriceUnit.PERCENT, "amount": PriceUnit.POINTS}
-    stop_spec = _one_of(stop, "stopLoss", units)
+    if trail is not None:
+        name = next(name for name in _TRAIL_KEYS if _given(stop, name))
+        # TradersPost: "type must be set to trailing_stop to use this field".
+        fail(
+            f"stopLoss.{name} needs stopLoss.type trailing_stop",
+            "conflicting_fields",
+            f"stopLoss.{name}",
+        )
+    stop_spec = _one_of(stop, "stopLoss", _STOP_UNITS)
     limit = f.get("limitPrice")
     if (kind == "stop_limit") != (limit is not None):
         fail(

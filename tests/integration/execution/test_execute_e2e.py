@@ -182,7 +182,6 @@ def test_kill_switch_denies_before_any_broker_call(fresh: System, key: str, code
         ("cooldown", [{"quantity": 1}, {"quantity": 1}], "cooldown"),
         ("window", [{"quantity": 1}], "outside_trading_window"),
         ("solo", [{"quantity": 1, "time": now_iso(-7200)}], "stale_alert"),
-        ("micro", [{"quantity": 1, "symbol": "ES1!"}], "symbol_not_allowed"),
     ],
 )
 def test_risk_gate_denies_with_its_code(
@@ -194,6 +193,15 @@ def test_risk_gate_denies_with_its_code(
         [summary] = fresh.outcome(fresh.post(strategy, **body)["id"])
     assert summary is not None
     assert (summary.status, summary.fields.get("reason_code")) == ("denied", code), summary.fields
+
+
+def test_entry_outside_the_symbol_allowlist_is_refused_at_the_webhook(fresh: System) -> None:
+    # The allowlist gate is checked at the door (issue 14): 400, nothing queued or placed.
+    body = {"secret": SECRET, "intent": "buy", "symbol": "ES1!", "quantity": 1, "price": 6000}
+    fresh.sim.reset_stats()
+    r = httpx.post(f"{fresh.url}/api/webhook/micro?code={KEY}", json=body, timeout=10)
+    assert (r.status_code, r.json()["code"]) == (400, "unknown_symbol")
+    assert not any("place" in name.lower() for name in fresh.sim.stats()["requests"])
 
 
 def test_daily_loss_limit_stops_new_entries(fresh: System) -> None:

@@ -297,15 +297,20 @@ def test_parse_alert_with_lone_surrogate_in_any_value_of_each_reader_never_fails
                 (result.field or "").encode("utf-8")
 
 
-@pytest.mark.parametrize(
-    ("reader", "key"), [("native", "alert_id"), ("native_text", "alert_id"), ("crosstrade", "id")]
-)
+@pytest.mark.parametrize(("reader", "key"), [("native", "alert_id"), ("native_text", "alert_id")])
 def test_parse_alert_with_lone_surrogate_alert_id_yields_an_encodable_id(
     reader: str, key: str
 ) -> None:
     parsed = accepted(SEEDS[reader].with_fields(**{key: "nq\ud80042"}))
     assert parsed.signal.alert_id == "nq\ufffd42"
     assert parsed.signal.alert_id.encode("utf-8")
+
+
+def test_parse_alert_with_lone_surrogate_rate_group_id_yields_an_encodable_name() -> None:
+    parsed = accepted(SEEDS["crosstrade"].with_fields(id="nq\ud80042", rate_limit="1/30"))
+    assert parsed.rate_group is not None
+    assert parsed.rate_group.name == "nq\ufffd42"
+    assert parsed.rate_group.name.encode("utf-8")
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -573,7 +578,9 @@ def test_time_cases_with_registry_find_every_reader_that_reads_a_time() -> None:
         "native",
         "native_text",
         "pickmytrade",
+        "simple_json",
         "traderspost",
+        "webhook_type",
     }
 
 
