@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         CommandAck,
         ContractSpec,
         ModifyOrderRequest,
+        OcoOrderRequest,
         Order,
         OrderAck,
         OrderRequest,
@@ -241,6 +242,10 @@ class BrokerTrading(Protocol):
 
     async def place_order(self, req: OrderRequest, *, lookup_first: bool = False) -> OrderAck:
         """Place one order (finding it by client order id first when asked)."""
+        ...
+
+    async def place_oco(self, req: OcoOrderRequest, *, lookup_first: bool = False) -> OrderAck:
+        """Place two orders where a fill of one cancels the other."""
         ...
 
     async def place_bracket(

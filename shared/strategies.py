@@ -204,6 +204,13 @@ class Behaviour(_Model):
 
     opposite_signal: Literal["reverse", "exit_only", "ignore"] = "exit_only"
     allow_add: StrictBool = False
+    # What a market entry's distance brackets (ticks, points, percent, dollars) measure from:
+    # "auto" = the alert's price, else a quote no older than its time to live, else the
+    # entry's own fill (the exits go out once the fill is known); or pin one of them.
+    bracket_anchor: Literal["auto", "alert", "quote", "fill"] = "auto"
+    # When exits placed after a fill are refused: "flatten" closes what filled, "notify" keeps
+    # the position and publishes a risk.alert event.
+    bracket_failure: Literal["flatten", "notify"] = "flatten"
 
 
 class TradingWindow(_Model):

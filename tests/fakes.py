@@ -133,6 +133,7 @@ class FakeBroker:
         self.bought = 0
         self.sold = 0
         self.refuse_after_ack = False  # accept the next placement, then close it untraded
+        self.oco: list[object] = []
 
     def add_order(  # type: ignore[no-untyped-def]
         self, order_id: int, side: str, qty: int, order_type: str = "limit", *, status="working",
@@ -203,7 +204,9 @@ class FakeBroker:
         held = self.book.get(order_id)
         if held is None:
             return OrderState(order_id, None)
-        return OrderState(order_id, held[0].status, self.filled.get(order_id, 0))  # type: ignore[attr-defined]
+        filled = self.filled.get(order_id, 0)
+        average = self.price if filled else None
+        return OrderState(order_id, held[0].status, filled, average)  # type: ignore[attr-defined]
 
     async def accounts(self):  # type: ignore[no-untyped-def]
         from shared.domain.broker import Account
@@ -278,6 +281,32 @@ class FakeBroker:
 
         order_id = await self._place(req.cl_ord_id, req.qty, str(req.side), lookup_first)
         return OrderAck(order_id=order_id, cl_ord_id=req.cl_ord_id)
+
+    async def place_oco(self, req, *, lookup_first: bool = False):  # type: ignore[no-untyped-def]
+        """Rest both orders (they fill only through ``fill``); refusable like a placement."""
+        from shared.domain.broker import OrderAck
+        from shared.domain.errors import BrokerRejected
+
+        first, other = req.order, req.other
+        if lookup_first and first.cl_ord_id in self.placed:
+            order_id = self.placed[first.cl_ord_id]
+            return OrderAck(order_id=order_id, cl_ord_id=first.cl_ord_id, oco_id=order_id + 1)
+        if self.reject_next is not None:
+            text, self.reject_next = self.reject_next, None
+            raise BrokerRejected(text, code="broker_rejected")
+        self.oco.append(req)
+        ids = []
+        for leg in (first, other):
+            self.next_id += 1
+            price = None if leg.price is None else str(leg.price)
+            stop = None if leg.stop_price is None else str(leg.stop_price)
+            kind = str(leg.order_type)
+            side = str(leg.side)
+            self.add_order(self.next_id, side, first.qty, kind, price=price, stop_price=stop)
+            ids.append(self.next_id)
+        self.placed[first.cl_ord_id] = ids[0]
+        self.sent.append(first.cl_ord_id)
+        return OrderAck(order_id=ids[0], cl_ord_id=first.cl_ord_id, oco_id=ids[1])
 
     async def place_bracket(self, req, *, lookup_first: bool = False):  # type: ignore[no-untyped-def]
         from shared.domain.broker import OrderAck
@@ -439,7 +468,11 @@ class FakeLive:
         if not self.fresh:
             return None
         return {
-            order_id: SettledOrder(held[0].status, self.broker.filled.get(order_id, 0))  # type: ignore[attr-defined]
+            order_id: SettledOrder(
+                held[0].status,  # type: ignore[attr-defined]
+                self.broker.filled.get(order_id, 0),
+                fill_price=self.broker.price if self.broker.filled.get(order_id) else None,
+            )
             for order_id, held in self.broker.book.items()
             if not held[0].status.is_open  # type: ignore[attr-defined]
         }

@@ -8,9 +8,9 @@ Three JSON documents per account (key names in ``shared.redis_keys``), each stam
   ``net_pos`` 0, so "flat" and "never traded" both read as flat.
 * orders: ``{"as_of", "account_id", "orders": [{order_id, cl_ord_id, contract_id, side,
   status, qty, order_type, price, stop_price, trail, oco_id, parent_id, ...}], "settled":
-  [{order_id, contract_id, status, filled_qty, parent_id}]}``: open orders, and the closed
-  orders whose fills the positions document already holds (``Book.settled_orders``), newest
-  first.
+  [{order_id, contract_id, status, filled_qty, fill_price, parent_id}]}``: open orders, and
+  the closed orders whose fills the positions document already holds
+  (``Book.settled_orders``), newest first.
 * cash: ``{"as_of", "account_id", "amount", "realized_pnl", "week_realized_pnl",
   "open_pnl", "total_pnl", "net_liq", "marks_complete", "missing_marks"}``.
 
@@ -89,6 +89,7 @@ def orders_doc(book: Book, account_id: int, as_of: datetime) -> dict[str, Any]:
             "contract_id": o.contract_id,
             "status": o.status.value,
             "filled_qty": _filled(book, o.id),
+            "fill_price": _fill_price(book, o.id),
             "parent_id": o.parent_id,
         }
         for o in book.settled_orders(account_id)
@@ -99,6 +100,11 @@ def orders_doc(book: Book, account_id: int, as_of: datetime) -> dict[str, Any]:
 def _filled(book: Book, order_id: int) -> int:
     found = book.average_fill(order_id)
     return 0 if found is None else found[0]
+
+
+def _fill_price(book: Book, order_id: int) -> str | None:
+    found = book.average_fill(order_id)
+    return None if found is None else str(found[1])
 
 
 def cash_doc(

@@ -328,6 +328,7 @@ class OrderState:
     order_id: int
     status: OrderStatus | None
     filled_qty: int = 0
+    average_price: Decimal | None = None  # of the fills, when any
 
     def __post_init__(self) -> None:
         if self.filled_qty < 0:

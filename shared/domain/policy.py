@@ -40,6 +40,22 @@ class OppositeSignal(StrEnum):
     IGNORE = "ignore"  # refuse the signal; the position stays
 
 
+class BracketAnchor(StrEnum):
+    """Say what a market entry's distance brackets are measured from."""
+
+    AUTO = "auto"  # the alert's price, else a fresh quote, else the entry's fill
+    ALERT = "alert"  # the alert's price only (none: the signal is denied)
+    QUOTE = "quote"  # the latest quote only (none: denied)
+    FILL = "fill"  # the entry's average fill: the exits go out once it is known
+
+
+class BracketFailure(StrEnum):
+    """Say what happens when the exits placed after a fill are refused."""
+
+    FLATTEN = "flatten"  # close what filled: a position is never left without its stop
+    NOTIFY = "notify"  # keep the position and raise a risk.alert event
+
+
 @dataclass(frozen=True, slots=True)
 class TradingWindow:
     """Allow trading on ``days`` from ``start`` (inclusive) to ``end`` (exclusive), local time.
@@ -137,6 +153,8 @@ class StrategyPolicy:
     default_time_in_force: TimeInForce = TimeInForce.DAY
     bracket_time_in_force: TimeInForce = TimeInForce.GTC
     default_brackets: tuple[BracketLeg, ...] = ()
+    bracket_anchor: BracketAnchor = BracketAnchor.AUTO
+    bracket_failure: BracketFailure = BracketFailure.FLATTEN
     account_multipliers: Mapping[str, Decimal] = field(default_factory=dict)
     symbol_map: Mapping[str, str] = field(default_factory=dict)
     limits: RiskLimits = field(default_factory=RiskLimits)

@@ -420,7 +420,7 @@ class Executor:
             sent = await sender.send(
                 env, target, the_plan, rows, claimed=claimed, redelivered=redelivered
             )
-            return await self._finish(delivery, target, sent, basis)
+            return await self._finish(delivery, target, the_plan, sent, basis)
         except PositionMoved as moved:
             log.warning(
                 "signal %s for %s: %s; planning again from Tradovate's REST answers",
@@ -442,7 +442,7 @@ class Executor:
             sent = await sender.send(
                 env, target, planned, rows, claimed=False, redelivered=redelivered
             )
-            return await self._finish(delivery, target, sent, again_reads.basis)
+            return await self._finish(delivery, target, planned, sent, again_reads.basis)
         except PositionMoved as again:
             raise TransientError(
                 f"{again.leg} was refused ({again.detail}) right after planning from Tradovate's "
@@ -451,12 +451,12 @@ class Executor:
             ) from again
 
     async def _finish(
-        self, delivery: Delivery, target: Target, sent: Sent, basis: Basis | None
+        self, delivery: Delivery, target: Target, the_plan: Plan, sent: Sent, basis: Basis | None
     ) -> Outcome:
-        """Wait for the plan's fills and cancels, record them and what the cache must show
-        next (``shared.services.settled_outcome``)."""
+        """Wait for the plan's fills and cancels, protect fill-anchored entries, record them
+        and what the cache must show next (``shared.services.settled_outcome``)."""
         env = delivery.envelope
-        status, detail = await finish(self._deps, env, target, sent, basis)
+        status, detail = await finish(self._deps, env, target, the_plan, sent, basis)
         return Outcome(status, detail, sent.orders)
 
     async def _refresh_expectation(self, env: Envelope, target: Target, basis: Basis) -> None:

@@ -87,6 +87,7 @@ class SettledOrder:
     status: OrderStatus
     filled_qty: int
     parent_id: int | None = None
+    fill_price: Decimal | None = None  # the average of its fills, when any
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ def _settled(document: dict[str, Any] | None) -> dict[int, SettledOrder] | None:
                 status=OrderStatus(entry["status"]),
                 filled_qty=int(entry.get("filled_qty") or 0),
                 parent_id=None if parent is None else int(parent),
+                fill_price=_decimal(entry.get("fill_price")),
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # a document this reader does not understand proves nothing

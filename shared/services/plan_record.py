@@ -19,6 +19,7 @@ from shared.domain.planning.model import (
     PlaceBracketOrder,
     PlaceOrder,
     Plan,
+    ProtectAfterFill,
     TrailStop,
 )
 
@@ -36,6 +37,7 @@ def dump_plan(plan: Plan) -> str:
         {
             "commands": [{"t": type(c).__name__, "d": encode(c)} for c in plan.commands],
             "instructions": [{"t": type(i).__name__, "d": encode(i)} for i in plan.instructions],
+            "deferred": [encode(d) for d in plan.deferred],
             "position_before": plan.position_before,
             "position_after": plan.position_after,
             "note": plan.note,
@@ -56,5 +58,6 @@ def load_plan(text: str) -> Plan:
         position_before=int(data["position_before"]),
         position_after=int(data["position_after"]),
         instructions=tuple(instructions),
+        deferred=tuple(decode(ProtectAfterFill, d) for d in data.get("deferred", ())),
         note=str(data["note"]),
     )

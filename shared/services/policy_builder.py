@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from shared.domain.policy import OppositeSignal, RiskLimits, StrategyPolicy, TradingWindow
+from shared.domain.policy import (
+    BracketAnchor,
+    BracketFailure,
+    OppositeSignal,
+    RiskLimits,
+    StrategyPolicy,
+    TradingWindow,
+)
 from shared.strategies import Strategy
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -47,6 +54,8 @@ def policy_for(strategy: Strategy, account: str, multiplier: Decimal) -> Strateg
         default_order_type=defaults.order_type,
         default_time_in_force=defaults.time_in_force,
         default_brackets=defaults.brackets(),
+        bracket_anchor=BracketAnchor(behaviour.bracket_anchor),
+        bracket_failure=BracketFailure(behaviour.bracket_failure),
         account_multipliers={account: multiplier},
         limits=limits_for(strategy),
     )

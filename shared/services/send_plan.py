@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -38,6 +38,7 @@ from shared.domain.errors import BrokerRejected, TransientError
 from shared.domain.planning.model import (
     CancelOrder,
     Command,
+    Instruction,
     ModifyOrder,
     PlaceBracketOrder,
     PlaceOrder,
@@ -379,21 +380,29 @@ class PlanSender:
                 env.signal_id,
                 self._clock.now(),
             )
-        items = {}
-        for instruction in the_plan.instructions:
-            entry_id = client_order_id(env.signal_id, env.account, instruction.entry_leg)
-            stop_id = (
-                client_order_id(env.signal_id, env.account, instruction.stop_leg)
-                if instruction.stop_leg
-                else None
-            )
-            items[entry_id] = json.dumps(
-                {
-                    "kind": type(instruction).__name__,
-                    "instruction": encode(instruction),
-                    "stop_cl_ord_id": stop_id,
-                    "signal_id": env.signal_id,
-                    "contract_id": target.contract.contract.id,
-                },
-            )
-        await self._store.store_instructions(target.account.id, items)
+        await hand_over(self._store, env, target, the_plan.instructions)
+
+
+async def hand_over(
+    store: ExecutionStore, env: Envelope, target: Target, instructions: Sequence[Instruction]
+) -> None:
+    """Hand stop-management instructions (breakeven, trailing) to the worker, keyed by the
+    entry's client order id."""
+    items = {}
+    for instruction in instructions:
+        entry_id = client_order_id(env.signal_id, env.account, instruction.entry_leg)
+        stop_id = (
+            client_order_id(env.signal_id, env.account, instruction.stop_leg)
+            if instruction.stop_leg
+            else None
+        )
+        items[entry_id] = json.dumps(
+            {
+                "kind": type(instruction).__name__,
+                "instruction": encode(instruction),
+                "stop_cl_ord_id": stop_id,
+                "signal_id": env.signal_id,
+                "contract_id": target.contract.contract.id,
+            },
+        )
+    await store.store_instructions(target.account.id, items)

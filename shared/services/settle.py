@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from shared.domain.broker import OrderStatus
@@ -46,6 +47,7 @@ class Settled:
     status: OrderStatus | None
     filled_qty: int
     source: Source
+    price: Decimal | None = None  # the average fill, when known
 
     @property
     def untraded(self) -> bool:
@@ -75,7 +77,9 @@ async def settle(
             if found is not None:
                 for order_id in sorted(pending & set(found)):
                     entry = found[order_id]
-                    done[order_id] = Settled(order_id, entry.status, entry.filled_qty, "cache")
+                    done[order_id] = Settled(
+                        order_id, entry.status, entry.filled_qty, "cache", entry.fill_price
+                    )
                 pending -= set(done)
                 if not pending:
                     break
@@ -103,4 +107,6 @@ async def _ask_rest(brk: BrokerTrading, pending: set[int], done: dict[int, Settl
         if isinstance(answer, BaseException):
             raise answer
         if answer.status is not None and not answer.status.is_open:
-            done[order_id] = Settled(order_id, answer.status, answer.filled_qty, "rest")
+            done[order_id] = Settled(
+                order_id, answer.status, answer.filled_qty, "rest", answer.average_price
+            )

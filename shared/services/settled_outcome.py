@@ -13,15 +13,24 @@ contract (``shared.services.expectation``) says what the next plan needs the cac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Literal
 
 from shared.domain.broker import OrderType
-from shared.domain.planning.model import CancelOrder, Command, PlaceBracketOrder, PlaceOrder
+from shared.domain.planning.model import (
+    CancelOrder,
+    Command,
+    PlaceBracketOrder,
+    PlaceOrder,
+    Plan,
+)
 from shared.ports import LedgerEntry
 from shared.services.envelope import Envelope
 from shared.services.expectation import expectation_after
 from shared.services.plan_inputs import Basis, Target
+from shared.services.policy_builder import policy_for
+from shared.services.protect import Protection, Protector
 from shared.services.send_plan import Sent, cl_ord_id_of
 from shared.services.settle import Settled, settle
 
@@ -43,15 +52,22 @@ def _market_qty(command: Command) -> int | None:
 
 
 async def finish(
-    deps: ExecuteDeps, env: Envelope, target: Target, sent: Sent, basis: Basis | None
+    deps: ExecuteDeps,
+    env: Envelope,
+    target: Target,
+    plan: Plan,
+    sent: Sent,
+    basis: Basis | None,
 ) -> tuple[Literal["done", "rejected"], str]:
-    """Settle the sent plan and return the signal's final status and detail."""
+    """Settle the sent plan, protect its fill-anchored entries, and return the signal's final
+    status and detail."""
     markets = {order_id: (command, qty) for command, order_id in sent.legs
                if (qty := _market_qty(command)) is not None}  # fmt: skip
     waited = [*markets, *(i for c, i in sent.legs if isinstance(c, CancelOrder))]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    settled = await settle(waited, target.account.id, deps.live, deps.broker, deps.timing)
+    settled = dict(await settle(waited, target.account.id, deps.live, deps.broker, deps.timing))
+    protection = await _protect(deps, env, target, plan, sent, settled)
     took_ms = round((loop.time() - started) * 1000)
     status, detail = sent.status, sent.detail
     rows: list[LedgerEntry] = []
@@ -72,6 +88,8 @@ async def finish(
             f"{deps.timing.fill_timeout_s:g} s"
         ).lstrip("; ")
         log.warning("signal %s for %s: %s", env.signal_id, env.account, detail)
+    if protection.notes:
+        detail = "; ".join([detail, *protection.notes]).lstrip("; ")
     fills = "unconfirmed" if unconfirmed else "confirmed" if markets else "none"
     sources = sorted({r.source for r in settled.values()})
     summary = LedgerEntry(
@@ -82,6 +100,14 @@ async def finish(
     )
     seen = None if basis is None else basis.seen(env.signal_id)
     expected = expectation_after(env.signal_id, seen, sent.legs, settled)
+    if seen is not None and (protection.working or protection.flattened):
+        expected = dataclasses.replace(
+            expected,
+            working={**expected.working, **protection.working},
+            settled=(*expected.settled, *protection.flattened),
+            unsure=expected.unsure
+            or any(settled[i].source == "timeout" for i in protection.flattened),
+        )
     if basis is not None and basis.source == "cache" and not sent.legs:
         await deps.ledger.update_all([*rows, summary])  # the cache already shows it all
     else:
@@ -91,6 +117,30 @@ async def finish(
             deps.store.expect(account_id, contract_id, expected.dumps()),
         )
     return status, detail
+
+
+async def _protect(
+    deps: ExecuteDeps,
+    env: Envelope,
+    target: Target,
+    plan: Plan,
+    sent: Sent,
+    settled: dict[int, Settled],
+) -> Protection:
+    """Place the exits of entries whose bracket waited for the fill (``protect``); wait for
+    a flattening order's fill like any market order's."""
+    if not plan.deferred:
+        return Protection()
+    policy = policy_for(target.strategy, env.account, env.multiplier)
+    rows = {row.row_key: row for row in await deps.ledger.rows(env.signal_id)}
+    protector = Protector(deps.broker, deps.ledger, deps.store, deps.clock)
+    protection = await protector.protect(env, target, plan, policy, sent.legs, settled, rows)
+    if protection.flattened:
+        flat = await settle(
+            protection.flattened, target.account.id, deps.live, deps.broker, deps.timing
+        )
+        settled.update(flat)
+    return protection
 
 
 def _leg_row(env: Envelope, command: Command, result: Settled, qty: int) -> LedgerEntry:

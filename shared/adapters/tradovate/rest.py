@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -213,9 +214,12 @@ class TradovateRest:
         except BrokerNotFound:
             return OrderState(order_id=order_id, status=None)
         order = parse.order(model)
-        fills = await self.fills(order_id)
-        filled = sum(fill.qty for fill in fills if fill.active)
-        return OrderState(order_id=order.id, status=order.status, filled_qty=filled)
+        fills = [fill for fill in await self.fills(order_id) if fill.active]
+        filled = sum(fill.qty for fill in fills)
+        average = sum((f.price * f.qty for f in fills), Decimal(0)) / filled if filled else None
+        return OrderState(
+            order_id=order.id, status=order.status, filled_qty=filled, average_price=average
+        )
 
     async def commands(self, order_ids: Sequence[int]) -> tuple[OrderCommand, ...]:
         """List the commands (with their ``clOrdId``) of several orders in one call."""

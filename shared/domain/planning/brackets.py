@@ -32,7 +32,7 @@ from shared.domain.planning.quantities import split
 from shared.domain.risk import Denial, DenialCode
 from shared.domain.signal import BracketLeg, Breakeven, PriceSpec, TrailingStop
 
-__all__ = ["BracketSetup", "EntryLeg", "plan_entry_legs"]
+__all__ = ["BracketSetup", "EntryLeg", "exits_for", "plan_entry_legs", "sized_legs"]
 
 _ONE = Decimal(1)
 
@@ -69,14 +69,28 @@ def plan_entry_legs(
     """Split ``opening`` contracts over the bracket legs; raise a Denial for a bad level."""
     if not legs:
         return (EntryLeg("entry", opening),)
+    return tuple(_entry_leg(leg, name, qty, setup) for name, qty, leg in sized_legs(legs, opening))
+
+
+def sized_legs(
+    legs: tuple[BracketLeg, ...], opening: int
+) -> tuple[tuple[str, int, BracketLeg], ...]:
+    """Split ``opening`` contracts over the bracket legs: (entry leg id, size, leg) for each
+    leg that gets at least one contract."""
     weights = [_ONE] if len(legs) == 1 else [leg.quantity or _ONE for leg in legs]
     sizes = split(opening, weights)
-    planned = []
-    for index, (leg, qty) in enumerate(zip(legs, sizes, strict=True)):
-        if qty:
-            name = "entry" if len(legs) == 1 else f"entry.{index + 1}"
-            planned.append(_entry_leg(leg, name, qty, setup))
-    return tuple(planned)
+    return tuple(
+        ("entry" if len(legs) == 1 else f"entry.{index + 1}", qty, leg)
+        for index, (leg, qty) in enumerate(zip(legs, sizes, strict=True))
+        if qty
+    )
+
+
+def exits_for(leg: BracketLeg, name: str, qty: int, setup: BracketSetup) -> EntryLeg:
+    """Return one entry leg's exits and worker instructions, measured from
+    ``setup.reference`` (an entry's fill, for a bracket placed after it); raise a Denial for a
+    bad level."""
+    return _entry_leg(leg, name, qty, setup)
 
 
 def _entry_leg(leg: BracketLeg, name: str, qty: int, setup: BracketSetup) -> EntryLeg:

@@ -25,6 +25,7 @@ from shared.domain.broker import (
     Side,
 )
 from shared.domain.risk import Denial
+from shared.domain.signal import BracketLeg
 
 __all__ = [
     "Book",
@@ -36,6 +37,7 @@ __all__ = [
     "PlaceBracketOrder",
     "PlaceOrder",
     "Plan",
+    "ProtectAfterFill",
     "TrailStop",
     "WorkingOrder",
     "client_order_id",
@@ -227,6 +229,22 @@ Instruction: TypeAlias = MoveStopToBreakeven | TrailStop
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectAfterFill:
+    """Place a market entry's exits once its fill is known, measured from the fill price.
+
+    A bracket given as distances needs a price to measure from; when the alert sends none and
+    no fresh quote exists (or the strategy pins the anchor to the fill), the entry goes out
+    alone and the executor places ``bracket`` (the alert's leg, distances unresolved) around
+    the entry's average fill, OCO-linked, for the quantity that filled. Its exits are
+    ``<entry_leg>.tp`` and ``<entry_leg>.sl`` as in an OSO bracket.
+    """
+
+    entry_leg: str
+    side: Side
+    bracket: BracketLeg
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Order the commands for one signal on one account; send them in this order.
 
@@ -242,6 +260,7 @@ class Plan:
     instructions: tuple[Instruction, ...] = ()
     withheld: Denial | None = None
     note: str = ""
+    deferred: tuple[ProtectAfterFill, ...] = ()
 
     def __post_init__(self) -> None:
         legs = [command.leg for command in self.commands]

@@ -40,7 +40,7 @@ from functools import partial
 from shared.domain import broker
 from shared.domain.broker import BracketOrderRequest, ContractSpec, ModifyOrderRequest, Side
 from shared.domain.planning import rails
-from shared.domain.planning.brackets import BracketSetup, plan_entry_legs
+from shared.domain.planning.brackets import BracketSetup, plan_entry_legs, sized_legs
 from shared.domain.planning.model import (
     Book,
     CancelOrder,
@@ -50,6 +50,7 @@ from shared.domain.planning.model import (
     PlaceBracketOrder,
     PlaceOrder,
     Plan,
+    ProtectAfterFill,
     WorkingOrder,
     client_order_id,
 )
@@ -62,7 +63,7 @@ from shared.domain.planning.orders import (
 )
 from shared.domain.planning.quantities import chunks
 from shared.domain.planning.targets import CancelScope, ClosePricing, Intention, decide
-from shared.domain.policy import RiskState, StrategyPolicy
+from shared.domain.policy import BracketAnchor, RiskState, StrategyPolicy
 from shared.domain.risk import (
     Denial,
     DenialCode,
@@ -96,6 +97,7 @@ class _Draft:
     closing: int = 0
     opening: int = 0
     cancelled: frozenset[int] = frozenset()
+    deferred: tuple[ProtectAfterFill, ...] = ()
 
     @property
     def placements(self) -> tuple[PlaceOrder | PlaceBracketOrder, ...]:
@@ -196,8 +198,8 @@ def _draft(inputs: _Inputs, intention: Intention) -> _Draft:
         entry = _place(inputs, terms, side, closing + opening, "entry")
         return _Draft(cancels, (), (entry,), (), closing, opening, gone)
     closes = _closes(inputs, side, closing, intention.close_pricing, reference) if closing else ()
-    opens, instructions = _opens(inputs, side, opening, reference)
-    return _Draft(cancels, closes, opens, instructions, closing, opening, gone)
+    opens, instructions, deferred = _opens(inputs, side, opening)
+    return _Draft(cancels, closes, opens, instructions, closing, opening, gone, deferred)
 
 
 def _flatten_then_enter(
@@ -211,8 +213,8 @@ def _flatten_then_enter(
     closing_side = Side.SELL if current > 0 else Side.BUY
     closes = _closes(inputs, closing_side, abs(current), ClosePricing.MARKET, reference)
     side = Side.BUY if target > 0 else Side.SELL
-    opens, instructions = _opens(inputs, side, abs(target), reference)
-    return _Draft(cancels, closes, opens, instructions, abs(current), abs(target), gone)
+    opens, instructions, deferred = _opens(inputs, side, abs(target))
+    return _Draft(cancels, closes, opens, instructions, abs(current), abs(target), gone, deferred)
 
 
 def _brackets(inputs: _Inputs) -> tuple[BracketLeg, ...]:
@@ -321,16 +323,43 @@ def _request(inputs: _Inputs, terms: Terms, side: Side, qty: int, leg: str) -> b
 _PRICED = frozenset({broker.OrderType.LIMIT, broker.OrderType.STOP, broker.OrderType.STOP_LIMIT})
 
 
+def _anchor(inputs: _Inputs) -> Decimal | None:
+    """Return the price a market entry's distance brackets measure from (None: the fill)."""
+    signal_price, quote = inputs.signal.signal_price, inputs.book.last_price
+    anchor = inputs.policy.bracket_anchor
+    if anchor is BracketAnchor.ALERT:
+        return signal_price
+    if anchor is BracketAnchor.QUOTE:
+        return quote
+    if anchor is BracketAnchor.FILL:
+        return None
+    return signal_price or quote
+
+
 def _opens(
-    inputs: _Inputs, side: Side, opening: int, reference: Decimal | None
-) -> tuple[tuple[PlaceOrder | PlaceBracketOrder, ...], tuple[Instruction, ...]]:
+    inputs: _Inputs, side: Side, opening: int
+) -> tuple[
+    tuple[PlaceOrder | PlaceBracketOrder, ...],
+    tuple[Instruction, ...],
+    tuple[ProtectAfterFill, ...],
+]:
     signal, policy = inputs.signal, inputs.policy
+    anchor = _anchor(inputs)
+    # A default limit entry rests at the alert's price, else at the last price.
+    reference = signal.signal_price or inputs.book.last_price
     terms = entry_terms(signal, policy, inputs.contract, side, inputs.risk.now, reference)
-    # Brackets measure from where the entry rests; a market or trailing entry from the alert price.
-    at = terms.rests_at if terms.order_type in _PRICED else reference
+    # Brackets measure from where the entry rests; a market or trailing entry from its anchor.
+    at = terms.rests_at if terms.order_type in _PRICED else anchor
     tif = broker.TimeInForce(policy.bracket_time_in_force)
     setup = BracketSetup(side, at, inputs.contract, tif, inputs.ids)
-    legs = plan_entry_legs(_brackets(inputs), opening, setup)
+    brackets = _brackets(inputs)
+    if _after_fill(inputs, terms, brackets, opening, setup):
+        sized = sized_legs(brackets, opening)
+        alone = tuple(
+            PlaceOrder(name, _request(inputs, terms, side, qty, name)) for name, qty, _ in sized
+        )
+        return alone, (), tuple(ProtectAfterFill(name, side, leg) for name, _, leg in sized)
+    legs = plan_entry_legs(brackets, opening, setup)
     orders: list[PlaceOrder | PlaceBracketOrder] = []
     for leg in legs:
         request = _request(inputs, terms, side, leg.qty, leg.leg)
@@ -338,7 +367,30 @@ def _opens(
             orders.append(PlaceBracketOrder(leg.leg, BracketOrderRequest(request, leg.exits)))
         else:
             orders.append(PlaceOrder(leg.leg, request))
-    return tuple(orders), tuple(i for leg in legs for i in leg.instructions)
+    return tuple(orders), tuple(i for leg in legs for i in leg.instructions), ()
+
+
+def _after_fill(
+    inputs: _Inputs,
+    terms: Terms,
+    brackets: tuple[BracketLeg, ...],
+    opening: int,
+    setup: BracketSetup,
+) -> bool:
+    """Tell whether a market entry's bracket waits for its fill: the strategy pins the fill,
+    or (``auto``) its distances need a price and neither the alert nor a quote gives one."""
+    if not brackets or terms.order_type is not broker.OrderType.MARKET:
+        return False
+    anchor = inputs.policy.bracket_anchor
+    if anchor is BracketAnchor.FILL:
+        return True
+    if anchor is not BracketAnchor.AUTO or setup.reference is not None:
+        return False
+    try:
+        plan_entry_legs(brackets, opening, setup)
+    except Denial as denial:
+        return denial.reason is DenialCode.NO_REFERENCE_PRICE
+    return False
 
 
 def _entry(command: PlaceOrder | PlaceBracketOrder) -> broker.OrderRequest:
@@ -394,7 +446,9 @@ def _gate(inputs: _Inputs, intention: Intention, draft: _Draft) -> Plan:
         if denial is not None:
             raise denial
     commands = draft.cancels + draft.placements
-    return Plan(commands, current, after, draft.instructions, withheld, intention.note)
+    return Plan(
+        commands, current, after, draft.instructions, withheld, intention.note, draft.deferred
+    )
 
 
 def _reduces(current: int, intention: Intention) -> bool:

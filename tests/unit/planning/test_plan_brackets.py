@@ -17,7 +17,7 @@ from shared.domain.planning import (
     TrailStop,
     client_order_id,
 )
-from shared.domain.policy import OppositeSignal
+from shared.domain.policy import BracketAnchor, OppositeSignal
 from shared.domain.risk import DenialCode
 from shared.domain.signal import (
     BracketLeg,
@@ -131,9 +131,40 @@ def test_plan_with_market_entry_and_no_alert_price_uses_the_last_price() -> None
     assert stop.stop_price == D(19998)
 
 
-def test_plan_with_distance_bracket_and_no_price_at_all_denies_no_reference() -> None:
+@pytest.mark.parametrize("anchor", [BracketAnchor.ALERT, BracketAnchor.QUOTE])
+def test_plan_with_distance_bracket_and_its_pinned_anchor_missing_denies_no_reference(
+    anchor: BracketAnchor,
+) -> None:
     sig = signal(Intent.BUY, quantity=D(1), brackets=(BracketLeg(stop_loss=ticks(8)),))
-    assert denied(sig).code == DenialCode.NO_REFERENCE_PRICE
+    pinned = policy(bracket_anchor=anchor)
+    book = Book(0, (), D(20000)) if anchor is BracketAnchor.ALERT else Book()
+    assert denied(sig, book, pol=pinned).code == DenialCode.NO_REFERENCE_PRICE
+
+
+def test_plan_with_distance_bracket_and_no_price_at_all_protects_after_the_fill() -> None:
+    leg = BracketLeg(take_profit=ticks(16), stop_loss=ticks(8))
+    result = planned(signal(Intent.BUY, quantity=D(2), brackets=(leg,)))
+    [entry] = result.commands
+    assert isinstance(entry, PlaceOrder)  # the entry alone: its exits wait for its fill
+    assert (entry.request.order_type, entry.request.qty) == (OrderType.MARKET, 2)
+    assert [(p.entry_leg, p.side, p.bracket) for p in result.deferred] == [("entry", Side.BUY, leg)]
+
+
+def test_plan_pinned_to_the_fill_defers_even_with_an_alert_price() -> None:
+    first, second = BracketLeg(D(1), stop_loss=ticks(8)), BracketLeg(D(2), stop_loss=ticks(12))
+    sig = signal(Intent.BUY, quantity=D(3), brackets=(first, second), signal_price=D(20000))
+    result = planned(sig, pol=policy(bracket_anchor=BracketAnchor.FILL))
+    assert [c.leg for c in result.commands] == ["entry.1", "entry.2"]
+    assert [p.entry_leg for p in result.deferred] == ["entry.1", "entry.2"]
+    assert sum(entry_of(c).qty for c in result.commands) == 3  # type: ignore[arg-type]
+
+
+def test_plan_with_a_quote_and_no_alert_price_measures_from_the_quote_not_the_fill() -> None:
+    leg = BracketLeg(stop_loss=ticks(8))
+    result = planned(signal(Intent.BUY, quantity=D(1), brackets=(leg,)), Book(0, (), D(20000)))
+    assert result.deferred == ()
+    [stop] = _exits(result)
+    assert stop.stop_price == D("19998.00")  # 8 NQ ticks of 0.25 below the quote
 
 
 def test_plan_with_absolute_brackets_and_no_price_places_them_as_given() -> None:
@@ -286,10 +317,13 @@ def test_plan_with_breakeven_at_a_price_rounds_it_like_a_target() -> None:
     )
 
 
-def test_plan_with_percent_breakeven_and_no_price_denies_no_reference() -> None:
+def test_plan_with_percent_breakeven_and_no_price_waits_for_the_fill() -> None:
     leg = BracketLeg(breakeven=Breakeven(percent("0.5")))
-    result = denied(signal(Intent.BUY, quantity=D(1), brackets=(leg,)))
-    assert result.code == DenialCode.NO_REFERENCE_PRICE
+    result = planned(signal(Intent.BUY, quantity=D(1), brackets=(leg,)))
+    assert [p.bracket for p in result.deferred] == [leg]
+    pinned = policy(bracket_anchor=BracketAnchor.ALERT)
+    refused = denied(signal(Intent.BUY, quantity=D(1), brackets=(leg,)), pol=pinned)
+    assert refused.code == DenialCode.NO_REFERENCE_PRICE
 
 
 def test_plan_with_bracketed_reversal_closes_then_places_the_oso_for_the_new_side() -> None:

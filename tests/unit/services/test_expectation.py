@@ -144,7 +144,7 @@ def test_settle_reads_the_cache_first_then_rest_then_gives_up() -> None:
 
     live.fresh = True
     from_cache = asyncio.run(settle([7], 10001, live, broker, FAST))
-    assert from_cache[7] == Settled(7, OrderStatus.FILLED, 1, "cache")
+    assert from_cache[7] == Settled(7, OrderStatus.FILLED, 1, "cache", broker.price)
     assert broker.state_reads == []
 
     live.fresh = False  # no worker: REST answers

@@ -112,6 +112,7 @@ def test_orders_document_lists_settled_orders_with_contract_status_and_parent() 
             "contract_id": ES,
             "status": "canceled",
             "filled_qty": 0,
+            "fill_price": None,
             "parent_id": None,
         }
     ]
