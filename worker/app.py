@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from shared.adapters.redis_connect import build_async_redis
 from shared.adapters.redis_errors import REDIS_AUTH_FAILED, redis_unavailable
 from shared.adapters.redis_ledger import LedgerOutbox, RedisLedger
+from shared.adapters.redis_timers import RedisTimerStore
 from shared.adapters.tables_common import table_service_factory
 from shared.adapters.tables_ledger import TablesLedger
 from shared.adapters.tradovate.backoff import Backoff
@@ -42,6 +43,7 @@ from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
 from worker.health import HealthServer
 from worker.history import TablesHistory
+from worker.instruments import ConfiguredInstruments
 from worker.live_store import LiveStore
 from worker.pipeline import LivePipeline
 from worker.recorder import HistoryRecorder, SignalLinker
@@ -150,6 +152,7 @@ class WorkerApp:
             stops=stops,
             connector=connector,
             mirror=mirror,
+            instruments=ConfiguredInstruments(RedisTimerStore(redis), _now),
         )
         # The health endpoint answers from the app: the worker's health, or the Redis refusal
         # that keeps it from starting (``app`` is bound before the first request arrives).

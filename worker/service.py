@@ -37,6 +37,7 @@ from shared.domain.broker import EntityChange
 from shared.domain.errors import AuthError, BridgeError, DependencyUnavailable
 from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
+from worker.instruments import ConfiguredInstruments
 from worker.live_store import LiveStore
 from worker.pipeline import FillSource, LivePipeline
 from worker.session import LoopBridge, QuoteFeed, ShutdownNotice, SnapshotArrived, TradingSession
@@ -63,6 +64,7 @@ class WorkerConfig:
     management_refresh_s: float = 1.0
     ledger_mirror_s: float = 1.0
     ledger_settle_s: float = 2.0
+    instruments_refresh_s: float = 60.0
 
 
 _MAX_BATCH = 500
@@ -86,8 +88,11 @@ class Worker:
         stops: Callable[[Worker], StopManager] | None = None,
         connector: Connector | None = None,
         mirror: LedgerMirror | None = None,
+        instruments: ConfiguredInstruments | None = None,
     ) -> None:
         self.config = config
+        self._instruments = instruments
+        self._configured: frozenset[int] = frozenset()
         self.pipeline = pipeline
         self.store = store
         self._tokens = tokens
@@ -146,6 +151,8 @@ class Worker:
             self._spawn(self.stops.run(), "stops")
         if self._mirror is not None:
             self._spawn(self._ledger_loop(self._mirror), "ledger")
+        if self._instruments is not None:
+            self._spawn(self._instruments_loop(self._instruments), "instruments")
         self._trading.start()
         self._feed.start()
 
@@ -332,9 +339,23 @@ class Worker:
             feed = self._feed
             if feed is None or not self.live:
                 continue
-            wanted = self.pipeline.book.active_contracts()
+            # Open positions and working orders, and every traded instrument's front month
+            # (its quote anchors a market entry's bracket before any position exists).
+            wanted = self.pipeline.book.active_contracts() | self._configured
             if wanted != feed.wanted:
                 await asyncio.to_thread(feed.update, wanted)
+
+    async def _instruments_loop(self, instruments: ConfiguredInstruments) -> None:
+        while True:
+            try:
+                configured = await instruments.contracts()
+            except DependencyUnavailable as exc:
+                logger.warning("instruments to quote not read", extra={"error": exc.message})
+            else:
+                if configured != self._configured:
+                    self._configured = configured
+                    self._subscriptions_dirty.set()
+            await asyncio.sleep(self.config.instruments_refresh_s)
 
     # --- liveness, watchdog, tokens -----------------------------------------------------------
 
