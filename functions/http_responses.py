@@ -11,8 +11,11 @@ import azure.functions as func
 from shared.domain.errors import (
     BridgeError,
     ConfigError,
+    Conflict,
     Forbidden,
+    InvalidRequest,
     InvalidSignal,
+    NotFound,
     PayloadTooLarge,
     RateLimited,
     TransientError,
@@ -24,8 +27,11 @@ from shared.domain.errors import (
 _STATUS: tuple[tuple[type[BridgeError], int], ...] = (
     (PayloadTooLarge, 413),
     (InvalidSignal, 400),
+    (InvalidRequest, 400),
     (Unauthorized, 401),
     (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
     (RateLimited, 429),
     (TransientError, 503),
     (ConfigError, 503),

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
     from azure.data.tables.aio import TableServiceClient
 
+    from shared.adapters.ops_redis import RedisOpsStore
+    from shared.adapters.ops_tables import TablesJournalReader
     from shared.adapters.redis_timers import RedisTimerStore
     from shared.adapters.tables_events import TablesEventJournal
     from shared.adapters.tables_ledger import TablesLedger
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
     from shared.services.execute import Executor
     from shared.services.ingest import Ingestor
     from shared.services.ledger_mirror import LedgerMirror
+    from shared.services.ops.broker_state import BrokerState
+    from shared.services.ops.control import TradingControl
+    from shared.services.ops.flatten import Flatten
+    from shared.services.ops.health import Health
+    from shared.services.ops.market import MarketData
+    from shared.services.ops.signals import SignalLog
     from shared.services.reconcile import Reconciler
     from shared.strategies import StrategyBook
 
@@ -277,6 +285,111 @@ class Container:
             )
         )
 
+    # --- the ops API (shared/services/ops) ------------------------------------------------------
+
+    @cached_property
+    def ops_store(self) -> RedisOpsStore:
+        """Return the ops API's Redis reads and kill-switch writes."""
+        from shared.adapters.ops_redis import RedisOpsStore
+
+        return RedisOpsStore(self.redis)
+
+    @cached_property
+    def journal_reader(self) -> TablesJournalReader:
+        """Return the ops API's reader of the alert journal (also the Tables probe)."""
+        from shared.adapters.ops_tables import TablesJournalReader
+
+        prefix = self.settings.table_prefix
+        return TablesJournalReader(self._table_service_factory(), f"{prefix}Alerts")
+
+    @cached_property
+    def ops_health(self) -> Health:
+        """Return the readiness checks of this deployment's parts."""
+        from shared import __version__
+        from shared.adapters.tradovate.token import namespace_for
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.health import Health, HealthSettings
+        from shared.services.ops.ports import Probe
+
+        s = self.settings
+        namespace = namespace_for(s.tradovate_base_url, s.tradovate_username)
+        # Service Bus opens its sender link; the local queue lives in Redis, checked anyway.
+        queue = self.signal_queue if s.queue_backend != "local" else None
+        return Health(
+            self.strategies,
+            self.ops_store,
+            self.journal_reader,
+            queue if isinstance(queue, Probe) else None,
+            SystemClock(),
+            HealthSettings(
+                version=__version__,
+                queue_backend=s.queue_backend,
+                tradovate_base_url=s.tradovate_base_url,
+                token_key=f"{namespace}:token",
+                captcha_key=f"{namespace}:captcha",
+                renew_margin_s=s.tradovate_token_renew_margin_s,
+                paper=s.paper,
+                table_prefix=s.table_prefix,
+            ),
+        )
+
+    @cached_property
+    def broker_state(self) -> BrokerState:
+        """Return the reader of accounts, positions, orders and balances (cache, else REST)."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.broker_state import BrokerState
+
+        return BrokerState(self.strategies, self.ops_store, self.tradovate.rest, SystemClock())
+
+    @cached_property
+    def flattener(self) -> Flatten:
+        """Return the flatten use case: flat signals through the signals queue."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.flatten import Flatten
+
+        return Flatten(
+            self.strategies,
+            self.broker_state,
+            self.tradovate.rest,
+            self.signal_queue,
+            self.alert_journal,
+            self.ops_store,
+            SystemClock(),
+        )
+
+    @cached_property
+    def trading_control(self) -> TradingControl:
+        """Return the kill-switch use case (status, disable, enable)."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.control import TradingControl
+
+        return TradingControl(
+            self.strategies, self.ops_store, self.event_journal, self.flattener, SystemClock()
+        )
+
+    @cached_property
+    def signal_log(self) -> SignalLog:
+        """Return the reader of the journal and ledger for ``/api/signals``."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.signals import SignalLog
+
+        return SignalLog(
+            self.strategies,
+            self.journal_reader,
+            self.ops_store,
+            self.ledger,
+            SystemClock(),
+            ledger_ttl_s=self.settings.ledger_ttl_days * 86_400,
+        )
+
+    @cached_property
+    def market_data(self) -> MarketData:
+        """Return the reader of contract maps and quotes."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.market import MarketData
+
+        return MarketData(self.strategies, self.ops_store, SystemClock())
+
     async def aclose(self) -> None:
         """Close the clients this process built (Table, HTTP, queue, Key Vault), Redis last.
 
@@ -288,7 +401,11 @@ class Container:
             from shared.services.ingest import flush_journal_writes
 
             await flush_journal_writes()  # alerts answered before the stop keep their record
-        for name in ("alert_journal", "event_journal", "ledger_archive", "signal_queue", "secrets"):
+        closable = (
+            "alert_journal", "journal_reader", "event_journal", "ledger_archive", "signal_queue",
+            "secrets",
+        )  # fmt: skip
+        for name in closable:
             await _close(name, built.get(name), "close")
         await _close("tradovate", built.get("tradovate"), "aclose")
         await _close("redis", built.get("redis"), "aclose")

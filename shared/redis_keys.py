@@ -20,7 +20,11 @@ Document shapes (JSON strings unless noted):
   account, each ``{"as_of": iso-8601, ...}``; trusted only while ``worker:heartbeat`` is
   fresh and ``worker:sync`` says ``synced``.
 - ``kill:global``, ``kill:strategy:{ID}``, ``kill:account:{NAME}``: present = engaged;
-  the value says who engaged it and why.
+  the value says who engaged it and why: written by the ops API as JSON ``{"mode": "pause" |
+  "stop", "reason", "by": {"key", "key_id", "actor"}, "at", "scope"}``
+  (``shared.services.ops.control``); any other text (``redis-cli SET``) reads as a pause.
+- ``ops:changes``: list, newest first, of the last ``OPS_CHANGES_KEPT`` trading-control changes
+  (JSON: action, scope, mode, reason, by, at), pushed in the same script as the change itself.
 - ``quote:{CONTRACT_ID}``: the latest quote with a short TTL, refreshed by the worker while
   its market-data socket is up: ``{"contract_id", "bid", "ask", "last", "mark", "timestamp",
   "received_at", ...}`` (prices as strings).
@@ -108,6 +112,10 @@ def kill_account(account_name: str) -> str:
     return f"kill:account:{account_name}"
 
 
+OPS_CHANGES = "ops:changes"
+OPS_CHANGES_KEPT = 200
+
+
 # --- pub/sub channels: the event name is the channel, as dashboards expect ----------------------
 EVENT_CHANNELS = (
     "trade.signal",
@@ -116,6 +124,7 @@ EVENT_CHANNELS = (
     "order.rejected",
     "order.filled",
     "risk.denied",
+    "risk.alert",
     "position.opened",
     "position.update",
     "position.drift",

@@ -117,6 +117,24 @@ class ServiceBusSignalQueue:
                     f"Service Bus did not accept the message: {type(exc).__name__}"
                 ) from exc
 
+    async def probe(self) -> None:
+        """Open the sender's link if it is not open (proves the namespace answers and the
+        identity may send); raise ``DependencyUnavailable`` if it cannot be opened.
+
+        ``create_message_batch`` opens the link to learn its size limit and sends nothing;
+        once open, the SDK keeps it alive, so later probes cost no round trip.
+        """
+        from azure.core.exceptions import AzureError
+
+        async with self._lock:
+            try:
+                await self._ensure_sender().create_message_batch()
+            except (AzureError, OSError, TimeoutError) as exc:  # ServiceBusError is an AzureError
+                await self._reset()
+                raise DependencyUnavailable(
+                    f"Service Bus did not open the sender: {type(exc).__name__}"
+                ) from exc
+
     def _ensure_sender(self) -> ServiceBusSender:
         if self._sender is None:
             if self._client is None:

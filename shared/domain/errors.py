@@ -4,6 +4,9 @@
 
     BridgeError                      code (machine-readable) + message (one human sentence)
     ├── InvalidSignal                bad alert input: 400, never retried, never enqueued; + field
+    ├── InvalidRequest               bad ops API input (a filter, a body): 400; + field
+    ├── NotFound                     an ops API request names what does not exist: 404
+    ├── Conflict                     an ops API change the current state does not allow: 409
     ├── Unauthorized                 missing or wrong webhook secret, unknown strategy: 401
     ├── Forbidden                    caller's address is not on the allowlist: 403
     ├── PayloadTooLarge              alert body over the size limit: 413
@@ -53,6 +56,35 @@ class InvalidSignal(BridgeError):
         if self.field is not None:
             body["field"] = self.field
         return body
+
+
+class InvalidRequest(BridgeError):
+    """Reject an ops API request whose parameters or body are invalid; ``field`` names it."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        """Render the error with the offending parameter, when one is known."""
+        body = super().to_dict()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class NotFound(BridgeError):
+    """Report that an ops API request names a signal, strategy or account that does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(BridgeError):
+    """Refuse an ops API change the current state does not allow (enabling what is enabled)."""
+
+    code = "conflict"
 
 
 class Unauthorized(BridgeError):

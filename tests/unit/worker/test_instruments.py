@@ -22,10 +22,9 @@ def _maturity(maturity_id: int, month: int, expires: datetime) -> ContractMaturi
 
 
 def _map(now: datetime) -> dict[str, Any]:
-    pairs = [
-        (_maturity(1, 202612, datetime(2026, 12, 18, 14, 30, tzinfo=UTC)), Contract(101, "MNQZ6", 1)),
-        (_maturity(2, 202703, datetime(2027, 3, 19, 13, 30, tzinfo=UTC)), Contract(102, "MNQH7", 2)),
-    ]  # fmt: skip
+    december = _maturity(1, 202612, datetime(2026, 12, 18, 14, 30, tzinfo=UTC))
+    march = _maturity(2, 202703, datetime(2027, 3, 19, 13, 30, tzinfo=UTC))
+    pairs = [(december, Contract(101, "MNQZ6", 1)), (march, Contract(102, "MNQH7", 2))]
     return build_map(MNQ, pairs, default_policy("MNQ"), now)
 
 

@@ -1,0 +1,88 @@
+"""Read the alert journal for the ops API, and probe Table storage for readiness.
+
+The journal's table (``{prefix}Alerts``, written by ``shared.adapters.tables_journal``) keys
+alerts by strategy and id; the ops API also needs them by time, which Table storage answers
+with a filter on ``received_at`` (a scan of the partition, or of the table without a
+strategy), bounded by ``max_rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from shared.adapters.tables_common import LazyTable, table_errors
+from shared.adapters.tables_journal import from_entity
+from shared.ports import AlertRecord
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableServiceClient
+
+_READ = "the journal could not be read"
+# A row no writer ever creates: reading it proves the table answers (404 is the good case).
+_PROBE_PARTITION, _PROBE_ROW = "~ops", "~probe"
+
+
+class TablesJournalReader:
+    """Implement ``JournalReader`` and ``Probe`` on the alert journal's table."""
+
+    def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
+        self._table = LazyTable(service_factory, table_name)
+
+    async def alerts_between(
+        self, since: datetime, until: datetime, strategy_id: str | None, max_rows: int
+    ) -> list[AlertRecord]:
+        """Return up to ``max_rows`` alerts received in [since, until)."""
+        query = "received_at ge @since and received_at lt @until"
+        params: dict[str, object] = {"since": since, "until": until}
+        if strategy_id is not None:
+            query = "PartitionKey eq @pk and " + query
+            params["pk"] = strategy_id
+        found: list[AlertRecord] = []
+        with table_errors(_READ):
+            table = await self._table.client()
+            async for entity in table.query_entities(
+                query, parameters=params, results_per_page=min(max_rows, 1000)
+            ):
+                found.append(from_entity(dict(entity)))
+                if len(found) >= max_rows:
+                    break
+        return found
+
+    async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
+        """Point-read one alert."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with table_errors(_READ):
+            table = await self._table.client()
+            try:
+                entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
+            except ResourceNotFoundError:
+                return None
+        return from_entity(dict(entity))
+
+    async def find_alert(self, signal_id: str) -> AlertRecord | None:
+        """Find an alert by id in any strategy's partition."""
+        with table_errors(_READ):
+            table = await self._table.client()
+            async for entity in table.query_entities(
+                "RowKey eq @id", parameters={"id": signal_id}, results_per_page=1
+            ):
+                return from_entity(dict(entity))
+        return None
+
+    async def probe(self) -> None:
+        """Read a row that does not exist; raise ``DependencyUnavailable`` unless Tables answers."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with table_errors("Table storage did not answer", code="tables_unavailable"):
+            table = await self._table.client()
+            try:
+                await table.get_entity(partition_key=_PROBE_PARTITION, row_key=_PROBE_ROW)
+            except ResourceNotFoundError:
+                return
+
+    async def close(self) -> None:
+        """Close the table clients."""
+        await self._table.close()

@@ -1,0 +1,8 @@
+"""The ops API's end-to-end tests reuse the execution tests' running system (dev host, real
+Redis, Azurite, the simulator) and its worker."""
+
+from __future__ import annotations
+
+from tests.integration.execution.conftest import fresh, system, worker
+
+__all__ = ["fresh", "system", "worker"]
