@@ -13,6 +13,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -38,6 +39,27 @@ APP_ROOT = Path(__file__).resolve().parent.parent
 # https://learn.microsoft.com/azure/app-service/app-service-key-vault-references
 _KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 _UNRESOLVED = "unresolved_key_vault_reference"
+
+# PAPER=true refuses Tradovate's live environment. The environment is the REST host: "demo runs
+# in simulation mode ... with fake money, whereas live uses your real, funded account"
+# (Tradovate API FAQ, "How is the Tradovate API partitioned"); live.tradovateapi.com and its
+# older and staging namesakes (live-api-d.tradovate.com, live-d.tradovateapi.com,
+# live-api.staging.ninjatrader.dev; reference §1.1-1.2) begin with "live". The Account entity
+# carries no demo/live flag, so the host is the guard for live accounts too (docs/going-live.md).
+PAPER_LIVE_ENVIRONMENT = "paper_live_environment"
+_TRADOVATE_DOMAINS = ("tradovateapi.com", "tradovate.com", "ninjatrader.dev")
+
+
+def is_live_tradovate_url(url: str) -> bool:
+    """Say whether ``url`` is a host of Tradovate's live (funded) environment.
+
+    Demo hosts, the market-data and replay hosts, and anything that is not Tradovate's (the
+    local simulator included) are not live.
+    """
+    text = url.strip()
+    host = (urlsplit(text if "://" in text else f"//{text}").hostname or "").rstrip(".")
+    ours = any(host == domain or host.endswith(f".{domain}") for domain in _TRADOVATE_DOMAINS)
+    return ours and host.split(".", 1)[0].startswith("live")
 
 
 def is_unresolved_reference(value: object) -> bool:
@@ -324,6 +346,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL", "log_level")
     )
+    # true: refuse to start against Tradovate's live environment (docs/going-live.md).
     paper: StrictFlag = Field(True, validation_alias=_env("PAPER", "paper"))
 
     @model_validator(mode="before")
@@ -342,6 +365,21 @@ class Settings(BaseSettings):
                     {"names": ", ".join(unresolved)},
                 )
         return data
+
+    @model_validator(mode="after")
+    def _paper_refuses_live(self) -> Settings:
+        """Refuse a live Tradovate environment while ``PAPER`` is true (the default)."""
+        if self.paper and is_live_tradovate_url(self.tradovate_base_url):
+            # Its own error type, so load_settings reports it with its own code.
+            raise PydanticCustomError(
+                PAPER_LIVE_ENVIRONMENT,
+                "PAPER=true refuses to start: TRADOVATE_BASE_URL {url} is Tradovate's live "
+                "environment, which trades a real, funded account. Use "
+                "https://demo.tradovateapi.com/v1 (or the local simulator) to paper trade, or "
+                "set PAPER=false to go live deliberately (docs/going-live.md)",
+                {"url": self.tradovate_base_url},
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_servicebus_connection(self) -> Settings:
@@ -430,6 +468,9 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        paper = _paper_refusal(exc)
+        if paper is not None:
+            raise ConfigError(paper, code=PAPER_LIVE_ENVIRONMENT) from None
         unresolved = _unresolved_names(exc)
         if unresolved:
             raise ConfigError(
@@ -454,6 +495,13 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _plain(message: str) -> str:
     return message.removeprefix("Value error, ")
+
+
+def _paper_refusal(exc: ValidationError) -> str | None:
+    for error in exc.errors():
+        if error["type"] == PAPER_LIVE_ENVIRONMENT:
+            return str(error["msg"])
+    return None
 
 
 def _unresolved_names(exc: ValidationError) -> str | None:

@@ -3,9 +3,10 @@
 App Service starts it with ``python -m worker`` and probes ``/healthz`` on ``$PORT`` (8000 when
 unset). Once the health endpoint listens it prints one JSON line (``{"worker": url,
 "healthz": url}``) for the local stack, then runs until SIGTERM or SIGINT, when it closes the
-sockets, marks the cache as no longer live and exits 0. A configuration error exits 2. While
-an app setting still holds an unresolved Key Vault reference (a first deploy, before the
-secrets are stored), it waits idle, reading them from Key Vault itself (worker/awaiting.py).
+sockets, marks the cache as no longer live and exits 0. A configuration error exits 2, and so
+does ``PAPER=true`` against Tradovate's live environment (shared/config.py). While an app
+setting still holds an unresolved Key Vault reference (a first deploy, before the secrets are
+stored), it waits idle, reading them from Key Vault itself (worker/awaiting.py).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args))
     except ConfigError as exc:
-        print(f"worker: {exc.message}", file=sys.stderr)
+        # The code names the refusal for log queries (e.g. paper_live_environment).
+        print(f"worker: {exc.message} [{exc.code}]", file=sys.stderr)
         return 2
 
 

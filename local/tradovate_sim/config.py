@@ -96,6 +96,13 @@ class SimConfig:
     accept_form_bodies: bool = False  # form-encoded bodies (UNCONFIRMED); JSON always works
     require_is_automated: bool = False  # True rejects orders without isAutomated: true
     reject_unknown_fields: bool = False  # True answers 400 to unknown order-request fields
+    # Trailing stops (docs/reference/tradovate-trailing-stops.md). The sign of pegDifference is
+    # UNCONFIRMED: "signed" (FIX tag 211: negative for a sell, positive for a buy), "unsigned"
+    # (a positive distance) or "either". DOCS24 marks stopPrice required for trailing types.
+    # TrailingStopNonOrderQtyModify (in the reject enum) read as "only orderQty may change".
+    trailing_peg_sign: str = "signed"
+    trailing_requires_stop_price: bool = True
+    trailing_modify_qty_only: bool = False
 
     start_time: str | None = None  # ISO-8601 UTC; None = the real current time
     seed: int = 0
@@ -110,6 +117,8 @@ class SimConfig:
             raise ValueError("user_id must differ from every account id")
         if self.token_lifetime_s <= 0 or self.heartbeat_timeout_s <= 0:
             raise ValueError("token_lifetime_s and heartbeat_timeout_s must be positive")
+        if self.trailing_peg_sign not in ("signed", "unsigned", "either"):
+            raise ValueError("trailing_peg_sign must be signed, unsigned or either")
 
     def replace(self, **changes: Any) -> SimConfig:
         """Return a copy with ``changes`` applied (JSON-like values accepted)."""

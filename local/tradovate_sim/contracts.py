@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from local.tradovate_sim.clock import iso_minutes
-from local.tradovate_sim.expiry import expiration, first_intent, month_code
+from local.tradovate_sim.expiry import expiration, first_intent, last_trade, month_code
 
 EXCHANGES = {"CME": 1, "CBOT": 2, "NYMEX": 3, "COMEX": 4}
 
@@ -114,7 +114,11 @@ PRODUCTS = _parse_table(_TABLE)
 
 @dataclass(frozen=True)
 class Maturity:
-    """One contract month of one product (Tradovate's ``ContractMaturity``)."""
+    """One contract month of one product (Tradovate's ``ContractMaturity``).
+
+    ``expires`` is Tradovate's ``expirationDate``; ``last_trade`` is when the exchange stops
+    trading the contract, which for equity index is hours earlier the same day (expiry.py).
+    """
 
     id: int
     product: ProductSpec
@@ -123,6 +127,7 @@ class Maturity:
     expires: datetime
     first_intent: datetime | None
     seq_no: int
+    last_trade: datetime
 
     def wire(self, is_front: bool, now: datetime) -> dict[str, Any]:
         """Return the ``ContractMaturity`` entity as Tradovate sends it."""
@@ -195,6 +200,7 @@ class ContractLibrary:
                     expires=expiration(product.rule, year, month),
                     first_intent=first_intent(product.rule, year, month),
                     seq_no=0,
+                    last_trade=last_trade(product.rule, year, month),
                 )
                 if maturity.expires <= now:
                     expired = maturity
@@ -235,8 +241,12 @@ class ContractLibrary:
         return sorted(found, key=lambda c: c.maturity.expires)
 
     def is_expired(self, contract: Contract, now: datetime) -> bool:
-        """Say whether the contract has stopped trading."""
+        """Say whether the contract is past Tradovate's ``expirationDate``."""
         return contract.maturity.expires <= now
+
+    def has_stopped_trading(self, contract: Contract, now: datetime) -> bool:
+        """Say whether the exchange has stopped trading the contract (orders are refused)."""
+        return contract.maturity.last_trade <= now
 
     def front(self, product: ProductSpec, now: datetime) -> Contract | None:
         """Return the nearest unexpired contract of a product."""

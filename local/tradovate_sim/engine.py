@@ -36,6 +36,7 @@ from local.tradovate_sim.models import (
     Position,
 )
 from local.tradovate_sim.risk import ACCESS_DENIED, check_entry, check_version
+from local.tradovate_sim.trailing import TrailRules, check_modify, track
 from local.tradovate_sim.validation import PlaceRequest, Rejection, VersionSpec
 
 FIRST_ENTITY_ID = 50_000_001
@@ -118,6 +119,11 @@ class Engine:
         moved, self.moved_contracts = list(dict.fromkeys(self.moved_contracts)), []
         return moved
 
+    @property
+    def trail_rules(self) -> TrailRules:
+        """Return the trailing-stop readings in force (the config can change at run time)."""
+        return TrailRules.of(self.config)
+
     def net_positions(self) -> dict[tuple[int, int], int]:
         """Return net positions keyed by (account id, contract id)."""
         return {key: position.net_pos for key, position in self.positions.items()}
@@ -144,7 +150,7 @@ class Engine:
         account, contract = self._check_entry(request)
         for bracket in (bracket1, bracket2):
             if bracket is not None:
-                check_version(bracket, contract.product.tick_size)
+                check_version(bracket, contract.product.tick_size, self.trail_rules)
         entry = self._open(
             account, contract, request.order_qty, request.version, request, session_id
         )
@@ -170,7 +176,7 @@ class Engine:
     ) -> dict[str, Any]:
         """Place two working orders where a fill of one cancels the other (``order/placeoco``)."""
         account, contract = self._check_entry(request)
-        check_version(other, contract.product.tick_size)
+        check_version(other, contract.product.tick_size, self.trail_rules)
         first = self._open(
             account, contract, request.order_qty, request.version, request, session_id
         )
@@ -196,13 +202,15 @@ class Engine:
         if qty <= 0:
             raise Rejection("UnknownReason", "Violation: orderQty must be greater than 0")
         contract = self.library.contracts[order.contract_id]
-        check_version(spec, contract.product.tick_size)
+        check_version(spec, contract.product.tick_size, self.trail_rules)
+        check_modify(order, spec, self.trail_rules)
         command = self._command(order, "Modify", spec.cl_ord_id, automated, tag50, session_id)
         version = self._version(command.id, order.id, qty, spec)
         order.version = version
         self._emit(account.id, "orderVersion", "Created", version)
         self._risk_passed(order, command)
         order.resting = order.triggered = False
+        order.trail = None  # a trailing order is armed again from its new version
         if order.ord_status == "Suspended":
             return {"commandId": command.id}
         self._report(order, command.id, "Replaced")
@@ -281,6 +289,7 @@ class Engine:
             self.clock.now(),
             self.config.username,
             self.net_positions(),
+            self.trail_rules,
         )
 
     def _open(
@@ -443,7 +452,10 @@ class Engine:
             self._finish(order, order.version.id, "Canceled", "Not filled immediately")
 
     def _evaluate(self, order: Order, arrival: bool = False) -> bool:
-        price = fill_price(order, self.market.price(order.contract_id), arrival)
+        market = self.market.price(order.contract_id)
+        if track(order, market):  # a trailing stop follows the market before it can trigger
+            self._emit(order.account_id, "orderVersion", "Updated", order.version)
+        price = fill_price(order, market, arrival)
         order.resting = True
         if price is None:
             return False

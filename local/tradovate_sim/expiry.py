@@ -1,10 +1,20 @@
-"""Last-trade rules for the simulated futures, from the exchanges' contract specifications.
+"""Last-trade rules for the simulated futures, and the expiry Tradovate stamps on a maturity.
 
 Business days are Monday to Friday; exchange holidays are not modelled (a holiday can move a real
-expiry by a day). Times are the exchanges' termination times in US Central time, converted to UTC.
+expiry by a day). Times are US Central wall-clock times, converted to UTC.
 
-* Equity index (ES, MES, NQ, MNQ, RTY, M2K, YM, MYM): 08:30 CT on the third Friday of the
-  contract month (CME micro and E-mini specs).
+Two moments per contract month: ``last_trade`` is when the exchange stops trading it (the
+simulator refuses orders from then on), and ``expiration`` is Tradovate's
+``ContractMaturity.expirationDate`` (what ``isFront``, ``archived`` and clients' roll rules see).
+For equity-index futures they differ: Tradovate's published maturities are stamped 16:29 US/Central
+on the last trading day, e.g. ``2017-12-15T22:29Z`` (CST) and ``2018-03-16T21:29Z`` (CDT), both
+third Fridays (DOCS24 ``md/operations/shared-ops/deps.md``; reference §3.2, §5.3), while CME
+terminates trading at 9:30 a.m. ET = 08:30 CT that day (cmegroup.com E-mini S&P 500 contract
+specs, "Termination of Trading"). For the other families no Tradovate stamp is published, so
+``expiration`` is the exchange's last-trade moment (UNCONFIRMED).
+
+* Equity index (ES, MES, NQ, MNQ, RTY, M2K, YM, MYM): trading ends 08:30 CT on the third Friday
+  of the contract month (CME micro and E-mini specs); Tradovate's expiry 16:29 CT that day.
 * CL: 13:30 CT, three business days before the 25th calendar day of the month before the
   contract month, or four business days before it when the 25th is not a business day (CME spec).
 * MCL: one business day before CL's last trade day (the CME micro WTI rule as generally
@@ -75,8 +85,19 @@ def crude_last_trade(year: int, month: int) -> date:
     return business_days_before(twenty_fifth, count)
 
 
+# Tradovate's expirationDate for equity-index maturities: the last trading day at 16:29 CT.
+TRADOVATE_EQUITY_EXPIRY = time(16, 29)
+
+
 def expiration(rule: str, year: int, month: int) -> datetime:
-    """Return the UTC last-trade moment of a contract month under ``rule``."""
+    """Return Tradovate's ``expirationDate`` (UTC) of a contract month under ``rule``."""
+    if rule == "equity_index":
+        return central_to_utc(third_friday(year, month), TRADOVATE_EQUITY_EXPIRY)
+    return last_trade(rule, year, month)
+
+
+def last_trade(rule: str, year: int, month: int) -> datetime:
+    """Return the UTC moment the exchange stops trading a contract month under ``rule``."""
     if rule == "equity_index":
         return central_to_utc(third_friday(year, month), time(8, 30))
     if rule == "crude":

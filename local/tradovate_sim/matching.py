@@ -7,6 +7,8 @@
 * Stop: triggers when the market reaches the stop, then trades at the market.
 * StopLimit: triggers like a stop, then behaves as a limit order that has just arrived.
 * MIT: when the market reaches the price (buy at or below, sell at or above), at the market.
+* TrailingStop, TrailingStopLimit: their stop (and limit) follow the market first
+  (``trailing.track``, called by the engine); then they trigger as a Stop or StopLimit does.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from local.tradovate_sim.models import Order
+from local.tradovate_sim.trailing import TRIGGERS_AS
 
 
 def fill_price(order: Order, market: Decimal, arrival: bool) -> Decimal | None:
     """Return the price ``order`` trades at now, or None; marks stops as triggered."""
     version = order.version
     buy = order.action == "Buy"
-    kind = version.order_type
+    kind = TRIGGERS_AS.get(version.order_type, version.order_type)
     if kind == "Market":
         return market
     if kind == "MIT":

@@ -111,6 +111,7 @@ class Order:
     # Simulation state, never on the wire:
     triggered: bool = False  # a stop or stop-limit whose trigger has been hit
     resting: bool = False  # has been evaluated once; later fills happen at the limit price
+    trail: Decimal | None = None  # a trailing order's distance, set when it starts working
     bracket_ids: list[int] = field(default_factory=list)
     cum_qty: int = 0
     avg_px: Decimal | None = None

@@ -12,6 +12,7 @@ from decimal import Decimal
 from local.tradovate_sim.contracts import Contract, ContractLibrary
 from local.tradovate_sim.market import is_on_tick
 from local.tradovate_sim.models import Account
+from local.tradovate_sim.trailing import TRAILING, TrailRules, check_trailing
 from local.tradovate_sim.validation import (
     NEEDS_PRICE,
     NEEDS_STOP,
@@ -50,18 +51,21 @@ def check_contract(library: ContractLibrary, symbol: str, now: datetime) -> Cont
     contract = library.contract(symbol)
     if contract is None:
         raise Rejection("InvalidContract", f"Unknown contract symbol {symbol!r}")
-    if library.is_expired(contract, now):
+    if library.has_stopped_trading(contract, now):
+        # The exchange's last trade, which can come hours before Tradovate's expirationDate.
         raise Rejection("InvalidContract", f"Contract {symbol} has expired")
     return contract
 
 
-def check_version(version: VersionSpec, tick: Decimal) -> None:
+def check_version(version: VersionSpec, tick: Decimal, trail_rules: TrailRules) -> None:
     """Check the order type is simulated and its prices are present, positive and on tick."""
     if version.order_type not in SIMULATED_TYPES:
         raise Rejection("Unsupported", f"Order type {version.order_type} is not supported")
     if version.order_type in NEEDS_PRICE and version.price is None:
         raise Rejection("InvalidPrice", f"{version.order_type} order requires price")
-    if version.order_type in NEEDS_STOP and version.stop_price is None:
+    check_trailing(version, tick, trail_rules)
+    plain_stop = version.order_type in NEEDS_STOP and version.order_type not in TRAILING
+    if plain_stop and version.stop_price is None:
         raise Rejection("InvalidPrice", f"{version.order_type} order requires stopPrice")
     for value in (version.price, version.stop_price):
         if value is not None and (value <= 0 or not is_on_tick(value, tick)):
@@ -95,13 +99,14 @@ def check_entry(
     now: datetime,
     username: str,
     net_pos_of: dict[tuple[int, int], int],
+    trail_rules: TrailRules,
 ) -> tuple[Account, Contract]:
     """Run every pre-trade check on a new order; return its account and contract."""
     account = check_account(accounts, request.account_id, request.account_spec, username)
     check_tradable(account)
     contract = check_contract(library, request.symbol, now)
     check_quantity(request.order_qty, account)
-    check_version(request.version, contract.product.tick_size)
+    check_version(request.version, contract.product.tick_size, trail_rules)
     signed = request.order_qty if request.version.action == "Buy" else -request.order_qty
     check_exposure(account, net_pos_of.get((account.id, contract.id), 0), signed)
     return account, contract

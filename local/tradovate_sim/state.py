@@ -47,7 +47,7 @@ class ServerState:
             await asyncio.sleep(interval_s)
             sim = self.sim
             for contract in sorted(sim.library.contracts.values(), key=lambda c: c.id):
-                if sim.library.is_expired(contract, sim.clock.now()):
+                if sim.library.has_stopped_trading(contract, sim.clock.now()):
                     continue
                 tick = contract.product.tick_size
                 price = sim.engine.market.price(contract.id) + tick * rng.choice((-1, 1))

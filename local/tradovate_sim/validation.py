@@ -17,7 +17,9 @@ ACTIONS = ("Buy", "Sell")
 ORDER_TYPES = (
     "Limit", "MIT", "Market", "QTS", "Stop", "StopLimit", "TrailingStop", "TrailingStopLimit",
 )  # fmt: skip
-SIMULATED_TYPES = ("Market", "Limit", "Stop", "StopLimit", "MIT")
+# QTS has no public documentation at all; every other type is simulated (trailing ones in
+# trailing.py).
+SIMULATED_TYPES = tuple(kind for kind in ORDER_TYPES if kind != "QTS")
 TIME_IN_FORCE = ("Day", "FOK", "GTC", "GTD", "IOC")
 NEEDS_PRICE = ("Limit", "MIT", "StopLimit", "TrailingStopLimit")
 NEEDS_STOP = ("Stop", "StopLimit", "TrailingStop", "TrailingStopLimit")

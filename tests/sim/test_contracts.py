@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local.tradovate_sim.clock import central_to_utc, trade_date, utc_to_central
 from local.tradovate_sim.contracts import PRODUCTS, ContractLibrary
-from local.tradovate_sim.expiry import crude_last_trade, expiration, third_friday
+from local.tradovate_sim.expiry import crude_last_trade, expiration, last_trade, third_friday
+from local.tradovate_sim.risk import check_contract
+from local.tradovate_sim.validation import Rejection
 
 NAME = re.compile(r"^(?P<root>[A-Z0-9]+?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d)$")
 # hypothesis takes naive bounds and attaches the time zone itself.
@@ -27,11 +30,37 @@ def test_third_friday_with_known_months_matches_calendar() -> None:
     assert third_friday(2026, 5) == date(2026, 5, 15)
 
 
-def test_equity_expiration_with_dst_and_standard_time_is_0830_central() -> None:
-    june = expiration("equity_index", 2025, 6)
-    december = expiration("equity_index", 2025, 12)
-    assert june == datetime(2025, 6, 20, 13, 30, tzinfo=UTC)  # CDT = UTC-5
-    assert december == datetime(2025, 12, 19, 14, 30, tzinfo=UTC)  # CST = UTC-6
+def test_equity_expiration_with_dst_and_standard_time_is_tradovates_1629_central() -> None:
+    # Tradovate's own maturities: NQZ7 2017-12-15T22:29Z, NQH8 2018-03-16T21:29Z (DOCS24).
+    assert expiration("equity_index", 2017, 12) == datetime(2017, 12, 15, 22, 29, tzinfo=UTC)
+    assert expiration("equity_index", 2018, 3) == datetime(2018, 3, 16, 21, 29, tzinfo=UTC)
+    assert expiration("equity_index", 2025, 6) == datetime(2025, 6, 20, 21, 29, tzinfo=UTC)
+    assert expiration("equity_index", 2025, 12) == datetime(2025, 12, 19, 22, 29, tzinfo=UTC)
+
+
+def test_equity_last_trade_with_dst_and_standard_time_is_cmes_0830_central() -> None:
+    # CME: trading terminates at 9:30 a.m. ET (08:30 CT) on the 3rd Friday.
+    assert last_trade("equity_index", 2025, 6) == datetime(2025, 6, 20, 13, 30, tzinfo=UTC)
+    assert last_trade("equity_index", 2025, 12) == datetime(2025, 12, 19, 14, 30, tzinfo=UTC)
+    assert last_trade("crude", 2025, 12) == expiration("crude", 2025, 12)  # no Tradovate stamp
+
+
+def test_equity_contract_between_last_trade_and_expiry_is_front_but_refuses_orders() -> None:
+    now = datetime(2025, 12, 19, 18, 0, tzinfo=UTC)  # noon CT on ESZ5's last trading day
+    library = ContractLibrary(now)
+    esz5 = library.contract("ESZ5")
+    assert esz5 is not None
+    wire = library.maturity_wire(esz5.maturity, now)
+    assert (wire["expirationDate"], wire["isFront"], wire["archived"]) == (
+        "2025-12-19T22:29Z",
+        True,
+        False,
+    )
+    with pytest.raises(Rejection) as refused:
+        check_contract(library, "ESZ5", now)
+    assert refused.value.reason == "InvalidContract"
+    later = datetime(2025, 12, 19, 22, 29, tzinfo=UTC)
+    assert library.front(library.product("ES") or PRODUCTS[0], later).name == "ESH6"
 
 
 def test_crude_last_trade_with_business_day_25th_is_three_days_before() -> None:
@@ -102,7 +131,9 @@ def test_equity_front_with_any_date_expires_on_a_friday_in_its_month(now: dateti
     local = utc_to_central(es.maturity.expires)
     assert local.weekday() == 4
     assert 15 <= local.day <= 21
-    assert (local.hour, local.minute) == (8, 30)
+    assert (local.hour, local.minute) == (16, 29)
+    stop = utc_to_central(es.maturity.last_trade)
+    assert (stop.date(), stop.hour, stop.minute) == (local.date(), 8, 30)
 
 
 def test_suggest_with_es_text_also_matches_micro_after_exact_root() -> None:

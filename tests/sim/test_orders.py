@@ -91,7 +91,8 @@ def test_order_with_missing_account_id_is_rejected(api: httpx.Client, nq: dict[s
         ({"orderType": "Limit"}, "InvalidPrice"),
         ({"orderType": "Limit", "price": 21000.1}, "InvalidPrice"),
         ({"orderType": "Stop"}, "InvalidPrice"),
-        ({"orderType": "TrailingStop", "stopPrice": 20990}, "Unsupported"),
+        ({"orderType": "QTS"}, "Unsupported"),
+        ({"orderType": "TrailingStop", "pegDifference": -10}, "InvalidPrice"),
     ],
 )
 def test_order_with_refused_request_returns_200_failure_without_order(

@@ -26,12 +26,13 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-# Expirations as the simulator (and CME) date them: equity index 08:30 CT on the third Friday,
-# CL 13:30 CT three business days before the 25th of the month before.
+# Expirations as Tradovate and the simulator date them: equity index 16:29 CT on the third
+# Friday (Tradovate's expirationDate, e.g. NQZ7 2017-12-15T22:29Z; CME stops trading at 08:30
+# CT that morning), CL 13:30 CT three business days before the 25th of the month before.
 ES = (
-    Listing("ESZ6", 202612, at("2026-12-18T14:30")),
-    Listing("ESH7", 202703, at("2027-03-19T13:30")),
-    Listing("ESM7", 202706, at("2027-06-18T13:30")),
+    Listing("ESZ6", 202612, at("2026-12-18T22:29")),  # CST = UTC-6
+    Listing("ESH7", 202703, at("2027-03-19T21:29")),  # CDT = UTC-5
+    Listing("ESM7", 202706, at("2027-06-18T21:29")),
 )
 CL = (
     Listing("CLZ6", 202612, at("2026-11-20T19:30")),
@@ -44,8 +45,8 @@ GC = (
     Listing("GCZ7", 202712, at("2027-12-29T18:30"), at("2027-11-29T23:00")),
 )
 NQ_2024 = (
-    Listing("NQZ4", 202412, at("2024-12-20T14:30")),
-    Listing("NQH5", 202503, at("2025-03-21T13:30")),
+    Listing("NQZ4", 202412, at("2024-12-20T22:29")),
+    Listing("NQH5", 202503, at("2025-03-21T21:29")),
 )
 
 
@@ -54,7 +55,7 @@ def front(listings: tuple[Listing, ...], root: str, now: datetime) -> str:
 
 
 def test_equity_index_front_with_roll_thursday_moves_to_next_quarter_at_the_boundary() -> None:
-    roll = at("2026-12-10T14:30")  # Thursday, 8 days before the 3rd-Friday expiry
+    roll = at("2026-12-10T22:29")  # Thursday, 8 days before the 3rd-Friday expiry
     assert roll.weekday() == 3
     assert front(ES, "ES", roll - SECOND) == "ESZ6"
     assert front(ES, "ES", roll) == "ESH7"
@@ -217,6 +218,6 @@ def test_listing_with_naive_time_or_bad_month_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         Listing("ESZ6", 202612, datetime(2026, 12, 18))  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="YYYYMM"):
-        Listing("ESZ6", 202613, at("2026-12-18T14:30"))
+        Listing("ESZ6", 202613, at("2026-12-18T22:29"))
     assert ES[0].month == 12
     assert ES[0].year == 2026

@@ -183,7 +183,8 @@ def order_version(m: w.BrokerOrderVersion) -> OrderVersion:
         order_type=ORDER_TYPES.get(m.orderType or ""),
         price=m.price,
         stop_price=m.stopPrice,
-        trail=m.pegDifference,
+        # The domain's trail is a distance; the wire sign is UNCONFIRMED (encode.PegStyle).
+        trail=None if m.pegDifference is None else abs(m.pegDifference),
         time_in_force=TIMES_IN_FORCE.get(m.timeInForce or ""),
     )
 

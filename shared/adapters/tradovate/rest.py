@@ -77,6 +77,7 @@ class TradovateRest:
         backoff: Backoff | None = None,
         settle_s: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        peg_style: encode.PegStyle = encode.PegStyle.SIGNED,
     ) -> None:
         if place_attempts < 1:
             raise ValueError("place_attempts must be at least 1")
@@ -87,6 +88,7 @@ class TradovateRest:
         self._backoff = backoff or Backoff(base_s=0.2, cap_s=2.0)
         self._settle_s = settle_s
         self._sleep = sleep
+        self._peg = peg_style
 
     async def _call(
         self,
@@ -282,7 +284,7 @@ class TradovateRest:
         """Place one order; with ``lookup_first`` return the existing one if already placed."""
         return await self._place(
             "order/placeorder",
-            encode.place_order(req),
+            encode.place_order(req, self._peg),
             req.account_id,
             req.cl_ord_id,
             w.BrokerPlaceOrderResult,
@@ -295,7 +297,7 @@ class TradovateRest:
         """Place an entry with native OSO brackets (``order/placeoso``)."""
         return await self._place(
             "order/placeoso",
-            encode.place_oso(req),
+            encode.place_oso(req, self._peg),
             req.entry.account_id,
             req.entry.cl_ord_id,
             w.BrokerPlaceOsoResult,
@@ -306,7 +308,7 @@ class TradovateRest:
         """Place two orders that cancel each other (``order/placeoco``)."""
         return await self._place(
             "order/placeoco",
-            encode.place_oco(req),
+            encode.place_oco(req, self._peg),
             req.order.account_id,
             req.order.cl_ord_id,
             w.BrokerPlaceOcoResult,
@@ -314,10 +316,18 @@ class TradovateRest:
         )
 
     async def modify_order(self, req: ModifyOrderRequest) -> CommandAck:
-        """Modify a working order (not repeated after an ambiguous failure)."""
-        data = await self._call(
-            "order/modifyorder", body=encode.modify_order(req), idempotent=False
-        )
+        """Modify a working order (not repeated after an ambiguous failure).
+
+        A trailing offset is signed by the order's side, which the request does not carry, so
+        such a modify reads the order first (one extra call, on a rare path).
+        """
+        side = None
+        if req.trail is not None and self._peg is not encode.PegStyle.UNSIGNED:
+            side = parse.order(
+                await self._one(w.BrokerOrder, "order/item", {"id": req.order_id})
+            ).side
+        body = encode.modify_order(req, side, self._peg)
+        data = await self._call("order/modifyorder", body=body, idempotent=False)
         return parse.command_ack(parse.validate(w.BrokerCommandResult, data))
 
     async def cancel_order(self, order_id: int, *, cl_ord_id: str | None = None) -> CommandAck:

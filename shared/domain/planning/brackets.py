@@ -163,6 +163,12 @@ def _stop(leg: BracketLeg, name: str, setup: BracketSetup) -> broker.BracketLeg 
     trailing = leg.trailing_stop
     if trailing is not None and _native(trailing):
         trail = trail_distance(trailing.distance, setup.reference, setup.contract)
+        if stop_price is None:
+            # Tradovate requires the starting stop: the trail's distance from the entry.
+            if setup.reference is None:
+                raise _no_reference()
+            raw = setup.reference - setup.side.sign * trail
+            stop_price = exit_price(raw, setup.contract.tick_size, setup.closing, is_limit=False)
         return broker.BracketLeg(
             setup.closing,
             broker.OrderType.TRAILING_STOP,

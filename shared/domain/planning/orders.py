@@ -96,12 +96,22 @@ def _priced(
     trail = None
     if kind is OrderType.TRAILING_STOP and signal.trail is not None:
         trail = trail_distance(signal.trail, reference, contract)
+        if stop_price is None:
+            # Tradovate requires the starting stop (reference: tradovate-trailing-stops.md):
+            # the trail's distance from the market, above it for a buy, below for a sell.
+            if reference is None:
+                raise Denial(
+                    DenialCode.NO_REFERENCE_PRICE,
+                    "a trailing stop needs a starting stop: send the alert's price or a stop",
+                )
+            stop_price = round_price(reference + round_price.side.sign * trail, False)
     return Terms(broker.OrderType(kind.value), price, stop_price, trail)
 
 
 class _Rounder:
     def __init__(self, contract: ContractSpec, side: Side, closing: bool) -> None:
         self._tick = contract.tick_size
+        self.side = side
         self._side = side
         self._round = exit_price if closing else entry_price
 

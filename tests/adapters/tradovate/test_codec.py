@@ -53,7 +53,8 @@ def test_maturity_with_minute_precision_date_parses_to_aware_utc() -> None:
     maturity = parse.maturity(
         parse.validate(w.BrokerContractMaturity, fixture("contract_maturity_item.json"))
     )
-    assert maturity.expiration_date == datetime(2024, 12, 20, 14, 29, tzinfo=UTC)
+    # Tradovate stamps equity-index expiries 16:29 US/Central (DOCS24 deps.md examples).
+    assert maturity.expiration_date == datetime(2024, 12, 20, 22, 29, tzinfo=UTC)
     assert maturity.expiration_month == 202412
     assert maturity.first_intent_date is None
 
@@ -224,7 +225,59 @@ def test_place_order_with_trailing_stop_sends_correct_spelling_and_peg_differenc
         _entry(side=Side.SELL, order_type=OrderType.TRAILING_STOP, trail=Decimal("10"))
     )
     assert body["orderType"] == "TrailingStop"
-    assert body["pegDifference"] == 10
+    assert body["pegDifference"] == -10  # a sell stop trails below the market (FIX tag 211)
+
+
+@pytest.mark.parametrize(
+    ("style", "side", "stop", "expected"),
+    [
+        (encode.PegStyle.SIGNED, Side.SELL, Decimal("20990"), Decimal("-10")),
+        (encode.PegStyle.SIGNED, Side.BUY, Decimal("21010"), Decimal("10")),
+        (encode.PegStyle.UNSIGNED, Side.SELL, Decimal("20990"), Decimal("10")),
+        (encode.PegStyle.OMIT, Side.SELL, Decimal("20990"), None),
+        (encode.PegStyle.OMIT, Side.SELL, None, Decimal("-10")),  # nothing else carries it
+    ],
+)
+def test_trailing_stop_with_each_peg_style_sends_stop_price_and_styled_peg_difference(
+    style: encode.PegStyle, side: Side, stop: Decimal | None, expected: Decimal | None
+) -> None:
+    req = _entry(side=side, order_type=OrderType.TRAILING_STOP, stop_price=stop, trail=Decimal(10))
+    body = encode.place_order(req, style)
+    assert body.get("pegDifference") == expected
+    assert body.get("stopPrice") == stop
+    leg = BracketLeg(side, OrderType.TRAILING_STOP, stop_price=stop, trail=Decimal(10))
+    oso = encode.place_oso(BracketOrderRequest(_entry(side=side.opposite), (leg,)), style)
+    assert oso["bracket1"].get("pegDifference") == expected
+
+
+def test_modify_trailing_stop_with_side_signs_peg_difference_and_without_side_refuses() -> None:
+    modify = ModifyOrderRequest(
+        7, 1, OrderType.TRAILING_STOP, stop_price=Decimal("20990"), trail=Decimal("2.5")
+    )
+    assert encode.modify_order(modify, Side.SELL)["pegDifference"] == -2.5
+    assert encode.modify_order(modify, Side.BUY)["pegDifference"] == 2.5
+    assert encode.modify_order(modify, None, encode.PegStyle.UNSIGNED)["pegDifference"] == 2.5
+    assert "pegDifference" not in encode.modify_order(modify, None, encode.PegStyle.OMIT)
+    with pytest.raises(ValueError, match="side"):
+        encode.modify_order(modify)
+
+
+def test_order_version_with_negative_peg_difference_reads_a_positive_trail() -> None:
+    version = parse.order_version(
+        parse.validate(
+            w.BrokerOrderVersion,
+            {
+                "id": 5,
+                "orderId": 4,
+                "orderQty": 1,
+                "orderType": "TrailingStop",
+                "stopPrice": 20990,
+                "pegDifference": -10,
+            },
+        )
+    )
+    assert version.trail == Decimal(10)
+    assert version.order_type is OrderType.TRAILING_STOP
 
 
 def test_place_oso_with_two_legs_sends_bracket1_and_bracket2_without_quantity() -> None:

@@ -344,6 +344,25 @@ async def test_modify_and_cancel_with_command_result_return_command_ids_once() -
     assert router.count("order/cancelorder") == 1
 
 
+async def test_modify_of_trailing_offset_reads_the_order_side_to_sign_peg_difference() -> None:
+    order = fixture("order_deps.json")[1]  # a working Sell
+    router = (
+        BrokerRouter()
+        .on("order/item", (200, order))
+        .on("order/modifyorder", (200, fixture("command_result_ok.json")))
+    )
+    modify = ModifyOrderRequest(
+        order["id"], 1, OrderType.TRAILING_STOP, stop_price=Decimal(20990), trail=Decimal(10)
+    )
+    await _rest(router).modify_order(modify)
+    assert dict(router.sent("order/item")[0].url.params) == {"id": str(order["id"])}
+    assert router.bodies("order/modifyorder")[0]["pegDifference"] == -10
+    unsigned = BrokerRouter().on("order/modifyorder", (200, fixture("command_result_ok.json")))
+    await _rest(unsigned, peg_style=encode.PegStyle.UNSIGNED).modify_order(modify)
+    assert unsigned.count("order/item") == 0
+    assert unsigned.bodies("order/modifyorder")[0]["pegDifference"] == 10
+
+
 async def test_liquidate_position_with_result_returns_order_id() -> None:
     router = BrokerRouter().on("order/liquidateposition", (200, {"orderId": 7200}))
     assert await _rest(router).liquidate_position(10001, 3570918) == 7200

@@ -38,11 +38,19 @@ def test_alert_through_the_app_shows_in_worker_state_and_fill_history(worker: Sy
     # The worker's cache agrees with the broker: +1 on the first account, +3 on the second.
     assert wait_for(lambda: live_position(worker, 10001, contract_id) == (1, Decimal(21000)), 20)
     assert wait_for(lambda: live_position(worker, 10002, contract_id) == (3, Decimal(21000)), 20)
-    # The ledger's entry legs are marked filled by the worker, with the fill price.
+    # The ledger's entry legs are marked filled, and the worker adds the fill price (the
+    # executor may mark them filled first: it waits for the fills before it completes).
     legs = wait_for(
         lambda: (
             rows
-            if len(rows := [r for r in worker.ledger(sent["id"]) if r.status == "filled"]) == 2
+            if len(
+                rows := [
+                    r
+                    for r in worker.ledger(sent["id"])
+                    if r.status == "filled" and "fill_price" in r.fields
+                ]
+            )
+            == 2
             else None
         ),
         20,

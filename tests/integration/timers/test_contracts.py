@@ -30,7 +30,8 @@ from tests.integration.timers.conftest import (
 pytestmark = pytest.mark.integration
 
 NOW = at("2024-11-04T15:00")
-ES_ROLL = at("2024-12-12T14:30")  # Thursday, 8 days before ESZ4's third-Friday expiry
+# Thursday, 8 days before ESZ4's expiry: Tradovate stamps it 16:29 CT on the third Friday.
+ES_ROLL = at("2024-12-12T22:29")
 CL_ROLL = at("2024-11-16T19:30")  # 4 days before CLZ4's last trade
 
 
@@ -119,7 +120,7 @@ async def test_resolver_spec_with_product_terms_carries_tick_value_and_expiry(
     assert (es.tick_size, es.value_per_point) == (Decimal("0.25"), Decimal(50))
     assert (cl.tick_size, cl.value_per_point) == (Decimal("0.01"), Decimal(1000))
     assert (mgc.tick_size, mgc.value_per_point) == (Decimal("0.1"), Decimal(10))
-    assert es.expiration == at("2024-12-20T14:30")
+    assert es.expiration == at("2024-12-20T22:29")  # Tradovate's expirationDate, 16:29 CT
     assert mgc.maturity is not None
     assert mgc.maturity.first_intent_date == at("2024-11-28T23:00")
 
@@ -137,7 +138,7 @@ async def test_resolver_with_unknown_root_raises_unknown_product(
 async def test_resolver_with_equity_index_roll_boundary_moves_front_and_flags_held_position(
     tradovate_2024: TradovateClient, redis: Redis, journal: TablesEventJournal
 ) -> None:
-    clock = ShiftedClock(at("2024-12-12T14:29"))
+    clock = ShiftedClock(at("2024-12-12T22:28"))
     res = resolver(refresher(tradovate_2024, redis, journal, clock), redis, clock)
     assert (await res.resolve(parse_symbol("ES1!"))).symbol == "ESZ4"
     order = OrderRequest(10001, "ESZ4", Side.BUY, 2, OrderType.MARKET, cl_ord_id="roll-held-1")
@@ -179,7 +180,7 @@ async def test_two_concurrent_refreshes_with_a_roll_leave_one_map_and_one_roll_e
     redis: Redis,
     journal: TablesEventJournal,
 ) -> None:
-    clock = ShiftedClock(at("2024-12-12T14:00"))
+    clock = ShiftedClock(at("2024-12-12T22:00"))
     first = refresher(tradovate_2024, redis, journal, clock)
     await first.refresh("ES")
     other_redis = Redis.from_url(redis_url)
@@ -230,7 +231,7 @@ async def test_reader_during_refreshes_with_alternating_fronts_never_sees_a_mix(
 
     async def write() -> None:
         for i in range(12):
-            clock.set(at("2024-12-12T14:29") if i % 2 else ES_ROLL)
+            clock.set(at("2024-12-12T22:28") if i % 2 else ES_ROLL)
             await refresh.refresh("ES", force=True)
         done.set()
 
@@ -264,7 +265,7 @@ async def test_resolver_with_broker_down_after_a_roll_uses_the_stored_dates(
         redis,
         clock=ShiftedClock(NOW),
     )
-    clock = ShiftedClock(at("2024-12-12T14:00"))
+    clock = ShiftedClock(at("2024-12-12T22:00"))
     res = resolver(refresher(client, redis, journal, clock), redis, clock)
     assert (await res.resolve(parse_symbol("ES1!"))).symbol == "ESZ4"
     sim_2024.inject(error_rate=1.0, error_status=503, error_endpoint="product/find")

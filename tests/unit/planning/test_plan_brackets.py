@@ -276,10 +276,12 @@ def test_plan_with_native_trailing_stop_starts_at_the_stop_loss() -> None:
     assert result.instructions == ()
 
 
-def test_plan_with_native_trailing_stop_alone_trails_from_the_fill() -> None:
+def test_plan_with_native_trailing_stop_alone_starts_its_trail_from_the_entry() -> None:
+    # Tradovate requires a trailing stop's starting stop: the trail's distance from the entry
+    # (20000.10 + 3, rounded toward the entry for a buy stop that closes a short).
     leg = BracketLeg(trailing_stop=TrailingStop(points(3)))
     (stop,) = _exits(_bracketed(Intent.SELL, leg))
-    assert (stop.side, stop.stop_price, stop.trail) == (Side.BUY, None, D(3))
+    assert (stop.side, stop.stop_price, stop.trail) == (Side.BUY, D("20003.00"), D(3))
 
 
 def test_plan_with_triggered_trailing_stop_keeps_a_fixed_stop_and_tells_the_worker() -> None:

@@ -91,10 +91,24 @@ ENTRY_TYPES: list[tuple[str, dict[str, Any], Side, tuple[Any, ...]]] = [
         (OrderType.STOP_LIMIT, D("19999.75"), D("20000.00"), None),
     ),
     (
-        "trailing stop in ticks",
-        {"order_type": SignalOrderType.TRAILING_STOP, "trail": ticks(10)},
+        "trailing stop in ticks starts the trail from the alert price",
+        {
+            "order_type": SignalOrderType.TRAILING_STOP,
+            "trail": ticks(10),
+            "signal_price": D(20000),
+        },
         Side.BUY,
-        (OrderType.TRAILING_STOP, None, None, D("2.50")),
+        (OrderType.TRAILING_STOP, None, D("20002.50"), D("2.50")),
+    ),
+    (
+        "sell trailing stop starts below the alert price",
+        {
+            "order_type": SignalOrderType.TRAILING_STOP,
+            "trail": ticks(10),
+            "signal_price": D(20000),
+        },
+        Side.SELL,
+        (OrderType.TRAILING_STOP, None, D("19997.50"), D("2.50")),
     ),
     (
         "trailing stop with a start",
@@ -121,6 +135,13 @@ def test_plan_with_priced_entry_rounds_to_tick_never_worse(
     result = planned(signal(intent, quantity=D(1), **fields))
     request = entry_of(result.placements[0])
     assert (request.order_type, request.price, request.stop_price, request.trail) == expected
+
+
+def test_plan_with_trailing_entry_and_no_price_at_all_denies_no_reference() -> None:
+    sig = signal(
+        Intent.BUY, quantity=D(1), order_type=SignalOrderType.TRAILING_STOP, trail=ticks(10)
+    )
+    assert denied(sig).code == DenialCode.NO_REFERENCE_PRICE
 
 
 def test_plan_with_percent_trailing_entry_uses_the_alert_price() -> None:
