@@ -36,7 +36,7 @@ import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bench.common import print_table, summary_ms
+from bench.common import SimAdmin, print_table, summary_ms
 from local.services import AzuriteTables, ReadyLineProcess, RedisServer
 from shared.adapters.redis_ledger import RedisLedger
 
@@ -59,44 +59,6 @@ rate_limit_per_min = 6000
 dedupe_window_s = 0
 ip_allowlist = false
 """
-
-
-class SimAdmin:
-    """Talk to a simulator running in its own process through its admin endpoints."""
-
-    def __init__(self, urls: dict[str, Any]) -> None:
-        self.base_url = str(urls["rest"])
-        self.md_ws_url = str(urls["md_ws"])
-        self._client = httpx.Client(base_url=str(urls["admin"]), timeout=30)
-
-    def _call(self, method: str, path: str) -> Any:
-        response = self._client.request(method, path)
-        response.raise_for_status()
-        return response.json()
-
-    def state(self) -> Any:
-        """Return the simulator's whole state."""
-        return self._call("GET", "/state")
-
-    def stats(self) -> Any:
-        """Return request counters."""
-        return self._call("GET", "/stats")
-
-    def reset_stats(self) -> None:
-        """Zero the request counters."""
-        self._call("POST", "/stats/reset")
-
-    def reset(self) -> None:
-        """Restore the starting state."""
-        self._call("POST", "/reset")
-
-    def price(self, symbol: str) -> Any:
-        """Return a product's contracts and prices."""
-        return self._call("GET", f"/price?symbol={symbol}")
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
 
 
 def _alert(root: str, n: int) -> dict[str, Any]:

@@ -214,8 +214,9 @@ class RedisServer(_Service):
         """Return the ``redis://`` URL of database 0."""
         return f"redis://{self.host}:{self.port}/0"
 
-    def restart(self, *, hard: bool = False) -> None:
-        """Stop the server (SIGKILL if ``hard``, else SIGTERM) and start it on the same port.
+    def restart(self, *, hard: bool = False, down_s: float = 0.0) -> None:
+        """Stop the server (SIGKILL if ``hard``, else SIGTERM) and start it on the same port,
+        ``down_s`` seconds later (an outage clients must ride out).
 
         The data directory is kept, so the new process replays the AOF: with
         ``appendfsync always`` everything the old one acknowledged is there again.
@@ -228,6 +229,7 @@ class RedisServer(_Service):
             else:
                 # Redis fsyncs the AOF on SIGTERM before it exits.
                 terminate(proc, grace_s=10)
+        time.sleep(down_s)
         self.start()
 
     def data_files(self) -> list[Path]:
@@ -362,6 +364,21 @@ class ReadyLineProcess:
         self.returncode = proc.returncode
         return self.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL the process, as a crash would (no shutdown code runs), and reap it.
+
+        The log stays open, so ``start`` can run the same command again into the same file.
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return self.returncode
+        proc.kill()
+        proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.returncode = proc.returncode
+        return self.returncode
+
     def __enter__(self) -> dict[str, object]:
         return self.start()
 
@@ -405,6 +422,13 @@ class ProcessGroup:
         self._exit.callback(proc.stop)
         self.processes[name] = proc
         return proc.start()
+
+    def service_of(self, kind: type[_S]) -> _S:
+        """Return the running service of this type (the stack's Redis, say), or raise."""
+        for service in self._services:
+            if isinstance(service, kind):
+                return service
+        raise LookupError(f"no {kind.__name__} in this group")
 
     def log_files(self) -> list[Path]:
         """Return the log file of every process and service here, and each service's data files."""

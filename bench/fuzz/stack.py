@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.common import stack_args, stack_settings
 from bench.secrets_scan import stack_logs
 
 # The fuzzer sends thousands of authenticated alerts a minute; at the local strategy's 600 a
@@ -19,10 +18,8 @@ FUZZ_RATE_LIMIT_PER_MIN = 6000  # the most the strategy file allows
 
 def fuzz_settings(folder: Path) -> Path:
     """Write fresh local settings whose strategy file is the local one with no rate limit."""
-    from local.stack import LOCAL_STRATEGIES, ensure_local_settings
+    from local.stack import LOCAL_STRATEGIES
 
-    settings = folder / "local.settings.json"
-    ensure_local_settings(settings)
     strategies, n = re.subn(
         r"rate_limit_per_min = \d+",
         f"rate_limit_per_min = {FUZZ_RATE_LIMIT_PER_MIN}",
@@ -32,10 +29,7 @@ def fuzz_settings(folder: Path) -> Path:
         raise RuntimeError(f"{LOCAL_STRATEGIES} no longer sets rate_limit_per_min")
     strategies_file = folder / "strategies.fuzz.toml"
     strategies_file.write_text(strategies, encoding="utf-8")
-    document = json.loads(settings.read_text(encoding="utf-8"))
-    document["Values"]["STRATEGIES_FILE"] = str(strategies_file)
-    settings.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return settings
+    return stack_settings(folder, strategies_file)
 
 
 @contextlib.contextmanager
@@ -43,18 +37,7 @@ def local_stack(folder: Path) -> Iterator[tuple[dict[str, Any], Callable[[], dic
     """Run the local stack in this process; yield its URLs and a reader of every part's log."""
     from local.stack import Stack
 
-    args = argparse.Namespace(
-        host="127.0.0.1",
-        functions_port=0,
-        redis_port=0,
-        azurite_port=0,
-        tradovate_port=0,
-        worker_port=0,
-        settings=fuzz_settings(folder),
-        no_simulator=False,
-        azure_like=False,
-    )
-    stack = Stack(args)
+    stack = Stack(stack_args(fuzz_settings(folder)))
     at_stop: dict[str, str] = {}
 
     def logs() -> dict[str, str]:
