@@ -18,7 +18,12 @@ class FakeQueue:
         if self.fail_next is not None:
             error, self.fail_next = self.fail_next, None
             raise error
-        self.batches.append(list(messages))
+        # Duplicate detection, as Service Bus and the local queue do it: a MessageId the
+        # queue already holds is dropped.
+        held = {m.message_id for m in self.messages}
+        fresh = [m for m in messages if m.message_id not in held]
+        if fresh:
+            self.batches.append(fresh)
 
     async def close(self) -> None:
         return None

@@ -191,7 +191,9 @@ class Executor:
         if isinstance(planned, Denial):
             recorded = f"exec:{env.account}" in rows
             await self._refresh_expectation(env, target, reads.basis)
-            return await self._deny(delivery, target, planned, recorded=recorded)
+            return await self._deny(
+                delivery, target, planned, recorded=recorded, basis=reads.basis.record()
+            )
         basis = reads.basis.record()
         summary = self._summary(env, delivery, "planned", plan=dump_plan(planned), basis=basis)
         if rows:  # planning again after a refused cancel: the summary row exists
@@ -320,13 +322,13 @@ class Executor:
         return self._account_ids[env.account]
 
     async def _deny(
-        self, delivery: Delivery, target: Target, denial: Denial, *, recorded: bool
+        self, delivery: Delivery, target: Target, denial: Denial, *, recorded: bool, basis: str
     ) -> Outcome:
         if delivery.delivery_count > 1 and not recorded:
             found = await self._found_at_broker(delivery, target)
             if found is not None:
                 return found
-        return await self._refuse(delivery, str(denial.reason), denial.message)
+        return await self._refuse(delivery, str(denial.reason), denial.message, basis=basis)
 
     async def _found_at_broker(self, delivery: Delivery, target: Target) -> Outcome | None:
         """Record the orders an earlier delivery placed when the ledger kept no record of them.
@@ -370,8 +372,11 @@ class Executor:
         log.warning("signal %s for %s: %s", env.signal_id, env.account, detail)
         return Outcome("done", detail, tuple(sorted(order.id for order in ours.values())))
 
-    async def _refuse(self, delivery: Delivery, code: str, message: str) -> Outcome:
-        """Record a denial (unless an earlier delivery recorded an outcome) and publish it."""
+    async def _refuse(
+        self, delivery: Delivery, code: str, message: str, *, basis: str | None = None
+    ) -> Outcome:
+        """Record a denial (unless an earlier delivery recorded an outcome) and publish it;
+        ``basis`` says what a denied plan was made from."""
         env = delivery.envelope
         denied = self._summary(
             delivery.envelope,
@@ -380,6 +385,7 @@ class Executor:
             reason_code=code,
             reason=message,
             finished_at=self._deps.clock.now(),
+            basis=basis,
         )
         earlier = await self._deps.ledger.claim(denied)
         if earlier is not None and earlier.status != REPLAN:
@@ -431,7 +437,8 @@ class Executor:
         planned, again_reads = await self._plan(env, target, from_rest=True, earlier=reads)
         if isinstance(planned, Denial):
             await self._refresh_expectation(env, target, again_reads.basis)
-            return await self._refuse(delivery, str(planned.reason), planned.message)
+            record = again_reads.basis.record()
+            return await self._refuse(delivery, str(planned.reason), planned.message, basis=record)
         basis_record = again_reads.basis.record()
         summary = self._summary(
             env, delivery, "planned", plan=dump_plan(planned), basis=basis_record

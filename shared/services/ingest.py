@@ -15,7 +15,8 @@ The steps, cheapest refusal first, and nothing irreversible before the enqueue:
 7. de-duplication: an explicit alert id for 24 h; a rate-limit group (CrossTrade
    ``rate_limit=1/120;id=g;``) for its window, so a later alert of the group trades; else an
    identical body within the strategy's window; a duplicate answers 202 "duplicate" with the
-   first alert's id;
+   first alert's id, after sending that signal's messages again (the queue drops a MessageId
+   it holds; this heals a claim whose enqueue failed when the release failed with it);
 8. fan-out, one message per account: MessageId ``{signal id}:{account}``, SessionId
    ``{account}-{root}`` (one FIFO per account and instrument);
 9. one batch to the queue; if it fails, the de-duplication claim is released so
@@ -62,6 +63,7 @@ from shared.ports import (
     AlertGate,
     AlertJournal,
     AlertRecord,
+    OutboundMessage,
     SecretStore,
     SignalQueue,
 )
@@ -302,10 +304,41 @@ class Ingestor:
             )
         if admission.duplicate_of is not None:
             existing = admission.duplicate_of
+            if parsed.rate_group is None:
+                # The first copy's claim may have outlived its enqueue (Redis died between
+                # them, so the claim could not be released): send its messages again. The
+                # queue drops a MessageId it already holds, and the ledger runs a signal once
+                # for each account, so a copy that did get through trades nothing twice. A
+                # failed send answers 503, and TradingView sends the alert again.
+                await self._deps.queue.send(
+                    self._messages(strategy, parsed, alert, signal, accounts, existing)
+                )
             await self._journal(alert, parsed, strategy, strategy.id, existing, "duplicate", 0)
             return IngestResult(existing, "duplicate", 0)
+        messages = self._messages(strategy, parsed, alert, signal, accounts, signal_id)
+        try:
+            await self._deps.queue.send(messages)
+        except BaseException:
+            if ttl_s > 0:
+                await self._release_quietly(strategy.id, key, signal_id)
+            raise
+        await self._journal(
+            alert, parsed, strategy, strategy.id, signal_id, "accepted", len(messages)
+        )
+        return IngestResult(signal_id, "accepted", len(messages))
+
+    @staticmethod
+    def _messages(
+        strategy: Strategy,
+        parsed: ParsedAlert,
+        alert: IncomingAlert,
+        signal: Signal,
+        accounts: list[tuple[Account, Decimal]],
+        signal_id: str,
+    ) -> list[OutboundMessage]:
+        """Render one queue message per account (MessageId ``{signal id}:{account}``)."""
         signal_data = encode_without(signal, "extras")  # once, for every account
-        messages = [
+        return [
             to_message(
                 Envelope(
                     signal_id=signal_id,
@@ -322,16 +355,6 @@ class Ingestor:
             )
             for account, multiplier in accounts
         ]
-        try:
-            await self._deps.queue.send(messages)
-        except BaseException:
-            if ttl_s > 0:
-                await self._release_quietly(strategy.id, key, signal_id)
-            raise
-        await self._journal(
-            alert, parsed, strategy, strategy.id, signal_id, "accepted", len(messages)
-        )
-        return IngestResult(signal_id, "accepted", len(messages))
 
     async def _release_quietly(self, strategy_id: str, key: str, signal_id: str) -> None:
         try:

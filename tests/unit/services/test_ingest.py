@@ -134,6 +134,28 @@ async def test_ingest_with_queue_down_raises_and_frees_the_dedupe_claim(world: W
     assert len(world.queue.messages) == 2
 
 
+async def test_ingest_with_a_claim_that_outlived_its_failed_enqueue_queues_on_the_resend(
+    world: World,
+) -> None:
+    # Redis died between the claim and the enqueue: the enqueue failed and so did the
+    # release, so the claim survived with nothing queued behind it.
+    world.queue.fail_next = DependencyUnavailable("redis down")
+    world.gate.release = _failing_release  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailable):
+        await world.send(alert(alert_id="bar-10"))
+    assert world.queue.messages == []
+    retry = await world.send(alert(alert_id="bar-10"))
+    assert retry.status == "duplicate"  # the claim still holds the signal id ...
+    assert len(world.queue.messages) == 2  # ... and its messages are queued now
+    again = await world.send(alert(alert_id="bar-10"))
+    assert again.signal_id == retry.signal_id
+    assert len(world.queue.messages) == 2  # the queue drops a MessageId it holds
+
+
+async def _failing_release(strategy_id: str, dedupe_key: str, signal_id: str) -> None:
+    raise DependencyUnavailable("redis down")
+
+
 @pytest.mark.parametrize(
     ("strategy", "body"),
     [
