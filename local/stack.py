@@ -12,6 +12,12 @@ and runs until SIGINT/SIGTERM, then stops everything. If any part dies, the stac
 the rest and exits non-zero. When ``local.settings.json`` does not exist it is written
 from ``local.settings.json.example`` with fresh local keys and the simulator's login.
 
+While it runs, the same URLs (with the stack's pid and settings path, never a key) are also
+in a state file, ``.tools/run/stack.json`` by default, removed again on stop: that is how the
+``tradebridge`` command line (``cli/``) finds the running local stack with no configuration.
+A stack started with another ``--settings`` (the tests, the benchmarks) writes none unless
+``--state-file`` names one, so it never takes the place of the one a person started.
+
 ``--azure-like`` runs the deployment packages instead, with the IaC's app settings, against
 dependencies that demand the authentication Azure demands: see ``local/azurelike/stack.py``.
 """
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from local.azurelike.stack import AzureLikeStack
 
 LOCAL_STRATEGIES = REPO_ROOT / "local" / "strategies.local.toml"
+DEFAULT_SETTINGS = REPO_ROOT / "local.settings.json"
+DEFAULT_STATE_FILE = REPO_ROOT / ".tools" / "run" / "stack.json"
 
 # The simulator's documented default login (local/tradovate_sim); not a credential of anyone.
 SIMULATOR_LOGIN = {
@@ -81,7 +89,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tradovate-port", type=int, default=0)
     parser.add_argument("--worker-port", type=int, default=0, help="the worker's /healthz port")
     parser.add_argument(
-        "--settings", type=Path, default=REPO_ROOT / "local.settings.json",
+        "--settings", type=Path, default=DEFAULT_SETTINGS,
         help="local settings file (written from the example if missing)",
     )  # fmt: skip
     parser.add_argument(
@@ -93,8 +101,40 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="run the deployment packages with the IaC's settings against dependencies that "
         "demand Azure's authentication (local/azurelike/stack.py); ignores --settings",
     )  # fmt: skip
+    parser.add_argument(
+        "--state-file", type=Path, default=None,
+        help=f"where to write the running stack's URLs for the tradebridge CLI (default "
+        f"{DEFAULT_STATE_FILE.relative_to(REPO_ROOT)} with the default --settings, else none)",
+    )  # fmt: skip
     add_azure_like_arguments(parser)
     return parser.parse_args(argv)
+
+
+def state_file_for(args: argparse.Namespace) -> Path | None:
+    """Return where this stack records itself: --state-file, or the default settings' default."""
+    if args.state_file is not None:
+        return Path(args.state_file)
+    if not args.azure_like and Path(args.settings).resolve() == DEFAULT_SETTINGS.resolve():
+        return DEFAULT_STATE_FILE
+    return None
+
+
+def write_state(path: Path, urls: dict[str, Any]) -> None:
+    """Record the running stack (pid, URLs, settings path; no key) for the tradebridge CLI."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"pid": os.getpid(), "urls": urls}) + "\n", encoding="utf-8")
+    temporary.chmod(0o600)
+    temporary.replace(path)
+
+
+def clear_state(path: Path) -> None:
+    """Remove the state file if it is still this process's (a newer stack may have replaced it)."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 class Stack(ProcessGroup):
@@ -185,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stack: {exc}", file=sys.stderr)
         stack.stop()
         return 1
+    state_file = state_file_for(args)
+    if state_file is not None:
+        write_state(state_file, urls)
     print(json.dumps(urls), flush=True)
     status = 0
     while not stop.wait(0.5):
@@ -193,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack: {dead} exited unexpectedly; stopping", file=sys.stderr)
             status = 1
             break
+    if state_file is not None:
+        clear_state(state_file)
     stack.stop()
     return status
 

@@ -29,11 +29,23 @@ def port_open(url: str) -> bool:
 
 def test_stack_starts_every_part_serves_health_and_stops_cleanly(tmp_path: Path) -> None:
     settings = tmp_path / "local.settings.json"
+    state = tmp_path / "run" / "stack.json"
     proc = ReadyLineProcess(
-        [sys.executable, "-m", "local.stack", "--settings", str(settings)], timeout_s=90
+        [
+            sys.executable,
+            "-m",
+            "local.stack",
+            "--settings",
+            str(settings),
+            "--state-file",
+            str(state),
+        ],
+        timeout_s=90,
     )
     urls = proc.start()
     try:
+        # What the tradebridge CLI reads to find this stack: its URLs, never a key.
+        assert json.loads(state.read_text())["urls"] == urls
         assert set(urls) >= {"functions", "redis", "tables", "tradovate", "tradovate_ws"}
         health = httpx.get(f"{urls['functions']}/api/health")
         assert (health.status_code, health.json()["status"]) == (200, "ok")
@@ -52,6 +64,7 @@ def test_stack_starts_every_part_serves_health_and_stops_cleanly(tmp_path: Path)
     finally:
         code = proc.stop()
     assert code == 0, proc.log_text[-3000:]
+    assert not state.exists()
     for name in ("functions", "redis", "tradovate"):
         assert not port_open(str(urls[name])), f"{name} still listening after stop"
 
