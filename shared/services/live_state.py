@@ -59,17 +59,25 @@ def _decimal(raw: Any) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _moment(raw: Any) -> datetime | None:
+def parse_moment(raw: Any) -> datetime | None:
+    """Read an ISO-8601 time with a zone (``Z`` too) from a document; None otherwise."""
     if not isinstance(raw, str):
         return None
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
 
 
-def _parse(raw: Any) -> dict[str, Any] | None:
+def seconds_since(raw: Any, now: datetime) -> float | None:
+    """Return how many seconds before ``now`` a document's time was (None if unreadable)."""
+    moment = parse_moment(raw)
+    return None if moment is None else round((now - moment).total_seconds(), 3)
+
+
+def parse_document(raw: Any) -> dict[str, Any] | None:
+    """Read a JSON object stored in Redis (text or bytes); None when absent or not one."""
     text = _text(raw)
     if text is None:
         return None
@@ -121,7 +129,7 @@ class LiveState:
         )
         if _text(values[0]) is None or _text(values[1]) != SYNCED:
             return None
-        return [_parse(raw) for raw in values[2:]]
+        return [parse_document(raw) for raw in values[2:]]
 
     async def _document(self, key: str) -> dict[str, Any] | None:
         documents = await self._documents([key])
@@ -176,7 +184,7 @@ class LiveState:
     async def last_price(self, contract_id: int) -> Decimal | None:
         """Return the contract's latest mark from its quote snapshot, or None when expired."""
         values: Sequence[Any] = await self._redis.mget([keys.quote(contract_id)])
-        document = _parse(values[0])
+        document = parse_document(values[0])
         return None if document is None else _decimal(document.get("mark"))
 
 
@@ -198,7 +206,7 @@ def _position(
             net_price=_decimal(entry.get("net_price")) if net_pos else None,
             bought=int(entry.get("bought") or 0),
             sold=int(entry.get("sold") or 0),
-            timestamp=_moment(entry.get("timestamp")),
+            timestamp=parse_moment(entry.get("timestamp")),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -15,10 +15,8 @@ versions, a call per order); the cache has them.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from shared import redis_keys as keys
@@ -26,6 +24,7 @@ from shared.domain.broker import Account, CashBalanceSnapshot
 from shared.domain.errors import NotFound
 from shared.ports import Clock
 from shared.services.contracts import strategy_roots
+from shared.services.live_state import parse_document, parse_moment
 from shared.services.ops.ports import BrokerReads, OpsStore
 from shared.strategies import StrategyBook
 
@@ -59,26 +58,6 @@ def configured_accounts(strategies: StrategyBook) -> list[AccountRef]:
             known_id, holders = found.get(account.name, (None, []))
             found[account.name] = (known_id or account.id, [*holders, strategy.id])
     return [AccountRef(n, i, tuple(sorted(s))) for n, (i, s) in sorted(found.items())]
-
-
-def _parse(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _moment(raw: object) -> datetime | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else None
 
 
 def _text(value: object) -> str | None:
@@ -146,11 +125,11 @@ class BrokerState:
         wanted = [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE, *doc_keys]
         wanted += [keys.contract_map(r) for r in roots]
         reading = await self._store.read(wanted)
-        heartbeat, sync = _parse(reading.strings[0]), reading.strings[1]
-        docs = [_parse(v) for v in reading.strings[2 : 2 + len(doc_keys)]]
-        name_map = contract_names(_parse(v) for v in reading.strings[2 + len(doc_keys) :])
+        heartbeat, sync = parse_document(reading.strings[0]), reading.strings[1]
+        docs = [parse_document(v) for v in reading.strings[2 : 2 + len(doc_keys)]]
+        name_map = contract_names(parse_document(v) for v in reading.strings[2 + len(doc_keys) :])
         now = self._clock.now()
-        at = _moment((heartbeat or {}).get("at"))
+        at = parse_moment((heartbeat or {}).get("at"))
         age_s = None if at is None else round(max(0.0, (now - at).total_seconds()), 3)
         reason = _why_not_cache(heartbeat, sync, age_s, max_age_s, docs)
         meta: dict[str, Any] = {

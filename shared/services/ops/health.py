@@ -24,7 +24,6 @@ naming it); a part that is not required only degrades it.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from shared import redis_keys as keys
 from shared.domain.errors import BridgeError
 from shared.ports import Clock
 from shared.services.contracts import is_stale, strategy_roots
+from shared.services.live_state import parse_document, seconds_since
 from shared.services.ops.control import describe_switch
 from shared.services.ops.ports import OpsStore, Probe, Reading
 from shared.strategies import StrategyBook
@@ -63,36 +63,16 @@ class HealthSettings:
     timeout_s: float = 5.0
 
 
-def _parse(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _since(raw: object, now: datetime) -> float | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return None if at.tzinfo is None else round((now - at).total_seconds(), 3)
-
-
 def token_check(
     raw: str | None, suspended: str | None, now: datetime, margin_s: float
 ) -> dict[str, Any]:
     """Judge the shared Tradovate token from its stored JSON (the token itself is not shown)."""
     if suspended is not None:
         return {"status": "down", "detail": "logins are suspended after a captcha"}
-    token = _parse(raw)
+    token = parse_document(raw)
     if token is None:
         return {"status": "down", "detail": "no shared token (the token timer logs in)"}
-    left = _since(token.get("expirationTime"), now)
+    left = seconds_since(token.get("expirationTime"), now)
     expires_in_s = None if left is None else -left
     if expires_in_s is None or expires_in_s <= 0:
         return {
@@ -109,7 +89,7 @@ def maps_check(roots: list[str], raws: list[str | None], now: datetime) -> dict[
     """Judge each configured root's contract map: fresh, stale or missing."""
     per_root: dict[str, Any] = {}
     for root, raw in zip(roots, raws, strict=True):
-        doc = _parse(raw)
+        doc = parse_document(raw)
         if doc is None:
             per_root[root] = {"status": "degraded", "detail": "missing (built on first use)"}
             continue
@@ -117,7 +97,7 @@ def maps_check(roots: list[str], raws: list[str | None], now: datetime) -> dict[
         per_root[root] = {
             "status": "degraded" if stale else "ok",
             "detail": "stale" if stale else "fresh",
-            "age_s": _since(doc.get("updated_at"), now),
+            "age_s": seconds_since(doc.get("updated_at"), now),
             "front": doc.get("front"),
             "next_roll_at": doc.get("next_roll_at"),
         }
@@ -127,10 +107,10 @@ def maps_check(roots: list[str], raws: list[str | None], now: datetime) -> dict[
 
 def worker_check(raw: str | None, sync: str | None, now: datetime) -> dict[str, Any]:
     """Judge the worker from its heartbeat and sync flag."""
-    heartbeat = _parse(raw)
+    heartbeat = parse_document(raw)
     if heartbeat is None:
         return {"status": "down", "detail": "no heartbeat: the worker is not running"}
-    age_s = _since(heartbeat.get("at"), now)
+    age_s = seconds_since(heartbeat.get("at"), now)
     view = {
         "heartbeat_age_s": age_s,
         "state": heartbeat.get("state"),

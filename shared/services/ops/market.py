@@ -9,7 +9,6 @@ the same script that reads the quote.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -18,32 +17,11 @@ from shared.domain.errors import InvalidRequest, InvalidSignal, NotFound
 from shared.domain.symbols import SymbolRef, parse_symbol
 from shared.ports import Clock
 from shared.services.contracts import is_stale, spec_from, strategy_roots
+from shared.services.live_state import parse_document, seconds_since
 from shared.services.ops.ports import OpsStore
 from shared.strategies import StrategyBook
 
 MAP_MAX_AGE_S = 3600.0  # the executor's resolver refreshes a map older than this
-
-
-def _parse(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _age_s(raw: object, now: datetime) -> float | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        at = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if at.tzinfo is None:
-        return None
-    return round((now - at).total_seconds(), 3)
 
 
 def map_view(root: str, doc: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
@@ -66,7 +44,7 @@ def map_view(root: str, doc: dict[str, Any] | None, now: datetime) -> dict[str, 
         "root": root,
         "status": "stale" if is_stale(doc, now, MAP_MAX_AGE_S) else "fresh",
         "updated_at": doc.get("updated_at"),
-        "age_s": _age_s(doc.get("updated_at"), now),
+        "age_s": seconds_since(doc.get("updated_at"), now),
         "front": doc.get("front"),
         "next_roll_at": doc.get("next_roll_at"),
         "continuous": doc.get("continuous"),
@@ -122,7 +100,8 @@ class MarketData:
         reading = await self._store.read([keys.contract_map(r) for r in roots])
         now = self._clock.now()
         maps = [
-            map_view(r, _parse(raw), now) for r, raw in zip(roots, reading.strings, strict=True)
+            map_view(r, parse_document(raw), now)
+            for r, raw in zip(roots, reading.strings, strict=True)
         ]
         if root is not None and maps[0]["status"] == "missing":
             raise NotFound(
@@ -140,7 +119,7 @@ class MarketData:
             raise InvalidRequest(exc.message, code="bad_symbol", field="symbol") from None
         pick = _pick(symbol)
         raw_map, raw_quote = await self._store.map_and_quote(symbol.root, pick)
-        doc = _parse(raw_map)
+        doc = parse_document(raw_map)
         if doc is None:
             raise NotFound(f"no contract map for {symbol.root} yet", code="no_contract_map")
         now = self._clock.now()
@@ -150,12 +129,12 @@ class MarketData:
             raise NotFound(
                 f"{text} names no contract in the {symbol.root} map", code="unknown_contract"
             ) from None
-        quote = _parse(raw_quote)
+        quote = parse_document(raw_quote)
         if _picked_id(doc, pick) != spec.contract.id:
             # The stored chain is behind a roll the map's dates already passed: read the
             # quote of the contract the dates name.
             reading = await self._store.read([keys.quote(spec.contract.id)])
-            quote = _parse(reading.strings[0])
+            quote = parse_document(reading.strings[0])
         answer: dict[str, Any] = {
             "symbol": symbol.canonical,
             "contract": spec.contract.name,
@@ -183,5 +162,5 @@ class MarketData:
             "received_at",
         )
         answer["quote"] = {name: quote.get(name) for name in fields}
-        answer["age_s"] = _age_s(quote.get("received_at"), now)
+        answer["age_s"] = seconds_since(quote.get("received_at"), now)
         return answer
