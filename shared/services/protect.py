@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from shared.domain import broker
 from shared.domain.errors import BrokerRejected
@@ -31,12 +30,10 @@ from shared.domain.risk import Denial
 from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEntry
 from shared.services.envelope import Envelope
 from shared.services.plan_inputs import Target
-from shared.services.send_plan import hand_over
+from shared.services.send_plan import FINAL_LEG, answer_row, claim_entry, hand_over
 from shared.services.settle import Settled
 
 log = logging.getLogger(__name__)
-
-_ANSWERED = frozenset({"acknowledged", "filled", "partially_filled", "cancelled", "rejected"})
 
 
 @dataclass
@@ -130,12 +127,10 @@ class Protector:
         first, *rest = exits
         request = _request(target, env, first, qty)
         cl_ord_id = request.cl_ord_id
-        row = rows.get(cl_ord_id)
-        if row is not None and row.status in _ANSWERED:
-            order_id = row.fields.get("order_id")
+        answered, maybe_sent = await self._claim(env, cl_ord_id, "exits", rows)
+        if answered is not None:
+            order_id = answered.fields.get("order_id")
             return {order_id: qty} if isinstance(order_id, int) else {}
-        earlier = await self.ledger.claim(_claim(env, cl_ord_id, "exits", self.clock.now()))
-        maybe_sent = row is not None or earlier is not None
         sent_at = self.clock.now()
         try:
             if rest:
@@ -144,22 +139,28 @@ class Protector:
             else:
                 ack = await self.brk.place_order(request, lookup_first=maybe_sent)
         except BrokerRejected as exc:
-            refused: dict[str, str | datetime] = {
-                "broker_code": exc.code,
-                "broker_text": exc.message,
-                "sent_at": sent_at,
-                "acked_at": self.clock.now(),
-            }
-            await self.ledger.update(LedgerEntry(env.signal_id, cl_ord_id, "rejected", refused))
+            refused = answer_row(
+                env,
+                cl_ord_id,
+                "rejected",
+                self.clock.now(),
+                broker_code=exc.code,
+                broker_text=exc.message,
+                sent_at=sent_at,
+            )
+            await self.ledger.update(refused)
             raise
-        fields: dict[str, int | datetime] = {
-            "order_id": ack.order_id,
-            "sent_at": sent_at,
-            "acked_at": self.clock.now(),
-        }
-        if ack.oco_id is not None:
-            fields["oco_id"] = ack.oco_id
-        await self.ledger.update(LedgerEntry(env.signal_id, cl_ord_id, "acknowledged", fields))
+        await self.ledger.update(
+            answer_row(
+                env,
+                cl_ord_id,
+                "acknowledged",
+                self.clock.now(),
+                order_id=ack.order_id,
+                sent_at=sent_at,
+                oco_id=ack.oco_id,
+            )
+        )
         placed = {ack.order_id: qty}
         if ack.oco_id is not None:
             placed[ack.oco_id] = qty
@@ -210,9 +211,9 @@ class Protector:
     ) -> int | None:
         leg = f"{deferred.entry_leg}.flatten"
         cl_ord_id = leg_id(env.signal_id, env.account, leg)
-        row = rows.get(cl_ord_id)
-        if row is not None and row.status in _ANSWERED:
-            found = row.fields.get("order_id")
+        answered, maybe_sent = await self._claim(env, cl_ord_id, "flatten", rows)
+        if answered is not None:
+            found = answered.fields.get("order_id")
             return found if isinstance(found, int) else None
         request = broker.OrderRequest(
             account_id=target.account.id,
@@ -223,22 +224,28 @@ class Protector:
             cl_ord_id=cl_ord_id,
             account_name=env.account,
         )
-        earlier = await self.ledger.claim(_claim(env, cl_ord_id, "flatten", self.clock.now()))
         sent_at = self.clock.now()
         try:
-            ack = await self.brk.place_order(
-                request, lookup_first=row is not None or earlier is not None
-            )
+            ack = await self.brk.place_order(request, lookup_first=maybe_sent)
         except BrokerRejected as exc:
             log.error("signal %s: flattening %s refused: %s", env.signal_id, leg, exc.message)
             return None
-        fields: dict[str, int | datetime] = {
-            "order_id": ack.order_id,
-            "sent_at": sent_at,
-            "acked_at": self.clock.now(),
-        }
-        await self.ledger.update(LedgerEntry(env.signal_id, cl_ord_id, "acknowledged", fields))
+        answer = answer_row(
+            env, cl_ord_id, "acknowledged", self.clock.now(), order_id=ack.order_id, sent_at=sent_at
+        )
+        await self.ledger.update(answer)
         return ack.order_id
+
+    async def _claim(
+        self, env: Envelope, cl_ord_id: str, kind: str, rows: Mapping[str, LedgerEntry]
+    ) -> tuple[LedgerEntry | None, bool]:
+        """Return the row an earlier delivery answered under ``cl_ord_id`` (nothing to send),
+        or claim it and say whether it may already have gone out (look it up first)."""
+        row = rows.get(cl_ord_id)
+        if row is not None and row.status in FINAL_LEG:
+            return row, True
+        earlier = await self.ledger.claim(claim_entry(env, cl_ord_id, kind, None, self.clock.now()))
+        return None, row is not None or earlier is not None
 
 
 def _request(
@@ -258,13 +265,3 @@ def _request(
         time_in_force=exit_leg.time_in_force,
         account_name=env.account,
     )
-
-
-def _claim(env: Envelope, cl_ord_id: str, kind: str, at: datetime) -> LedgerEntry:
-    fields: dict[str, str | datetime] = {
-        "kind": kind,
-        "account": env.account,
-        "strategy": env.strategy_id,
-        "claimed_at": at,
-    }
-    return LedgerEntry(env.signal_id, cl_ord_id, "claimed", fields)

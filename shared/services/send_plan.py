@@ -53,7 +53,7 @@ from shared.services.plan_inputs import Target
 log = logging.getLogger(__name__)
 
 ALREADY_CANCELLED = "already_cancelled"
-_FINAL_LEG = frozenset(
+FINAL_LEG = frozenset(
     {"acknowledged", "partially_filled", "filled", "cancelled", "rejected", ALREADY_CANCELLED}
 )
 REPLAN = "replan"
@@ -86,7 +86,7 @@ class Sent(NamedTuple):
 
 
 def _answered(row: LedgerEntry, command: Command) -> bool:
-    if row.status not in _FINAL_LEG:
+    if row.status not in FINAL_LEG:
         return False
     # Refused cancels and modifies were once recorded "rejected"; such a row says nothing about
     # the order now, so the leg goes out again and a new refusal is classified.
@@ -106,14 +106,21 @@ def cl_ord_id_of(command: Command, signal_id: str, account: str) -> str:
 
 def claim_row(env: Envelope, command: Command, claimed_at: datetime) -> LedgerEntry:
     """Build the ledger row that claims a leg before it is sent."""
+    cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
+    return claim_entry(env, cl_ord_id, type(command).__name__, command.leg, claimed_at)
+
+
+def claim_entry(
+    env: Envelope, cl_ord_id: str, kind: str, leg: str | None, claimed_at: datetime
+) -> LedgerEntry:
+    """Build the row that claims an order under ``cl_ord_id`` before it is sent."""
     fields: dict[str, Any] = {
-        "kind": type(command).__name__,
-        "leg": command.leg,
+        "kind": kind,
+        "leg": leg,
         "account": env.account,
         "strategy": env.strategy_id,
         "claimed_at": claimed_at,
     }
-    cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
     return LedgerEntry(env.signal_id, cl_ord_id, "claimed", fields)
 
 
