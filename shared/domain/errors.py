@@ -41,10 +41,8 @@ class BridgeError(Exception):
         return {"code": self.code, "message": self.message}
 
 
-class InvalidSignal(BridgeError):
-    """Reject alert input that cannot be turned into a signal; ``field`` names the culprit."""
-
-    code = "invalid_signal"
+class _FieldError(BridgeError):
+    """Refuse input and name the field (or parameter) at fault, when one is known."""
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message, code=code)
@@ -58,21 +56,16 @@ class InvalidSignal(BridgeError):
         return body
 
 
-class InvalidRequest(BridgeError):
+class InvalidSignal(_FieldError):
+    """Reject alert input that cannot be turned into a signal; ``field`` names the culprit."""
+
+    code = "invalid_signal"
+
+
+class InvalidRequest(_FieldError):
     """Reject an ops API request whose parameters or body are invalid; ``field`` names it."""
 
     code = "invalid_request"
-
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.field = field
-
-    def to_dict(self) -> dict[str, str]:
-        """Render the error with the offending parameter, when one is known."""
-        body = super().to_dict()
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
 class NotFound(BridgeError):
