@@ -17,17 +17,12 @@ from typing import Any
 
 import pytest
 
-from shared.domain.alerts import parse_alert
 from shared.domain.broker import OrderStatus, OrderType, Position, Side
-from shared.domain.clock import ManualClock
 from shared.domain.planning.model import WorkingOrder
-from shared.services.envelope import Envelope
-from shared.services.execute import Delivery, ExecuteDeps, Executor
 from shared.services.live_state import LiveView, SettledOrder
 from shared.services.settle import Timing
-from shared.strategies import load_strategies
-from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeLive, FakeStore
-from tests.unit.services.test_execute import STRATEGIES
+from tests.fakes import FakeBroker, FakeLive
+from tests.unit.services.test_execute import World as ExecuteWorld
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 FAST = Timing(view_wait_s=0.05, poll_s=0.001, fill_cache_s=0.02, fill_timeout_s=0.1,
@@ -64,35 +59,18 @@ class LaggingLive(FakeLive):
         return await super().settled(account_id)
 
 
-class World:
+class World(ExecuteWorld):
+    """The executor with a cache that can lag; each run is a new signal."""
+
     def __init__(self, timing: Timing = FAST) -> None:
-        self.broker = FakeBroker()
-        self.ledger = FakeLedger()
-        self.store = FakeStore()
-        self.live = LaggingLive(self.broker)
-        self.executor = Executor(
-            ExecuteDeps(
-                strategies=load_strategies(STRATEGIES),
-                broker=self.broker,
-                contracts=FakeContracts(),
-                ledger=self.ledger,
-                store=self.store,
-                live=self.live,
-                clock=ManualClock(NOW),
-                timing=timing,
-            )
-        )
+        super().__init__(live=LaggingLive, timing=timing)
+        self.live: LaggingLive
         self.count = 0
 
-    async def run(self, body: dict[str, object]) -> Any:
+    async def run(self, body: dict[str, object]) -> Any:  # type: ignore[override]
         self.count += 1
         signal_id = f"{self.count:032d}"
-        envelope = Envelope(
-            signal_id=signal_id, strategy_id="nq-trend", account="DEMO10001", account_id=10001,
-            multiplier=Decimal(1), alert_format="native", received_at=NOW,
-            correlation_id="corr", signal=parse_alert(json.dumps(body)).signal,
-        )  # fmt: skip
-        outcome = await self.executor.execute(Delivery(envelope, f"{signal_id}:DEMO10001", 1))
+        outcome = await super().run(body, signal_id)
         self.summary = self.ledger.table[(signal_id, "exec:DEMO10001")]
         return outcome
 

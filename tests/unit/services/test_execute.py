@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,8 @@ from shared.domain.clock import ManualClock
 from shared.domain.errors import DependencyUnavailable, TransientBrokerError
 from shared.domain.planning.model import client_order_id
 from shared.services.envelope import Envelope
-from shared.services.execute import Delivery, ExecuteDeps, Executor
+from shared.services.execute import Delivery, ExecuteDeps, Executor, Outcome
+from shared.services.settle import Timing
 from shared.strategies import load_strategies
 from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeLive, FakeStore
 
@@ -23,27 +25,44 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
 class World:
-    def __init__(self) -> None:
-        self.broker = FakeBroker()
+    """The executor over in-memory ports; other executor tests build on it."""
+
+    def __init__(
+        self,
+        *,
+        strategies: Path = STRATEGIES,
+        broker: FakeBroker | None = None,
+        live: Callable[[FakeBroker], FakeLive] = FakeLive,
+        timing: Timing | None = None,
+    ) -> None:
+        self.broker = broker or FakeBroker()
         self.ledger = FakeLedger()
         self.store = FakeStore()
-        self.live = FakeLive(self.broker)
+        self.live = live(self.broker)
         self.executor = Executor(
             ExecuteDeps(
-                strategies=load_strategies(STRATEGIES),
+                strategies=load_strategies(strategies),
                 broker=self.broker,
                 contracts=FakeContracts(),
                 ledger=self.ledger,
                 store=self.store,
                 live=self.live,
                 clock=ManualClock(NOW),
+                timing=timing or Timing(),
             )
         )
 
-    async def run(self, body: dict[str, object], signal_id: str = "s" * 32, delivery: int = 1):
+    async def run(
+        self,
+        body: dict[str, object],
+        signal_id: str = "s" * 32,
+        delivery: int = 1,
+        *,
+        strategy: str = "nq-trend",
+    ) -> Outcome:
         signal = parse_alert(json.dumps(body)).signal
         envelope = Envelope(
-            signal_id=signal_id, strategy_id="nq-trend", account="DEMO10001", account_id=10001,
+            signal_id=signal_id, strategy_id=strategy, account="DEMO10001", account_id=10001,
             multiplier=Decimal(1), alert_format="native", received_at=NOW,
             correlation_id="corr", signal=signal,
         )  # fmt: skip

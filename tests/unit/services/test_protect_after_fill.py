@@ -9,21 +9,16 @@ unprotected unnoticed: the default closes what filled; ``notify`` keeps it; both
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from shared.domain.alerts import parse_alert
 from shared.domain.broker import OrderType
-from shared.domain.clock import ManualClock
 from shared.domain.planning.model import client_order_id
-from shared.services.envelope import Envelope
-from shared.services.execute import Delivery, ExecuteDeps, Executor
-from shared.strategies import load_strategies
-from tests.fakes import FakeBroker, FakeContracts, FakeLedger, FakeLive, FakeStore
-from tests.unit.services.test_current_view import FAST, NOW
+from tests.fakes import FakeBroker
+from tests.unit.services.test_current_view import FAST
+from tests.unit.services.test_execute import World as ExecuteWorld
 
 STRATEGIES = """version = 1
 [strategies.s]
@@ -39,35 +34,17 @@ ALERT = {
 }  # fmt: skip
 
 
-class World:
+class World(ExecuteWorld):
+    """The executor with strategy "s" (its bracket_failure set), one alert, one signal."""
+
     def __init__(self, tmp: Any, failure: str = "flatten", *, worker: bool = False) -> None:
         path = tmp / "strategies.toml"
         path.write_text(STRATEGIES.format(failure=failure))
-        self.broker = FakeBroker(price="21000.50")
-        self.ledger = FakeLedger()
-        self.store = FakeStore()
-        self.live = FakeLive(self.broker)
+        super().__init__(strategies=path, broker=FakeBroker(price="21000.50"), timing=FAST)
         self.live.fresh = worker
-        self.executor = Executor(
-            ExecuteDeps(
-                strategies=load_strategies(path),
-                broker=self.broker,
-                contracts=FakeContracts(),
-                ledger=self.ledger,
-                store=self.store,
-                live=self.live,
-                clock=ManualClock(NOW),
-                timing=FAST,
-            )
-        )
 
-    async def run(self, delivery: int = 1) -> Any:
-        envelope = Envelope(
-            signal_id=SIGNAL, strategy_id="s", account="DEMO10001", account_id=10001,
-            multiplier=Decimal(1), alert_format="native", received_at=NOW,
-            correlation_id="corr", signal=parse_alert(json.dumps(ALERT)).signal,
-        )  # fmt: skip
-        return await self.executor.execute(Delivery(envelope, f"{SIGNAL}:DEMO10001", delivery))
+    async def run(self, delivery: int = 1) -> Any:  # type: ignore[override]
+        return await super().run(ALERT, SIGNAL, delivery, strategy="s")
 
     def row(self, leg: str) -> Any:
         return self.ledger.table[(SIGNAL, client_order_id(SIGNAL, "DEMO10001", leg))]
