@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from shared.adapters.tables_common import LazyTable, table_errors
-from shared.adapters.tables_journal import from_entity
+from shared.adapters.tables_journal import from_entity, read_alert
 from shared.ports import AlertRecord
 
 if TYPE_CHECKING:
@@ -52,15 +52,7 @@ class TablesJournalReader:
 
     async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
         """Point-read one alert."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with table_errors(_READ):
-            table = await self._table.client()
-            try:
-                entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
-            except ResourceNotFoundError:
-                return None
-        return from_entity(dict(entity))
+        return await read_alert(self._table, strategy_id, signal_id)
 
     async def find_alert(self, signal_id: str) -> AlertRecord | None:
         """Find an alert by id in any strategy's partition."""

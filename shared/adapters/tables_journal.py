@@ -366,15 +366,7 @@ class TablesAlertJournal:
 
     async def get_alert(self, strategy_id: str, signal_id: str) -> AlertRecord | None:
         """Point-read one alert by strategy and id."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with table_errors("the journal could not be read"):
-            table = await self._table.client()
-            try:
-                entity = await table.get_entity(partition_key=strategy_id, row_key=signal_id)
-            except ResourceNotFoundError:
-                return None
-        return from_entity(dict(entity))
+        return await read_alert(self._table, strategy_id, signal_id)
 
     async def duplicates_of(self, strategy_id: str, signal_id: str) -> list[AlertRecord]:
         """Return the duplicate deliveries recorded for one alert."""
@@ -392,3 +384,16 @@ class TablesAlertJournal:
         if drainer is not None and not drainer.done():
             await asyncio.gather(drainer, return_exceptions=True)
         await self._table.close()
+
+
+async def read_alert(table: LazyTable, strategy_id: str, signal_id: str) -> AlertRecord | None:
+    """Point-read one alert of the journal's table by strategy and id (None if absent)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with table_errors("the journal could not be read"):
+        client = await table.client()
+        try:
+            entity = await client.get_entity(partition_key=strategy_id, row_key=signal_id)
+        except ResourceNotFoundError:
+            return None
+    return from_entity(dict(entity))
