@@ -14,7 +14,8 @@ from ``local.settings.json.example`` with fresh local keys and the simulator's l
 
 While it runs, the same URLs (with the stack's pid and settings path, never a key) are also
 in a state file, ``.tools/run/stack.json`` by default, removed again on stop: that is how the
-``tradebridge`` command line (``cli/``) finds the running local stack with no configuration.
+``tradebridge`` command line (``tradebridge_cli/``) finds the running local stack with no
+configuration.
 A stack started with another ``--settings`` (the tests, the benchmarks) writes none unless
 ``--state-file`` names one, so it never takes the place of the one a person started.
 

@@ -132,6 +132,9 @@ EVENT_CHANNELS = (
     "account.update",
     "price.update",
     "ws.state",
+    "webhook.received",
+    "system.health",
+    "queue.dead_lettered",
 )
 
 

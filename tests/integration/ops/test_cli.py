@@ -1,7 +1,7 @@
 """The tradebridge command line against the real dev host, Redis, Azurite and the simulator.
 
 In-process through click's runner (the same code path as ``scripts/tradebridge``), except one
-subprocess run that proves the script and ``python -m cli`` start.
+subprocess run that proves the script and ``python -m tradebridge_cli`` start.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.app import main
 from tests.integration.execution.conftest import KEY, System, wait_for
 from tests.integration.ops.test_ops_api import MASTER, flat_everywhere, no_worker, working
+from tradebridge_cli.app import main
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from cli.app import Options, main
-from cli.views import console, timeline_bars
+from tradebridge_cli.app import Options, main
+from tradebridge_cli.views import console, timeline_bars
 
 KEY, MASTER = "read-key-123", "master-key-456"
 TRADING = {

@@ -1,4 +1,4 @@
-"""cli.config: flags, environment, profile file and the local stack, in that order."""
+"""tradebridge_cli.config: flags, environment, profile file and the local stack, in that order."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.config import normalise_url, resolve
-from cli.errors import ConfigError
+from tradebridge_cli.config import normalise_url, resolve
+from tradebridge_cli.errors import ConfigError
 
 
 def write_profile(tmp_path: Path, text: str, mode: int = 0o600) -> Path:

@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from cli.config import resolve
 from local.stack import DEFAULT_STATE_FILE, _parse, clear_state, state_file_for, write_state
+from tradebridge_cli.config import resolve
 
 
 def test_state_file_for_default_settings_is_the_default_and_others_write_none(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cli.errors import ConfigError
+from tradebridge_cli.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STACK_STATE = REPO_ROOT / ".tools" / "run" / "stack.json"

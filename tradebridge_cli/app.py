@@ -21,10 +21,10 @@ import click
 import httpx
 from rich.console import RenderableType
 
-from cli import views
-from cli.client import OpsClient
-from cli.config import Config, resolve
-from cli.errors import ApiError, CliError, ConfigError
+from tradebridge_cli import views
+from tradebridge_cli.client import OpsClient
+from tradebridge_cli.config import Config, resolve
+from tradebridge_cli.errors import ApiError, CliError, ConfigError
 
 
 @dataclass
@@ -397,9 +397,11 @@ def _local_secret(config: Config, strategy: str) -> str | None:
     """Read a strategy's webhook secret from the local stack's settings, when it answers."""
     if config.settings is None:
         return None
-    try:
+    try:  # the repository's code: present where the local stack runs, not in the wheel
         from shared.strategies import StrategyFileError, load_strategies
-
+    except ImportError:
+        return None
+    try:
         values = json.loads(config.settings.read_text(encoding="utf-8"))["Values"]
         book = load_strategies(Path(values["STRATEGIES_FILE"]))
         found = book.get(strategy)
@@ -410,5 +412,5 @@ def _local_secret(config: Config, strategy: str) -> str | None:
 
 
 def run() -> None:
-    """Entry point of ``python -m cli`` and ``scripts/tradebridge``."""
+    """Entry point of ``python -m tradebridge_cli`` and ``scripts/tradebridge``."""
     main(prog_name="tradebridge")

@@ -1,6 +1,6 @@
 """The ops API over HTTP: one ``httpx.Client``, its transport injectable for tests.
 
-Failures are the :mod:`cli.errors` hierarchy: :class:`Unreachable` when nothing answers,
+Failures are the :mod:`tradebridge_cli.errors` hierarchy: :class:`Unreachable` when nothing answers,
 :class:`ApiError` for a ``{code, message}`` refusal, :class:`CliError` for an answer that is not
 the ops API's (a wrong URL).
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from cli.config import Config, safe_url
-from cli.errors import ApiError, CliError, Unreachable
+from tradebridge_cli.config import Config, safe_url
+from tradebridge_cli.errors import ApiError, CliError, Unreachable
 
 TIMEOUT_S = 15.0
 ACTOR_HEADER = "X-Ops-Actor"
