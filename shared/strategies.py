@@ -61,14 +61,22 @@ Root = Annotated[str, Field(pattern=r"^[0-9]*[A-Z][A-Z0-9]*$", max_length=6)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Each field's docstring is its description: docs/reference/strategy-file.md is generated
+    # from them (python -m local.docs_reference), so a key cannot ship undocumented.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class SecretRef(_Model):
     """Say where a webhook secret lives; never the secret itself."""
 
     key_vault_secret: str | None = Field(None, pattern=_KEY_VAULT_NAME_RE)
+    """The Key Vault secret that holds the webhook secret (Azure); derived from ``env`` when left
+    out.
+    """
     env: str | None = Field(None, pattern=_ENV_NAME_RE)
+    """The environment variable that holds the webhook secret (local stack); derived from
+    ``key_vault_secret`` when left out.
+    """
 
     @model_validator(mode="after")
     def _one_name(self) -> SecretRef:
@@ -104,9 +112,15 @@ class Account(_Model):
     """Name one Tradovate account the strategy trades and how it scales quantities."""
 
     name: str = Field(min_length=1, max_length=64)
+    """The Tradovate account name, as Tradovate shows it."""
     id: StrictInt | None = Field(None, gt=0)
+    """The Tradovate account id; looked up by name when left out."""
     multiplier: Positive = Decimal(1)
+    """Multiplies every quantity for this account, rounded down to whole contracts; may be
+    fractional (``0.5``); at most 100.
+    """
     enabled: StrictBool = True
+    """False leaves the account out of every signal of this strategy."""
 
     @field_validator("multiplier")
     @classmethod
@@ -120,9 +134,13 @@ class Level(_Model):
     """Give a bracket distance in exactly one unit: ticks, points, percent or dollars."""
 
     ticks: Positive | None = None
+    """The distance in ticks of the traded contract."""
     points: Positive | None = None
+    """The distance in price points."""
     percent: Positive | None = None
+    """The distance as a percent of the anchor price (below 100)."""
     dollars: Positive | None = None
+    """The distance as profit or loss in USD per contract."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Level:
@@ -145,27 +163,41 @@ class TrailingDefault(_Model):
     """Trail the stop by ``distance``, starting once ``trigger`` is in profit."""
 
     distance: Level
+    """How far the stop trails the best price."""
     trigger: Level | None = None
+    """The profit at which trailing starts; at once when left out."""
     step: Level | None = None
+    """The smallest move that shifts the stop; every tick when left out."""
 
 
 class BreakevenDefault(_Model):
     """Move the stop to entry plus ``offset`` once ``trigger`` is in profit."""
 
     trigger: Level
+    """The profit at which the stop moves to the entry price."""
     offset: Level | None = None
+    """How far past the entry price the stop goes (in profit); exactly the entry when left out."""
 
 
 class Defaults(_Model):
     """Fill in what an alert leaves out."""
 
     quantity: Positive = Decimal(1)
+    """Contracts per order when the alert names none (whole contracts; multiplied per account)."""
     order_type: OrderType = OrderType.MARKET
+    """``market``, ``limit``, ``stop``, ``stop_limit`` or ``trailing_stop`` when the alert names
+    none.
+    """
     time_in_force: TimeInForce = TimeInForce.DAY
+    """``day``, ``gtc``, ``gtd``, ``ioc`` or ``fok`` when the alert names none."""
     take_profit: Level | None = None
+    """The take-profit distance of an entry whose alert names none."""
     stop_loss: Level | None = None
+    """The stop-loss distance of an entry whose alert names none."""
     trailing_stop: TrailingDefault | None = None
+    """A trailing stop for entries whose alert names none."""
     breakeven: BreakevenDefault | None = None
+    """Move the stop to breakeven once in profit, for entries whose alert names none."""
 
     @field_validator("quantity")
     @classmethod
@@ -203,14 +235,26 @@ class Behaviour(_Model):
     """Decide what an opposite signal does and whether a same-side signal may add."""
 
     opposite_signal: Literal["reverse", "exit_only", "ignore"] = "exit_only"
+    """What a signal against the open position does: ``reverse`` (close and open the other side),
+    ``exit_only`` (close only) or ``ignore``.
+    """
     allow_add: StrictBool = False
+    """True lets a same-side signal add to an open position; otherwise it is ignored unless it says
+    ``add``.
+    """
     # What a market entry's distance brackets (ticks, points, percent, dollars) measure from:
     # "auto" = the alert's price, else a quote no older than its time to live, else the
     # entry's own fill (the exits go out once the fill is known); or pin one of them.
     bracket_anchor: Literal["auto", "alert", "quote", "fill"] = "auto"
+    """What a market entry's bracket distances measure from: ``auto`` (the alert's price, else a
+    fresh quote, else the fill), ``alert``, ``quote`` or ``fill``.
+    """
     # When exits placed after a fill are refused: "flatten" closes what filled, "notify" keeps
     # the position and publishes a risk.alert event.
     bracket_failure: Literal["flatten", "notify"] = "flatten"
+    """When exits placed after a fill are refused: ``flatten`` closes what filled, ``notify`` keeps
+    it and publishes a ``risk.alert`` event.
+    """
 
 
 class TradingWindow(_Model):
@@ -220,8 +264,11 @@ class TradingWindow(_Model):
     """
 
     days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    """The weekdays the window starts on (``mon`` … ``sun``)."""
     start: time
+    """The first minute of the window (``HH:MM``, in the risk ``timezone``)."""
     end: time
+    """The minute the window closes (exclusive); before ``start`` runs past midnight."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> TradingWindow:
@@ -236,15 +283,26 @@ class Risk(_Model):
     """Limit what execution may do; every limit is checked before any broker call."""
 
     max_order_qty: StrictInt | None = Field(None, ge=1)
+    """The most contracts one order may carry, after the account multiplier."""
     max_position: StrictInt | None = Field(None, ge=1)
+    """The most contracts (absolute) one account may hold in one instrument."""
     daily_loss_limit: Positive | None = None
+    """USD per account, realized plus open; once lost, entries are denied for the rest of the day.
+    """
     timezone: str = "America/Chicago"
+    """The IANA time zone of the trading windows and of the trading day."""
     trading_windows: tuple[TradingWindow, ...] = ()
+    """When entries are allowed; empty allows any time."""
     exits_outside_windows: StrictBool = True
+    """True lets exits, flats and cancels pass outside the windows."""
     cooldown_s: StrictInt = Field(0, ge=0, le=86_400)
+    """The fewest seconds between two entries."""
     max_alert_age_s: StrictInt | None = Field(60, ge=1, le=86_400)
+    """Refuse an alert whose TradingView time is older than this many seconds."""
     symbols: tuple[Root, ...] = ()
+    """The traded roots allowed (after the symbol map); empty allows any."""
     kill_switch: StrictBool = False
+    """True denies every order that opens or adds exposure; exits still pass."""
 
     @field_validator("timezone")
     @classmethod
@@ -266,8 +324,11 @@ class Webhook(_Model):
     """Tune the webhook for this strategy."""
 
     rate_limit_per_min: StrictInt = Field(60, ge=1, le=6_000)
+    """The most alerts per minute the webhook accepts for this strategy; more answer 429."""
     dedupe_window_s: StrictInt = Field(10, ge=0, le=86_400)
+    """An identical body within this many seconds is a duplicate and is not queued again."""
     ip_allowlist: StrictBool = True
+    """True accepts only TradingView's published addresses (and ``WEBHOOK_EXTRA_ALLOWED_IPS``)."""
 
 
 class Reconcile(_Model):
@@ -275,22 +336,39 @@ class Reconcile(_Model):
     by queueing a target-position signal that passes every risk gate like an alert."""
 
     heal: StrictBool = False
+    """False reports drift; true also queues a target-position signal that trades it back through
+    every risk gate.
+    """
 
 
 class Strategy(_Model):
     """Describe one strategy: its secret, accounts, symbol map, defaults, behaviour and limits."""
 
     id: str = Field(pattern=_ID_RE)
+    """The strategy id: the table name ``[strategies.<id>]`` and the last part of the webhook URL.
+    """
     description: str = ""
+    """Free text for people."""
     enabled: StrictBool = True
+    """False makes the webhook refuse this strategy's alerts (401)."""
     secret: SecretRef
+    """Where the webhook secret lives (never the secret itself)."""
     accounts: tuple[Account, ...] = Field(min_length=1)
+    """The Tradovate accounts every signal of this strategy trades, each once."""
     symbols: dict[Root, Root] = Field(default_factory=dict)
+    """Alert root → traded root (``NQ = "MNQ"`` trades MNQ for NQ alerts); the contract choice is
+    kept.
+    """
     defaults: Defaults = Defaults()
+    """What an alert may leave out."""
     behaviour: Behaviour = Behaviour()
+    """How signals combine with an open position."""
     risk: Risk = Risk()
+    """Limits checked before any broker call."""
     webhook: Webhook = Webhook()
+    """How the webhook treats this strategy's alerts."""
     reconcile: Reconcile = Reconcile()
+    """What the reconcile timer does about drift."""
 
     @field_validator("accounts")
     @classmethod
@@ -312,7 +390,9 @@ class Strategy(_Model):
 
 class _StrategyFile(_Model):
     version: Literal[1] = 1
+    """The file format version; 1."""
     strategies: dict[str, Strategy] = Field(min_length=1)
+    """One table per strategy, keyed by its id."""
 
     @model_validator(mode="before")
     @classmethod

@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     from local.devhost.host import DevHostConfig
     from shared.config import read_local_settings
     from shared.domain.errors import ConfigError
+    from shared.telemetry import install_json_logging
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    # The same JSON lines as the worker (time, level, logger, message, correlation id), with
+    # token-like strings masked; the host adds its keys to the mask once it has read them.
+    install_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
     # The Azure SDKs log every HTTP request at INFO; the Functions host shows them only on demand.
     logging.getLogger("azure").setLevel(logging.WARNING)
     settings_path = args.settings or (args.app_root / "local.settings.json")

@@ -1,9 +1,9 @@
-"""Every alert example in the README is sent through the stack and does what it says.
+"""Every alert example in the docs is sent through the stack and does what it says.
 
-Each copy-paste alert of the README's alert section, with TradingView's placeholders filled
-in (a buy, or the action the example names) and the docs' placeholder secret and account
-swapped for the test strategy's, goes to the webhook of the dev host, through the queue and
-the executor, to the simulator. It must be accepted, end ``done``, leave the position the
+Each copy-paste alert of the alert-format pages (docs/alerts), with TradingView's placeholders
+filled in (a buy, or the action the example names) and the docs' placeholder secret and
+account swapped for the test strategy's, goes to the webhook of the dev host, through the queue
+and the executor, to the simulator. It must be accepted, end ``done``, leave the position the
 example's action asks for, and leave the example's take profit and stop working there.
 """
 
@@ -12,19 +12,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.docs.blocks import alert_examples
 from tests.integration.execution.conftest import KEY, SECRET, System, now_iso
 
 pytestmark = pytest.mark.integration
 
-README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
-SECTION = README.split("<!-- section:alerts -->")[1].split("<!-- /section:alerts -->")[0]
-BLOCKS = re.findall(r"```(?:json|text)\n(.*?)```", SECTION, re.DOTALL)
+EXAMPLES = alert_examples()
+BLOCKS = [block for _, block in EXAMPLES]
 ACCOUNT_ID = 10001
 
 
@@ -60,8 +59,10 @@ def exits_of(block: str) -> bool:
     return any(word in text for word in ("take_profit", "takeprofit", "dollar_tp", "brackets"))
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"readme-alert-{i}" for i in range(len(BLOCKS))])
-def test_readme_alert_example_trades_as_written(fresh: System, block: str) -> None:
+@pytest.mark.parametrize(
+    "block", BLOCKS, ids=[f"{page}-{i}" for i, (page, _) in enumerate(EXAMPLES)]
+)
+def test_doc_alert_example_trades_as_written(fresh: System, block: str) -> None:
     body = fill(block)
     r = httpx.post(
         f"{fresh.url}/api/webhook/solo?code={KEY}",
@@ -95,6 +96,6 @@ def wait_position(system: System) -> int:
     return net
 
 
-def test_readme_alert_section_has_the_examples_this_test_sends() -> None:
+def test_alert_pages_have_the_examples_this_test_sends() -> None:
     assert len(BLOCKS) >= 8
     assert all(json.loads(fill(b)) for b in BLOCKS if b.lstrip().startswith("{"))

@@ -1,17 +1,15 @@
-"""Every copy-paste alert in the README's alert section parses once TradingView fills it in."""
+"""Every copy-paste alert of the alert-format pages (docs/alerts) parses once TradingView fills
+it in."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import pytest
 
 from shared.domain.alerts import FORMAT_NAMES, parse_alert
+from tests.docs.blocks import alert_examples
 
-README = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
-SECTION = README.split("<!-- section:alerts -->")[1].split("<!-- /section:alerts -->")[0]
-BLOCKS = re.findall(r"```(?:json|text)\n(.*?)```", SECTION, re.DOTALL)
+EXAMPLES = alert_examples()
+BLOCKS = [block for _, block in EXAMPLES]
 FILLED = {
     "{{strategy.order.action}}": "buy",
     "{{ticker}}": "NQ1!",
@@ -31,12 +29,14 @@ def fill(block: str) -> str:
     return block
 
 
-def test_readme_alert_section_with_examples_shows_every_format() -> None:
+def test_alert_pages_show_every_format() -> None:
     assert {parse_alert(fill(block)).format for block in BLOCKS} == set(FORMAT_NAMES)
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_alert_example_with_placeholders_filled_parses(block: str) -> None:
+@pytest.mark.parametrize(
+    "block", BLOCKS, ids=[f"{page}-{i}" for i, (page, _) in enumerate(EXAMPLES)]
+)
+def test_alert_example_with_placeholders_filled_parses(block: str) -> None:
     parsed = parse_alert(fill(block))
     assert parsed.signal.symbol.root == "NQ"
     assert parsed.format != ""
