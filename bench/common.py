@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,16 +17,28 @@ Cell = float | str | None
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
-    """Return the p-th percentile (nearest rank) of ``samples``."""
+    """Return the p-th percentile of ``samples`` by nearest rank: the smallest sample with at
+    least p % of the samples at or below it (rank ceil(p/100 x n), at least 1)."""
+    if not samples:
+        raise ValueError("percentile of no samples")
+    if not 0 <= p <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {p}")
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    # The small epsilon keeps p x n that is a whole number in exact arithmetic (99 % of
+    # 300) from rounding up past it in floating point.
+    rank = math.ceil(p * len(ordered) / 100 - 1e-9)
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
-    """Return p50/p99/mean of samples given in seconds, in milliseconds."""
+    """Return p50/p90/p99/mean of samples given in seconds, in milliseconds."""
     ms = [s * 1000 for s in samples_s]
-    return {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "mean": statistics.fmean(ms)}
+    return {
+        "p50": percentile(ms, 50),
+        "p90": percentile(ms, 90),
+        "p99": percentile(ms, 99),
+        "mean": statistics.fmean(ms),
+    }
 
 
 def _cell(value: Cell, width: int) -> str:

@@ -1,20 +1,24 @@
-"""Benchmark signal → order latency through the whole local system, beside a direct forwarder.
+"""Measure signal → order through the whole local system, beside two forwarders, in one run.
 
-Run: ``.venv/bin/python -m bench.execute [--alerts 100]``. Starts redis-server, Azurite, the
-Tradovate simulator, the worker and two dev hosts (the webhook in one, the executor in the
-other, as Azure runs them), warms each instrument's contract map, then posts alerts spread
-over 10 instruments, each fanned out to 2 accounts: one at a time (the next once the last
-one's orders are placed), then all at once. Latency per order = the executor's clock when
-Tradovate acknowledged it (the ledger's ``acked_at``) minus the time the alert was posted
-(same machine, same clock); the ``order.placed`` events only say when to look, as a busy
-listener would time them late. One at a time, it also prints where an order's time goes:
-each step the ledger stamps (webhook received, enqueued, delivery started, claimed, sent,
-answered) as p50/p99 ms after the post. Round trips per order are counted at the
-simulator (REST requests) and at Redis (commands processed).
+Run: ``.venv/bin/python -m bench.execute [--quick] [--alerts N] [--json FILE]``
+(``python -m bench`` runs it with the other measurements and judges the targets). Three
+designs take the same alerts (``bench.designs`` says how each order is timed), each on its
+own accounts of one simulator:
 
-Baseline, same run, same simulator: a direct forwarder — an HTTP endpoint that places each
-alert's two orders at Tradovate and answers — with the same burst; its latency per order is
-post → placeorder answered. Target (issue 5): p99 < 25 ms and at most 1.5 times the baseline.
+- **Tradebridge**: the webhook's dev host → the local queue (Redis, the Service Bus
+  stand-in) → the executor's dev host, with the worker keeping its cache;
+- **durable forwarder**: the same webhook in its own dev host → the same local queue →
+  a bench-only queue function in a dev host that places each message's order at once
+  (``bench/forwarders``): the design's durable hop and nothing else;
+- **direct forwarder**: a dev host whose HTTP function places the alert's orders at once.
+
+Alerts go over 10 instruments, each fanned out to 2 accounts (20 sessions): one at a time,
+in blocks that rotate the designs so a busy moment of the machine falls on all three, then
+bursts of 100 alerts (200 orders), also rotated, each after a pause for the last one's
+aftermath (fills streamed, ledger mirrored) to settle. Tradovate requests are counted at the
+simulator around each design's blocks. Then, with the timed hosts stopped: Tradebridge's
+first alert on cold dev hosts (``cold_first_alert``) and, on a fresh executor host behind a
+counting proxy, its Redis round trips per order (``bench.redis_rounds``).
 """
 
 from __future__ import annotations
@@ -22,389 +26,354 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
+import math
 import sys
-import tempfile
-import threading
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
+from urllib.parse import urlparse
 
-import httpx
-import redis
-import redis.asyncio as aioredis
-from aiohttp import web
-
+from bench import rig as rigging
 from bench.common import SimAdmin, print_table, summary_ms
-from local.services import AzuriteTables, ReadyLineProcess, RedisServer
-from shared.adapters.redis_ledger import RedisLedger
+from bench.designs import Design, DirectForwarder, DurableForwarder, Order, Tradebridge
+from bench.redis_rounds import RoundTripProxy, per_order, tally
+from local.services import ReadyLineProcess
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = "bench-function-key"
-SECRET = "bench-secret-value"  # noqa: S105 - a throwaway value for a local run
-ROOTS = ["MNQ", "ES", "MES", "NQ", "RTY", "M2K", "YM", "MYM", "CL", "MCL"]
-PRICES = {"MNQ": 21000, "NQ": 21000, "ES": 6000, "MES": 6000, "RTY": 2300, "M2K": 2300,
-          "YM": 44000, "MYM": 44000, "CL": 70, "MCL": 70}  # fmt: skip
-STRATEGIES = """version = 1
-[strategies.bench]
-secret = { env = "WEBHOOK_BENCH" }
-accounts = [{ name = "DEMO10001", id = 10001 }, { name = "DEMO10002", id = 10002 }]
-[strategies.bench.behaviour]
-allow_add = true
-[strategies.bench.risk]
-max_alert_age_s = 600
-[strategies.bench.webhook]
-rate_limit_per_min = 6000
-dedupe_window_s = 0
-ip_allowlist = false
-"""
-
-
-def _alert(root: str, n: int) -> dict[str, Any]:
-    return {"secret": SECRET, "intent": "buy", "symbol": f"{root}1!", "quantity": 1,
-            "price": PRICES[root], "alert_id": f"bench-{root}-{n}-{time.time_ns()}"}  # fmt: skip
-
-
-async def _post_burst(url: str, alerts: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
-    """Post every alert at once; return (wall-clock send time, answer) per alert."""
-    limits = httpx.Limits(max_connections=len(alerts))
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-
-        async def one(alert: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-            sent = time.time()
-            response = await client.post(url, json=alert)
-            assert response.status_code in (200, 202), response.text
-            return sent, dict(response.json())
-
-        return list(await asyncio.gather(*(one(a) for a in alerts)))
-
-
-# The steps the ledger stamps on each order's way (the summary's and the leg's row).
-STEPS = (
-    ("received_at", "webhook has the alert"),
-    ("enqueued_at", "on the queue (stamped to the ms)"),
-    ("dequeued_at", "delivery started"),
-    ("claimed_at", "plan made, legs claimed"),
-    ("sent_at", "Tradovate call started"),
-    ("acked_at", "Tradovate answered"),
+DESIGNS = ("tradebridge", "durable", "direct")
+# Stages: (name, from moment, to moment); an order lacking either moment has no sample.
+STAGES = (
+    ("http_in", "posted", "received"),
+    ("webhook_to_enqueued", "received", "enqueued"),
+    ("enqueued_to_delivery", "enqueued", "delivered"),
+    ("delivery_to_claimed", "delivered", "claimed"),
+    ("executor_own", "delivered", "sent"),
+    ("broker", "sent", "acked"),
+    ("post_to_delivery", "posted", "delivered"),
 )
 
 
-async def _one_at_a_time(
-    url: str, alerts: list[dict[str, Any]], watcher: PlacedWatcher, redis_url: str
-) -> list[dict[str, float]]:
-    """Post each alert once the previous one's orders were placed, over one kept-alive
-    connection (as the baseline does); return each order's steps in seconds after the post."""
-    orders: list[dict[str, float]] = []
-    async with httpx.AsyncClient(timeout=30) as client:
-        for alert in alerts:
-            sent = time.time()
-            response = await client.post(url, json=alert)
-            assert response.status_code == 202, response.text
-            signal_id = response.json()["id"]
-            watcher.wait({signal_id}, 2)
-            for steps in await ledger_steps(redis_url, signal_id):
-                orders.append({name: at - sent for name, at in steps.items()})
-    return orders
+@dataclass(frozen=True)
+class Options:
+    """How much to measure; ``QUICK`` is the short run."""
+
+    single: int = 150  # alerts per design, one at a time
+    rounds: int = 6  # blocks per design; the designs' order rotates each block
+    bursts: int = 3  # bursts per design
+    burst_alerts: int = 100
+    cold_runs: int = 3
+    counted: int = 20  # alerts in the Redis counting pass
+    settle_s: float = 3.0  # pause before each burst
 
 
-async def ledger_steps(redis_url: str, signal_id: str) -> list[dict[str, float]]:
-    """Return when each order of a signal passed each step (epoch s), from the ledger's
-    working copy; the event listener only says when to look. Orders not yet answered are
-    left out."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        rows = await RedisLedger(client, ttl_s=60).rows(signal_id)
-    finally:
-        await client.aclose()
-    summaries = {
-        r.row_key.removeprefix("exec:"): r.fields for r in rows if r.row_key.startswith("exec:")
+QUICK = Options(single=40, rounds=4, bursts=1, cold_runs=1, counted=10)
+
+
+def stage_samples(orders: Sequence[Order]) -> dict[str, list[float]]:
+    """Return each stage's durations (s) over the orders that carry both its moments."""
+    samples: dict[str, list[float]] = {}
+    for name, start, end in STAGES:
+        values = []
+        for order in orders:
+            moments = {**order.moments, "posted": order.posted}
+            if start in moments and end in moments:
+                values.append(moments[end] - moments[start])
+        if values:
+            samples[name] = values
+    return samples
+
+
+def _rotated(items: Sequence[Design], by: int) -> list[Design]:
+    shift = by % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def _alerts(count: int, tag: str) -> list[dict[str, object]]:
+    return [
+        rigging.alert(rigging.ROOTS[i % len(rigging.ROOTS)], f"{tag}-{i}") for i in range(count)
+    ]
+
+
+class RequestCounter:
+    """Count the simulator's requests by design, reset before and read after each block."""
+
+    def __init__(self, sim: SimAdmin) -> None:
+        self._sim = sim
+        self.requests: dict[str, Counter[str]] = {d: Counter() for d in DESIGNS}
+        self.orders: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        """Zero the simulator's counters."""
+        self._sim.reset_stats()
+
+    def add(self, design: str, orders: int) -> None:
+        """Charge the requests since the reset to ``design``'s ``orders``."""
+        self.requests[design].update(self._sim.stats()["requests"])
+        self.orders[design] += orders
+
+    def per_order(self, design: str) -> float:
+        """Return requests per order for ``design``."""
+        return sum(self.requests[design].values()) / max(1, self.orders[design])
+
+
+async def _timed(designs: Sequence[Design], sim: SimAdmin, options: Options) -> dict[str, Any]:
+    """Warm every design, then run the rotated one-at-a-time blocks and bursts."""
+    for design in designs:
+        await design.start()
+        await design.burst(_alerts(len(rigging.ROOTS), f"warm-{design.name}-{time.time_ns()}"))
+    await asyncio.sleep(1.0)
+    counter = RequestCounter(sim)
+    single: dict[str, list[Order]] = {d.name: [] for d in designs}
+    bursts: dict[str, list[list[Order]]] = {d.name: [] for d in designs}
+    block = math.ceil(options.single / options.rounds)
+    for number in range(options.rounds):
+        for design in _rotated(designs, number):
+            alerts = _alerts(block, f"{design.name}-{number}-{time.time_ns()}")
+            counter.reset()
+            orders = await design.one_at_a_time(alerts)
+            counter.add(design.name, len(orders))
+            single[design.name] += orders
+            await asyncio.sleep(0.2)
+    for number in range(options.bursts):
+        for design in _rotated(designs, number):
+            await asyncio.sleep(options.settle_s)
+            alerts = _alerts(options.burst_alerts, f"burst-{design.name}-{number}-{time.time_ns()}")
+            counter.reset()
+            orders = await design.burst(alerts)
+            counter.add(design.name, len(orders))
+            bursts[design.name].append(orders)
+    return {"single": single, "bursts": bursts, "requests": counter}
+
+
+def _start_all(processes: Sequence[ReadyLineProcess]) -> list[dict[str, object]]:
+    """Start processes side by side (each waits for its ready line) and return the lines."""
+    with ThreadPoolExecutor(len(processes)) as pool:
+        return list(pool.map(lambda p: p.start(), processes))
+
+
+def _sim_stamps(sim: SimAdmin) -> dict[int, float]:
+    """Return each order's arrival at the simulator as it stamped it (to the millisecond)."""
+    return {
+        int(o["id"]): datetime.fromisoformat(str(o["timestamp"]).replace("Z", "+00:00")).timestamp()
+        for o in sim.state()["orders"]
     }
-    orders = []
-    for row in rows:
-        if row.row_key.startswith("exec:"):
-            continue
-        fields = {**summaries.get(str(row.fields.get("account")), {}), **row.fields}
-        stamps = {
-            name: moment.timestamp()
-            for name, _ in STEPS
-            if isinstance(moment := fields.get(name), datetime)
-        }
-        if "acked_at" in stamps:
-            orders.append(stamps)
-    return orders
 
 
-class PlacedWatcher:
-    """Record when each ``order.placed`` event arrives (the executor publishes it on the ack)."""
-
-    def __init__(self, redis_url: str) -> None:
-        self._client = redis.Redis.from_url(redis_url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe("order.placed")
-        self.seen: dict[str, list[float]] = {}
-
-    def wait(self, signal_ids: set[str], per_signal: int, timeout_s: float = 120) -> None:
-        """Read events until every signal id has ``per_signal`` placements."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(len(self.seen.get(s, ())) >= per_signal for s in signal_ids):
-                return
-            message = self._pubsub.get_message(timeout=0.05)
-            if message is not None:
-                event = json.loads(message["data"])
-                if event.get("source") == "executor":  # the worker announces orders too
-                    self.seen.setdefault(event["signal_id"], []).append(time.time())
-        raise RuntimeError("not every order was placed in time")
-
-    def close(self) -> None:
-        """Stop listening."""
-        self._pubsub.close()
-        self._client.close()
-
-
-class CommandCounter:
-    """Count the Redis commands each named client sends, through ``MONITOR`` (which lists
-    a script's call once, not the commands inside it, and a pipeline's commands singly).
-
-    Used only in an untimed pass: ``MONITOR`` slows Redis down."""
-
-    def __init__(self, redis_url: str) -> None:
-        self._url = redis_url
-        self._lines: list[tuple[str, str]] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        client = redis.Redis.from_url(self._url)
-        with client.monitor() as monitor:
-            self._ready.set()
-            connection = monitor.connection
-            while not self._stop.is_set():
-                if connection is None or not connection.can_read(timeout=0.05):
-                    continue
-                command = monitor.next_command()
-                address = f"{command['client_address']}:{command['client_port']}"
-                self._lines.append((address, str(command["command"]).split(" ")[0].upper()))
-        client.close()
-
-    def __enter__(self) -> CommandCounter:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        time.sleep(0.2)  # let the last commands arrive
-        self._stop.set()
-        self._thread.join(5)
-
-    def by_client(self) -> dict[str, int]:
-        """Return command counts by client name (connections still open now)."""
-        client = redis.Redis.from_url(self._url)
-        names = {c["addr"]: c["name"] for c in client.client_list()}
-        client.close()
-        counts: dict[str, int] = {}
-        for address, command in self._lines:
-            if command in {"CLIENT", "HELLO"}:  # connection set-up, not work
-                continue
-            name = names.get(address) or "other"
-            counts[name] = counts.get(name, 0) + 1
-        return counts
-
-
-def run_system(sim: SimAdmin, env: dict[str, str], n: int) -> dict[str, Any]:
-    """Measure the full system: one alert at a time, then a burst; latencies in seconds."""
-    # As in Azure (Flex Consumption scales HTTP and each Service Bus function as separate
-    # instance groups), the webhook and the executor run in two processes.
-    devhost = [sys.executable, "-m", "local.devhost", "--port", "0", "--settings", "/nonexistent"]
-
-    # Each process names its Redis connections, so the counting pass can tell them apart.
-    def named(name: str) -> dict[str, str]:
-        return {**os.environ, **env, "REDIS_URL": f"{env['REDIS_URL']}?client_name={name}"}
-
-    host = ReadyLineProcess([*devhost, "--only", "http"], env=named("tb-webhook"))
-    executor = ReadyLineProcess([*devhost, "--only", "queue,timer"], env=named("tb-executor"))
-    worker = ReadyLineProcess(
-        [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"],
-        env=named("tb-worker"),
+def measure_designs(rig: rigging.Rig, options: Options) -> dict[str, Any]:
+    """Start the three designs' processes, run the timed part, stop Tradebridge's hosts."""
+    tb_env = rig.tradebridge_env()
+    worker = rig.process(
+        [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"], **tb_env
     )
-    worker.start()
-    executor.start()
-    url = f"{host.start()['functions']}/api/webhook/bench?code={KEY}"
-    watcher = PlacedWatcher(env["REDIS_URL"])
-    try:
-        warm = asyncio.run(_post_burst(url, [_alert(root, -1) for root in ROOTS]))
-        watcher.wait({a["id"] for _, a in warm}, 2)  # contract maps, token, connections
-        time.sleep(0.5)
-        single = asyncio.run(
-            _one_at_a_time(
-                url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)], watcher, env["REDIS_URL"]
-            )
-        )
-        sim.reset_stats()
-        burst = asyncio.run(_post_burst(url, [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)]))
-        watcher.wait({a["id"] for _, a in burst}, 2)
-        rest_per_order = int(sim.stats()["total_requests"]) / (2 * n)
-        burst_lat = [
-            steps["acked_at"] - sent
-            for sent, a in burst
-            for steps in asyncio.run(ledger_steps(env["REDIS_URL"], a["id"]))
-        ]
-        counted = 20  # untimed: MONITOR slows Redis down
-        time.sleep(1.0)  # let the burst's last writes (worker, ledger mirror) settle
-        with CommandCounter(env["REDIS_URL"]) as counter:
-            asyncio.run(
-                _one_at_a_time(
-                    url, [_alert(ROOTS[i % 10], 1000 + i) for i in range(counted)], watcher,
-                    env["REDIS_URL"],
-                )
-            )  # fmt: skip
-        counts = counter.by_client()
-        return {
-            "single": [steps["acked_at"] for steps in single],
-            "steps": single,
-            "burst": burst_lat,
-            "burst_span": max(burst_lat),
-            "rest_per_order": rest_per_order,
-            "redis_per_alert": counts.get("tb-webhook", 0) / counted,
-            "redis_per_order": counts.get("tb-executor", 0) / (2 * counted),
-            "redis_worker_per_order": counts.get("tb-worker", 0) / (2 * counted),
-        }
-    finally:
-        watcher.close()
-        host.stop()
-        executor.stop()
-        worker.stop()
+    worker.start()  # first: it signs in and fills the cache the executor reads
+    hosts = {
+        "tradebridge": rig.process(rigging.devhost_command("http"), **tb_env),
+        "executor": rig.process(rigging.devhost_command("queue,timer"), **tb_env),
+        "durable": rig.process(rigging.devhost_command("http"), **rig.durable_env()),
+        "consumer": rig.process(
+            rigging.devhost_command("queue", rigging.FORWARDERS_APP), **rig.durable_env()
+        ),
+        "direct": rig.process(rigging.devhost_command("http", rigging.FORWARDERS_APP)),
+    }
+    ready = dict(zip(hosts, _start_all(list(hosts.values())), strict=True))
+    code = f"?code={rigging.KEY}"
+    designs: list[Design] = [
+        Tradebridge(
+            f"{ready['tradebridge']['functions']}/api/webhook/{rigging.TRADEBRIDGE_STRATEGY}{code}",
+            rig.redis_url,
+        ),
+        DurableForwarder(
+            f"{ready['durable']['functions']}/api/webhook/{rigging.DURABLE_STRATEGY}{code}",
+            rig.redis_url,
+        ),
+        DirectForwarder(
+            f"{ready['direct']['functions']}/api/forward/{rigging.DIRECT_STRATEGY}{code}"
+        ),
+    ]
 
-
-async def _forwarder(sim: SimAdmin) -> tuple[web.AppRunner, str]:
-    """Start the baseline: HTTP in, two placeorders out (one per account), then answer."""
-    client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200))
-    login = await client.post(
-        f"{sim.base_url}/auth/accesstokenrequest",
-        json={"name": "sim-trader", "password": "sim-password", "cid": 8,
-              "sec": "sim-api-secret", "appId": "bench", "appVersion": "1", "deviceId": "fwd"},
-    )  # fmt: skip
-    token = login.json()["accessToken"]
-    headers = {"Authorization": f"Bearer {token}"}
-    names = {root: sim.price(root) for root in ROOTS}
-
-    async def handle(request: web.Request) -> web.Response:
-        alert = await request.json()
-        root = alert["symbol"].rstrip("1!")
-        listed = list(names[root])  # oldest first; the first may have expired
-        contract = listed[1] if len(listed) > 1 else listed[0]
-        body = {"action": "Buy", "symbol": contract, "orderQty": 1,
-                "orderType": "Market", "isAutomated": True}  # fmt: skip
-        done = await asyncio.gather(
-            *(client.post(f"{sim.base_url}/order/placeorder", headers=headers,
-                          json={**body, "accountId": acct}) for acct in (10001, 10002))
-        )  # fmt: skip
-        return web.json_response({"orders": [r.json().get("orderId") for r in done]})
-
-    app = web.Application()
-    app.router.add_post("/forward", handle)
-    app.on_cleanup.append(lambda _: client.aclose())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/forward"
-
-
-def run_baseline(sim: SimAdmin, n: int) -> dict[str, Any]:
-    """Measure the direct forwarder, one alert at a time and then a burst; latency = answered."""
-
-    async def main() -> dict[str, Any]:
-        runner, url = await _forwarder(sim)
+    async def run() -> dict[str, Any]:
         try:
-            await _post_burst(url, [_alert(root, -2) for root in ROOTS])  # warm up
-            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=n)) as c:
-
-                async def one(alert: dict[str, Any]) -> float:
-                    started = time.time()
-                    await c.post(url, json=alert)
-                    return time.time() - started
-
-                single = [await one(_alert(ROOTS[i % len(ROOTS)], i)) for i in range(n)]
-                alerts = [_alert(ROOTS[i % len(ROOTS)], i) for i in range(n)]
-                burst = await asyncio.gather(*(one(a) for a in alerts))
-            # Two orders per alert, answered together.
-            return {
-                "single": [x for x in single for _ in range(2)],
-                "burst": [x for x in burst for _ in range(2)],
-                "burst_span": max(burst),
-            }
+            return await _timed(designs, rig.sim, options)
         finally:
-            await runner.cleanup()
+            for design in designs:
+                await design.aclose()
 
-    return asyncio.run(main())
+    timed = asyncio.run(run())
+    stamps = _sim_stamps(rig.sim)
+    for name in ("tradebridge", "executor"):
+        hosts[name].stop()
+    return _design_results(timed, stamps)
+
+
+def _design_results(timed: Mapping[str, Any], stamps: Mapping[int, float]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in DESIGNS:
+        single: list[Order] = timed["single"][name]
+        runs: list[list[Order]] = timed["bursts"][name]
+        burst = [o for run in runs for o in run]
+        at_sim = [
+            stamps[o.order_id] - o.posted
+            for o in single
+            if o.order_id is not None and o.order_id in stamps
+        ]
+        results[name] = {
+            "one_at_a_time": [o.latency_s for o in single],
+            "burst": [o.latency_s for o in burst],
+            "burst_p99_by_run": [summary_ms([o.latency_s for o in run])["p99"] for run in runs],
+            "burst_last_order": [max(o.latency_s for o in run) for run in runs],
+            "stages": stage_samples(single),
+            "burst_stages": stage_samples(burst),
+            "post_to_sim_stamp": at_sim,
+            "tradovate_requests_per_order": timed["requests"].per_order(name),
+            "tradovate_requests": dict(timed["requests"].requests[name]),
+            "orders_one_at_a_time": len(single),
+            "orders_burst": len(burst),
+        }
+    return results
+
+
+def cold_first_alert(rig: rigging.Rig, runs: int) -> list[dict[str, float]]:
+    """Start Tradebridge's webhook and executor hosts afresh, post one alert as soon as both
+    are ready, and time its first order; ``runs`` times, each on new processes."""
+    results = []
+    for number in range(runs):
+        tb_env = rig.tradebridge_env()
+        hook = rig.process(rigging.devhost_command("http"), **tb_env)
+        executor = rig.process(rigging.devhost_command("queue,timer"), **tb_env)
+        spawned = time.time()
+        ready = _start_all([hook, executor])
+        both_ready = time.time()
+        url = (
+            f"{ready[0]['functions']}/api/webhook/{rigging.TRADEBRIDGE_STRATEGY}?code={rigging.KEY}"
+        )
+
+        async def first(url: str = url, number: int = number) -> list[Order]:
+            design = Tradebridge(url, rig.redis_url)
+            try:
+                await design.start()
+                return await design.one_at_a_time(_alerts(1, f"cold-{number}-{time.time_ns()}"))
+            finally:
+                await design.aclose()
+
+        orders = asyncio.run(first())
+        first_acked = min(o.moments["acked"] for o in orders)
+        results.append(
+            {
+                "start_to_ready_s": both_ready - spawned,
+                "start_to_first_order_s": first_acked - spawned,
+                "request_to_first_order_s": first_acked - orders[0].posted,
+            }
+        )
+        hook.stop()
+        executor.stop()
+    return results
+
+
+def count_redis(rig: rigging.Rig, counted: int) -> dict[str, Any]:
+    """Count the executor's Redis round trips per order behind ``RoundTripProxy``: a fresh
+    webhook host, and an executor host (queue functions only, so no timer runs inside the
+    count) whose ``REDIS_URL`` is the proxy; warmed with one alert per instrument first."""
+    upstream = urlparse(rig.redis_url)
+    proxy = RoundTripProxy(upstream.hostname or "127.0.0.1", upstream.port or 6379)
+    proxied = f"redis://127.0.0.1:{proxy.start()}/0"
+    tb_env = rig.tradebridge_env()
+    hook = rig.process(rigging.devhost_command("http"), **tb_env)
+    executor = rig.process(rigging.devhost_command("queue"), **{**tb_env, "REDIS_URL": proxied})
+    ready = _start_all([hook, executor])
+    url = f"{ready[0]['functions']}/api/webhook/{rigging.TRADEBRIDGE_STRATEGY}?code={rigging.KEY}"
+
+    async def run() -> tuple[float, float, list[tuple[float, float]], int]:
+        design = Tradebridge(url, rig.redis_url)
+        try:
+            await design.start()
+            await design.one_at_a_time(_alerts(len(rigging.ROOTS), f"count-warm-{time.time_ns()}"))
+            await asyncio.sleep(0.5)  # the warm-up's last record and completion
+            since = time.time()
+            windows, orders = [], 0
+            for alert in _alerts(counted, f"count-{time.time_ns()}"):
+                placed = await design.one_at_a_time([alert])
+                windows.append((placed[0].posted, max(o.moments["acked"] for o in placed)))
+                orders += len(placed)
+            await asyncio.sleep(0.5)  # the last alert's record and completion
+            return since, time.time(), windows, orders
+        finally:
+            await design.aclose()
+
+    try:
+        since, until, windows, orders = asyncio.run(run())
+        trips = proxy.trips(since, until)
+    finally:
+        hook.stop()
+        executor.stop()
+        proxy.stop()
+    return {**per_order(trips, windows, orders), "orders": orders, "breakdown": tally(trips)}
+
+
+def run(options: Options) -> dict[str, Any]:
+    """Run every end-to-end measurement on one rig; return the raw results."""
+    with rigging.rig() as rig:
+        designs = measure_designs(rig, options)
+        cold = cold_first_alert(rig, options.cold_runs)
+        redis_counts = count_redis(rig, options.counted)
+    return {
+        "options": asdict(options),
+        "designs": designs,
+        "cold_first_alert": cold,
+        "cold_first_alert_median": {key: median(r[key] for r in cold) for key in cold[0]}
+        if cold
+        else {},
+        "redis": redis_counts,
+    }
+
+
+def print_results(results: Mapping[str, Any]) -> None:
+    """Print the three designs' latencies and Tradebridge's stages."""
+    designs = results["designs"]
+    for mode, label in (("one_at_a_time", "one alert at a time"), ("burst", "burst")):
+        rows = []
+        for p in ("p50", "p90", "p99"):
+            tb = summary_ms(designs["tradebridge"][mode])[p]
+            rows.append((f"{p} vs durable", summary_ms(designs["durable"][mode])[p], tb, "ms"))
+            rows.append((f"{p} vs direct", summary_ms(designs["direct"][mode])[p], tb, "ms"))
+        print_table(f"signal → order, {label}", rows, columns=("baseline", "tradebridge"))
+    print("\nstages, one alert at a time (ms: p50 / p99)")
+    for name, _, _ in STAGES:
+        cells = []
+        for design in DESIGNS:
+            samples = designs[design]["stages"].get(name)
+            at = summary_ms(samples) if samples else None
+            cells.append(f"{at['p50']:7.2f} / {at['p99']:7.2f}" if at else f"{'-':>17}")
+        print(f"| {name:<22} | " + " | ".join(cells) + " |")
+    redis = results["redis"]
+    print(
+        f"\nexecutor Redis per order: {redis['round_trips']:.2f} round trips, "
+        f"{redis['commands']:.2f} commands (local queue's own: {redis['queue_round_trips']:.2f} "
+        f"round trips, not counted); Tradovate requests per order: "
+        + ", ".join(f"{d} {designs[d]['tradovate_requests_per_order']:.3f}" for d in DESIGNS)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the baseline and the system against one simulator and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m bench.execute")
-    parser.add_argument("--alerts", type=int, default=100)
+    """Run the end-to-end measurements, print them, and write the raw results if asked."""
+    parser = argparse.ArgumentParser(prog="python -m bench.execute", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument(
+        "--alerts", type=int, default=None, help="alerts per design one at a time, and per burst"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the raw results here")
     args = parser.parse_args(argv)
-    with (
-        RedisServer("127.0.0.1", None) as redis_server,
-        AzuriteTables("127.0.0.1", None) as azurite,
-        ReadyLineProcess(
-            [sys.executable, "-m", "local.tradovate_sim", "--host", "127.0.0.1", "--port", "0"]
-        ) as sim_urls,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        sim = SimAdmin(sim_urls)
-        strategies = Path(tmp) / "strategies.toml"
-        strategies.write_text(STRATEGIES)
-        env = {
-            "QUEUE_BACKEND": "local", "REDIS_URL": redis_server.url,
-            "SIGNALS_QUEUE_NAME": "signals", "TablesConnection": azurite.connection_string,
-            "TABLE_PREFIX": "bench", "STRATEGIES_FILE": str(strategies), "WEBHOOK_BENCH": SECRET,
-            "DEVHOST_FUNCTION_KEYS": KEY, "TRADOVATE_BASE_URL": sim.base_url,
-            "TRADOVATE_MD_WS_URL": sim.md_ws_url, "TRADOVATE_USERNAME": "sim-trader",
-            "TRADOVATE_PASSWORD": "sim-password", "TRADOVATE_CID": "8",
-            "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "bench",
-            "LOG_LEVEL": "WARNING",
-        }  # fmt: skip
-        baseline = run_baseline(sim, args.alerts)
-        sim.reset()
-        system = run_system(sim, env, args.alerts)
-        sim.close()
-    bs, ss = summary_ms(baseline["single"]), summary_ms(system["single"])
-    bb, sb = summary_ms(baseline["burst"]), summary_ms(system["burst"])
-    print_table(
-        f"signal → order at the simulator: {args.alerts} alerts, 2 accounts each, "
-        f"{len(ROOTS)} instruments",
-        [
-            ("one at a time: p50", bs["p50"], ss["p50"], "ms"),
-            ("one at a time: p99", bs["p99"], ss["p99"], "ms"),
-            ("burst: p50", bb["p50"], sb["p50"], "ms"),
-            ("burst: p99", bb["p99"], sb["p99"], "ms"),
-            ("burst: last order", baseline["burst_span"] * 1000, system["burst_span"] * 1000, "ms"),
-            ("Tradovate requests per order", 1.0, system["rest_per_order"], "n"),
-        ],
-    )
-    print("\nwhere an order's time goes, one alert at a time (ms after the post, from the ledger)")
-    print(f"| {'step':<34} | {'p50':>8} | {'p99':>8} |")
-    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|")
-    for name, label in STEPS:
-        at = summary_ms([steps[name] for steps in system["steps"] if name in steps])
-        print(f"| {label:<34} | {at['p50']:>8.2f} | {at['p99']:>8.2f} |")
-    print(
-        "\nRedis commands (MONITOR, 20 more alerts one at a time; a script counts once, a "
-        f"pipeline's commands singly): webhook {system['redis_per_alert']:.1f} per alert, "
-        f"executor {system['redis_per_order']:.1f} per order (local queue included), "
-        f"worker {system['redis_worker_per_order']:.1f} per order"
-    )
-    met = ss["p99"] < 25 and ss["p99"] <= 1.5 * bs["p99"]
-    verdict = "met" if met else "NOT met"
-    print(f"target p99 < 25 ms and <= 1.5 x baseline (one at a time): {verdict}")
-    burst_met = sb["p99"] < 25 and sb["p99"] <= 1.5 * bb["p99"]
-    print(f"same target for the burst: {'met' if burst_met else 'NOT met'}")
+    options = QUICK if args.quick else Options()
+    if args.alerts is not None:
+        options = replace(options, single=args.alerts, burst_alerts=args.alerts)
+    results = run(options)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    print_results(results)
     return 0
 
 
