@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
@@ -37,6 +38,9 @@ from shared.adapters.local_queue import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
+
+# How many sessions an idle pump accepts at most in the turn of the send that wakes it.
+_WAKE_ACCEPTS = 4
 
 # host.json maxAutoLockRenewalDuration's default (ServiceBusOptions.cs), and ours.
 DEFAULT_MAX_LOCK_RENEWAL_S = 300.0
@@ -64,7 +68,12 @@ class _Lease:
 
 
 class SessionProcessor:
-    """Pump one local queue into ``handler`` until told to stop."""
+    """Pump one local queue into ``handler`` until told to stop.
+
+    An idle pump sleeps in Redis until a send wakes it, or until a scheduled message is due
+    or a waiting session's lock lapses (its own timer); ``idle_poll_s`` only caps that sleep,
+    as a safety net for anything nothing announces.
+    """
 
     def __init__(
         self,
@@ -92,7 +101,10 @@ class SessionProcessor:
             while await self._take_slot(stop):
                 token = new_receiver_token()
                 try:
-                    session = await self._queue.accept_session(token)
+                    # Accept a session and take its first message in one round trip; with
+                    # none to take, wait (holding the slot) for work to arrive.
+                    first = await self._queue.accept_and_receive(token)
+                    taken = [first] if first is not None else await self._wait_for_work(stop)
                 except Exception:
                     self._slots.release()
                     log.exception(
@@ -100,18 +112,23 @@ class SessionProcessor:
                     )
                     await sleep_or_stop(stop, 1.0)
                     continue
-                if session is None:
+                if not taken:
                     self._slots.release()
-                    await self._wait_for_work(stop)
                     continue
-                task = asyncio.create_task(self._drain(session, token))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                for message in taken:  # one slot each: the one taken above, and the extras
+                    task = asyncio.create_task(self._drain(message, message.lock_token))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         finally:
             await self._drain_in_flight()
 
     async def _take_slot(self, stop: asyncio.Event) -> bool:
         """Wait for a free session slot; return False (holding none) once ``stop`` is set."""
+        if stop.is_set():
+            return False
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once, no task or loop turn
+            return True
         # Waiting on the semaphore alone would not notice ``stop`` while every slot is busy,
         # and shutdown would then wait for the slowest handler instead of the grace period.
         acquire = asyncio.ensure_future(self._slots.acquire())
@@ -139,21 +156,88 @@ class SessionProcessor:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        waiter = asyncio.create_task(self._queue.wait_for_work(self._idle_poll_s))
+    async def _wait_for_work(self, stop: asyncio.Event) -> list[ReceivedMessage]:
+        """Sleep until a send or a release announces work (a wake token, popped in Redis),
+        a scheduled message falls due or a waiting session's lock lapses, at most
+        ``idle_poll_s``, or ``stop``; return the messages accepted on waking, if any.
+
+        Called holding one session slot; each message returned holds one (the extra slots
+        are taken here, and those not needed are given back here).
+        """
+        try:
+            due_s = await self._queue.next_wake_s()
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "local queue %s: reading the next due time failed: %s", self._queue.queue_name, exc
+            )
+            await sleep_or_stop(stop, min(self._idle_poll_s, 1.0))
+            return []
+        if due_s == 0:
+            return []  # a session became free since the accept: take it now
+        if due_s is not None and due_s < self._idle_poll_s:
+            await self._wait_until(stop, due_s)
+            return []
+        # Nothing due before the cap, so Redis's own timeout will do: block and accept in one
+        # pipeline, which Redis runs in the turn of the send that wakes it; one accept per
+        # free slot (a few at most), so an alert fanned out to several sessions is taken whole.
+        extra = 0
+        while extra < _WAKE_ACCEPTS - 1 and not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once
+            extra += 1
+        tokens = [new_receiver_token() for _ in range(1 + extra)]
+        taken: list[ReceivedMessage] = []
+        try:
+            waiter = asyncio.create_task(self._queue.wait_and_accept(tokens, self._idle_poll_s))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+            if waiter.done():
+                taken = waiter.result()  # a failed accept is the caller's to log
+            else:
+                # Only when stopping: a delivery the server made in this instant stays
+                # locked until its lock lapses, then comes back with its count + 1.
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await waiter
+        finally:
+            # The caller's slot stays held when nothing was taken (it gives it back itself).
+            for _ in range(1 + extra - max(len(taken), 1)):
+                self._slots.release()
+        return taken
+
+    async def _wait_until(self, stop: asyncio.Event, due_s: float) -> None:
+        """Wait for a wake token, ``due_s`` (kept by a timer here) or ``stop``."""
+        # Redis ends a blocked command only on its clock tick (100 ms), so the due time is
+        # kept here; the 1 ms covers the lock's or the due time's rounding. A BLPOP
+        # cancelled here closes its connection; a token it may have taken with it is not
+        # needed: the accept that follows finds the work anyway.
+        waiter = asyncio.create_task(self._queue.wait_for_work(due_s + 1.0))
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {waiter, stopper}, timeout=due_s + 0.001, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in (waiter, stopper):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _drain(self, session: str, token: str) -> None:
+    async def _drain(self, first: ReceivedMessage, token: str) -> None:
         loop = asyncio.get_running_loop()
-        lease = _Lease(session, token, self._queue.lock_duration_s, loop.time())
+        session = first.session_id
+        lock_s = self._queue.lock_duration_s
+        accepted_at = loop.time()
+        if first.locked_until is not None:
+            # Reckon the lock from when the accept took it (it may have waited in Redis).
+            age_s = time.time() - (first.locked_until.timestamp() - lock_s)
+            accepted_at -= max(age_s, 0.0)
+        lease = _Lease(session, token, lock_s, accepted_at)
         renewer = asyncio.create_task(self._keep_locked(lease))
         try:
-            for _ in range(self._per_turn):
+            if not await self._deliver(first, lease):
+                return
+            for _ in range(self._per_turn - 1):
                 # Once renewal has stopped, take no new message: release the session so it is
                 # accepted again (with a fresh renewal budget) instead of letting it lapse.
                 if not lease.renewing or lease.lost is not None:

@@ -15,6 +15,11 @@ from local.devhost.loader import FunctionSpec
 from local.queue_processor import DEFAULT_MAX_LOCK_RENEWAL_S, SessionProcessor
 from shared.adapters.local_queue import LocalQueue, ReceivedMessage
 
+# The longest the pump sleeps without news. It wakes at once on a send (a token pushed by the
+# send script, popped by a blocking BLPOP) and on time for a scheduled message or a lapsed
+# session lock (``LocalQueue.next_wake_s``); this cap only bounds what nothing announces.
+IDLE_WAIT_CAP_S = 5.0
+
 _TIMESPAN = re.compile(r"(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
@@ -90,7 +95,7 @@ class QueueTrigger:
             queue,
             self._handle,
             max_concurrent_sessions=max_concurrent_sessions,
-            idle_poll_s=0.5,
+            idle_poll_s=IDLE_WAIT_CAP_S,
             max_lock_renewal_s=max_lock_renewal_s,
         )
 

@@ -398,3 +398,144 @@ def test_host_json_renewal_duration_defaults_and_reads_infinite() -> None:
     assert max_lock_renewal_s({"maxAutoLockRenewalDuration": "-00:00:00.0010000"}) == float("inf")
     with pytest.raises(ValueError, match="TimeSpan"):
         timespan_s("5 minutes")
+
+
+# --- delivery without polling: the pump sleeps in Redis and wakes on the event itself -------
+
+
+async def run_processor(
+    queue: LocalQueue, handler: Callable[[ReceivedMessage], Awaitable[None]]
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """Start a pump whose idle cap (30 s) is far longer than any wait these tests allow."""
+    stop = asyncio.Event()
+    processor = SessionProcessor(queue, handler, idle_poll_s=30)
+    runner = asyncio.create_task(processor.run(stop))
+    await asyncio.sleep(0.1)  # let it go idle first
+    return stop, runner
+
+
+async def test_idle_pump_is_woken_by_a_send_not_by_a_poll(queue: LocalQueue) -> None:
+    delivered: asyncio.Queue[tuple[float, ReceivedMessage]] = asyncio.Queue()
+
+    async def handler(m: ReceivedMessage) -> None:
+        delivered.put_nowait((datetime.now(UTC).timestamp(), m))
+
+    stop, runner = await run_processor(queue, handler)
+    try:
+        hops_s = []
+        for n in range(5):
+            await queue.send([msg(f"wake-{n}", f"s{n}")])
+            at, m = await asyncio.wait_for(delivered.get(), 5)
+            hops_s.append(at - m.enqueued_time.timestamp())
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await runner
+    # Each delivery followed its send within a round trip or two, not a 30 s poll.
+    assert max(hops_s) < 0.25, hops_s
+
+
+async def test_enqueued_time_is_kept_below_the_millisecond(queue: LocalQueue) -> None:
+    before = datetime.now(UTC)
+    for n in range(5):
+        await queue.send([msg(f"stamp-{n}", f"s{n}", time_to_live=timedelta(seconds=30))])
+    stamps: list[ReceivedMessage] = []
+    while (m := await queue.accept_and_receive(f"r{len(stamps)}")) is not None:
+        stamps.append(m)
+    assert len(stamps) == 5
+    assert all(m.enqueued_time >= before - timedelta(milliseconds=1) for m in stamps)
+    # Whole milliseconds would leave every microsecond part at a multiple of 1000.
+    assert any(m.enqueued_time.microsecond % 1000 for m in stamps)
+    assert all(m.expires_at == m.enqueued_time + timedelta(seconds=30) for m in stamps)
+
+
+async def test_scheduled_message_wakes_the_idle_pump_on_time(queue: LocalQueue) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=0.4)
+    await queue.send([msg("timed", scheduled_enqueue_time=due)])
+    seen: list[datetime] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append(datetime.now(UTC))
+
+    stop, runner = await run_processor(queue, handler)
+    try:
+        async with asyncio.timeout(5):
+            while not seen:  # noqa: ASYNC110 - polling a test predicate, no event to await
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await runner
+    assert due <= seen[0] < due + timedelta(seconds=0.2)
+
+
+async def test_lapsed_lock_of_a_dead_receiver_wakes_the_idle_pump(redis_url: str) -> None:
+    q = LocalQueue(aioredis.Redis.from_url(redis_url), "lapse", lock_duration_s=0.4)
+    await q.send([msg("held")])
+    first = await q.accept_and_receive("dead-receiver")  # locks the session, then "dies"
+    assert first is not None
+    lapses = datetime.now(UTC) + timedelta(seconds=0.4)
+    seen: list[tuple[datetime, int]] = []
+
+    async def handler(m: ReceivedMessage) -> None:
+        seen.append((datetime.now(UTC), m.delivery_count))
+
+    stop, runner = await run_processor(q, handler)
+    try:
+        async with asyncio.timeout(5):
+            while not seen:  # noqa: ASYNC110 - polling a test predicate, no event to await
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await runner
+        await q.close()
+    at, delivery_count = seen[0]
+    assert delivery_count == 2
+    assert lapses - timedelta(milliseconds=20) <= at < lapses + timedelta(seconds=0.25)
+
+
+async def test_accept_and_receive_skips_sessions_with_nothing_left_to_give(
+    queue: LocalQueue,
+) -> None:
+    await queue.send([msg("gone", "s1", time_to_live=timedelta(milliseconds=50))])
+    await queue.send([msg("live", "s2")])
+    await asyncio.sleep(0.1)
+    m = await queue.accept_and_receive("r1")
+    assert m is not None
+    assert (m.message_id, m.session_id, m.delivery_count) == ("live", "s2", 1)
+    # s1 held only an expired message: dead-lettered, and left unlocked for anyone.
+    [letter] = await queue.dead_letters()
+    assert (letter.message_id, letter.reason) == ("gone", "TTLExpiredException")
+    assert await queue.accept_and_receive("r2") is None
+    assert await queue.next_wake_s() is not None  # s2 stays locked by r1 until it lapses
+    await queue.send([msg("next", "s1")])
+    assert await queue.next_wake_s() == 0
+
+
+async def test_wait_and_accept_takes_the_messages_whose_send_wakes_it(queue: LocalQueue) -> None:
+    assert await queue.wait_and_accept(["r1"], 0.1) == []  # nothing came: timed out
+    waiting = asyncio.create_task(queue.wait_and_accept(["r1", "r2", "r3"], 5))
+    await asyncio.sleep(0.05)
+    await queue.send([msg("woke-a", "s1"), msg("woke-b", "s2")])
+    taken = await asyncio.wait_for(waiting, 2)
+    # One send, two sessions: both taken in the turn that woke the wait, oldest first.
+    assert [(m.message_id, m.session_id, m.lock_token, m.delivery_count) for m in taken] == [
+        ("woke-a", "s1", "r1", 1),
+        ("woke-b", "s2", "r2", 1),
+    ]
+    for m in taken:
+        assert m.locked_until is not None
+        assert m.locked_until - m.enqueued_time < timedelta(seconds=2.5)  # locked on arrival
+    assert await queue.accept_and_receive("r4") is None  # s1 and s2 are locked
+    for m in taken:
+        await queue.complete(m)
+
+
+async def test_wait_and_accept_survives_a_server_that_forgot_its_scripts(
+    queue: LocalQueue, redis_url: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.script_flush()
+    await client.aclose()
+    await queue.send([msg("after-flush")])
+    [m] = await queue.wait_and_accept(["r1", "r2"], 1)
+    assert m.message_id == "after-flush"
