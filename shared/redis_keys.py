@@ -39,6 +39,14 @@ Document shapes (JSON strings unless noted):
 - ``mgmt:done:{ENTRY_CL_ORD_ID}``: the worker's once-only marker for a managed stop
   (``{"status": "moving"|"moved"|"failed"|"unknown", ...}``), so neither a restart nor a
   second worker moves a stop twice.
+- ``{notify}:feed``: a stream (field ``event`` = the event's JSON) holding a copy of every
+  event published on a ``NOTIFY_CHANNELS`` channel, appended in the publisher's own round trip
+  and trimmed to about ``NOTIFY_FEED_MAXLEN``; the notifiers read it with the consumer group
+  ``NOTIFY_GROUP`` (``shared.services.notify``). ``{notify}:status:{CHANNEL}`` is one delivery
+  channel's record (JSON: ``sent``, ``failed``, ``last_success_at``, ``last_failure_at``,
+  ``last_error``); ``{notify}:dedupe:...``, ``{notify}:window:{CHANNEL}`` and
+  ``{notify}:folded:{CHANNEL}`` are the de-duplication and rate-limit state, and
+  ``{notify}:watchdog`` the watchdog's last view of the worker (JSON).
 """
 
 from __future__ import annotations
@@ -197,3 +205,43 @@ def expectation(account_id: int, contract_id: int) -> str:
 def last_order(account_name: str, root: str) -> str:
     """Return the key stamping the last entry an account sent on a root (for cooldowns)."""
     return f"last-order:{account_name}:{root.upper()}"
+
+
+# --- notifications (shared.services.notify, shared.adapters.notify_state) ---------------------
+# Channels whose events may become a message to the trader; only these are copied to the feed.
+NOTIFY_CHANNELS = frozenset(
+    {
+        "order.rejected",
+        "risk.denied",
+        "risk.alert",
+        "position.drift",
+        "contract.rolled",
+        "system.health",
+        "queue.dead_lettered",
+    }
+)
+NOTIFY_FEED = "{notify}:feed"
+NOTIFY_FEED_MAXLEN = 10_000  # approximate (XADD MAXLEN ~): a storm cannot grow it without bound
+NOTIFY_GROUP = "notifiers"
+NOTIFY_WATCHDOG = "{notify}:watchdog"
+NOTIFY_WATCHDOG_LOCK = "lock:watchdog"
+
+
+def notify_status(channel: str) -> str:
+    """Return the key of one delivery channel's record (webhook, email)."""
+    return f"{{notify}}:status:{channel}"
+
+
+def notify_dedupe(channel: str, digest: str) -> str:
+    """Return the key marking one notification (kind + subject digest) sent on a channel."""
+    return f"{{notify}}:dedupe:{channel}:{digest}"
+
+
+def notify_window(channel: str) -> str:
+    """Return the hash counting a channel's messages in its current rate window."""
+    return f"{{notify}}:window:{channel}"
+
+
+def notify_folded(channel: str) -> str:
+    """Return the hash of the notifications a channel's rate limit folded into a summary."""
+    return f"{{notify}}:folded:{channel}"

@@ -21,6 +21,7 @@ uses the settled set to tell whether the documents already show what its earlier
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -117,6 +118,31 @@ class Book:
         self._run = 0
         self._position_run: dict[tuple[int, int], int] = {}
         self._fill_run: dict[int, int] = {}
+        # Each account's open and closed order ids, ascending, kept as orders change: the
+        # working and settled lists are read on every document write and must not sort every
+        # order each time.
+        self._open: dict[int, list[int]] = {}
+        self._closed: dict[int, list[int]] = {}
+
+    def _put_order(self, order: Order) -> None:
+        previous = self.orders.get(order.id)
+        self.orders[order.id] = order
+        if previous is not None:
+            self._unlist(previous)
+        lists = self._open if order.status.is_open else self._closed
+        bisect.insort(lists.setdefault(order.account_id, []), order.id)
+
+    def _drop_order(self, order_id: int) -> None:
+        order = self.orders.pop(order_id, None)
+        if order is not None:
+            self._unlist(order)
+
+    def _unlist(self, order: Order) -> None:
+        for lists in (self._open, self._closed):
+            ids = lists.get(order.account_id, [])
+            at = bisect.bisect_left(ids, order.id)
+            if at < len(ids) and ids[at] == order.id:
+                del ids[at]
 
     def begin_run(self) -> None:
         """Start a new run of streamed changes (one socket frame's worth, applied together)."""
@@ -129,7 +155,7 @@ class Book:
         self._reset()  # a resync rebuilds from nothing: events missed while away are not replayed
         self._load_reference(snapshot)
         for order in snapshot.orders:
-            self.orders[order.id] = order
+            self._put_order(order)
             self._announced.add(order.id)  # placed before this sync: no order.placed event
             if order.cl_ord_id:
                 self._name(order.id, order.cl_ord_id)
@@ -236,10 +262,10 @@ class Book:
 
     def _on_order(self, order: Order, deleted: bool, effects: Effects) -> None:
         if deleted:
-            self.orders.pop(order.id, None)
+            self._drop_order(order.id)
             effects.orders.add(order.account_id)
             return
-        self.orders[order.id] = order
+        self._put_order(order)
         if order.cl_ord_id:
             self._name(order.id, order.cl_ord_id)
         effects.orders.add(order.account_id)
@@ -288,7 +314,7 @@ class Book:
         """Learn an order found over REST (its fills waited for it) and return their effects."""
         effects = Effects()
         if order.id not in self.orders:
-            self.orders[order.id] = order
+            self._put_order(order)
             self._announced.add(order.id)
         if cl_ord_id:
             self._name(order.id, cl_ord_id)
@@ -314,11 +340,9 @@ class Book:
 
     def working_orders(self, account_id: int | None = None) -> list[Order]:
         """Return the open orders (of one account, or of all), oldest first."""
-        return [
-            o
-            for _, o in sorted(self.orders.items())
-            if o.status.is_open and (account_id is None or o.account_id == account_id)
-        ]
+        if account_id is not None:
+            return [self.orders[i] for i in self._open.get(account_id, ())]
+        return [self.orders[i] for i in sorted(i for ids in self._open.values() for i in ids)]
 
     def active_contracts(self) -> set[int]:
         """Return the contracts with an open position or a working order: the quotes wanted."""
@@ -329,10 +353,8 @@ class Book:
         """Return the account's closed orders whose fills the position already holds, newest
         first (at most ``SETTLED_LIMIT``); a closed order without fills is settled at once."""
         found: list[Order] = []
-        for order_id in sorted(self.orders, reverse=True):
+        for order_id in reversed(self._closed.get(account_id, ())):
             order = self.orders[order_id]
-            if order.account_id != account_id or order.status.is_open:
-                continue
             filled_in = self._fill_run.get(order_id)
             moved_in = self._position_run.get((account_id, order.contract_id), -1)
             if filled_in is None or moved_in >= filled_in:

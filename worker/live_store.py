@@ -19,9 +19,23 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.notify_feed import queue_feed
+from shared.adapters.redis_exec import ORDERS_NOTICE_CHANNEL
 from shared.domain.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
+
+
+_UNSEEN = object()
+
+
+def _orders_account(key: str) -> str | None:
+    # ``live:{account}:orders`` -> the account id; None for any other document.
+    prefix, _, rest = key.partition(":")
+    account, _, kind = rest.partition(":")
+    if prefix != "live" or kind != "orders" or not account.isdigit():
+        return None
+    return account if key == keys.live_orders(int(account)) else None
 
 
 def dumps(document: Mapping[str, Any]) -> str:
@@ -46,6 +60,7 @@ class LiveStore:
         self._liveness_ttl_ms = int(liveness_ttl_s * 1000)
         self._quote_ttl_ms = int(quote_ttl_s * 1000)
         self._on_error = on_error
+        self._settled: dict[str, Any] = {}  # each orders document's last written settled list
 
     def _failed(self, what: str, exc: BaseException) -> DependencyUnavailable:
         if self._on_error is not None:
@@ -56,16 +71,28 @@ class LiveStore:
 
     async def write_documents(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace several documents in one round trip, atomically: a reader that fetches an
-        account's documents together (the executor's ``MGET``) never sees half a write."""
+        account's documents together (the executor's ``MGET``) never sees half a write. When
+        an orders document's ``settled`` list changed since this process last wrote it, the
+        account id goes out on ``ORDERS_NOTICE_CHANNEL`` in the same transaction, so a fill
+        wait that wakes on it reads the new list."""
         if not documents:
             return
+        changed: dict[str, Any] = {}
+        for key, document in documents.items():
+            account_id = _orders_account(key)
+            settled = document.get("settled")
+            if account_id is not None and self._settled.get(key, _UNSEEN) != settled:
+                changed[key] = settled
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key, document in documents.items():
                     pipe.set(key, dumps(document))
+                for key in changed:
+                    pipe.publish(ORDERS_NOTICE_CHANNEL, _orders_account(key) or "")
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise self._failed("document write", exc) from exc
+        self._settled.update(changed)
 
     async def set_liveness(self, heartbeat: Mapping[str, Any], sync_state: str) -> None:
         """Refresh ``worker:heartbeat`` and ``worker:sync`` together, both expiring."""
@@ -106,7 +133,9 @@ class LiveStore:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, payload in batch:
-                    pipe.publish(name, keys.event_message(name, payload, at=at))
+                    message = keys.event_message(name, payload, at=at)
+                    pipe.publish(name, message)
+                    queue_feed(pipe, name, message)  # notifiable ones also go to the feed
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("publish", exc)

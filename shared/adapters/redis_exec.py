@@ -1,9 +1,19 @@
-"""The executor's view of Redis: kill switches, cooldown stamps, quotes, indexes, events."""
+"""The executor's view of Redis: kill switches, cooldown stamps, quotes, indexes, events.
+
+The hot path is a few round trips (``docs/architecture.md``, *Redis round trips per
+order*): ``plan_facts`` reads the worker's view, the risk facts and the expectation in one
+``MGET``; ``claim_with`` and ``update_with`` send a ledger script (``RedisLedger``) with the
+store's own writes in one pipeline; ``OrderNotices`` wakes the fill wait when the worker
+rewrites an account's settled orders.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +21,50 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.notify_feed import queue_feed
 from shared.adapters.redis_errors import redis_unavailable
+from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.redis_replies import optional_text
-from shared.ports import Events
+from shared.ports import Events, Ledger, LedgerEntry
+from shared.services.live_state import LiveState, LiveView
+from shared.services.store_writes import StoreWrites
+
+# The worker publishes an account id here in the transaction that rewrites that account's
+# orders document (``worker.live_store``): the executor's fill wait wakes on it.
+ORDERS_NOTICE_CHANNEL = "live:orders:notice"
+
+log = logging.getLogger(__name__)
 
 
 def _queue_events(pipe: Any, events: Events) -> None:
     for event, payload in events:
-        pipe.publish(event, keys.event_message(event, payload, source="executor"))
+        message = keys.event_message(event, payload, source="executor")
+        pipe.publish(event, message)
+        queue_feed(pipe, event, message)  # notifiable events also go to the feed, same trip
+
+
+class _Prefetched:
+    """Answer ``LiveState``'s one ``MGET`` with values already read in a larger one."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self._values = values
+
+    async def mget(self, names: list[str]) -> list[Any]:
+        return self._values
+
+
+def _intent(
+    strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
+) -> tuple[str, str, str]:
+    # The reconcile timer's hash of intended positions: key, field, JSON value.
+    value = json.dumps({"net_pos": net_pos, "signal_id": signal_id, "at": at.isoformat()})
+    return keys.intended_positions(strategy_id), f"{account}:{root}", value
+
+
+def _raise_errors(results: list[Any]) -> None:
+    for result in results:
+        if isinstance(result, Exception):
+            raise redis_unavailable(result) from result
 
 
 class RedisExecutionStore:
@@ -26,6 +72,131 @@ class RedisExecutionStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._notices: OrderNotices | None = None
+
+    async def plan_facts(
+        self,
+        account_id: int,
+        contract_id: int,
+        strategy_id: str,
+        account_name: str,
+        root: str,
+        *,
+        events: Events = (),
+    ) -> tuple[LiveView | None, tuple[bool, bool, bool, datetime | None], str | None]:
+        """Return the worker's view, the risk facts and the stored expectation, read in one
+        ``MGET`` (one moment for all of them), pipelined after ``events``."""
+        pipe = self._redis.pipeline(transaction=False)
+        _queue_events(pipe, events)
+        pipe.mget(
+            keys.WORKER_HEARTBEAT,
+            keys.WORKER_SYNC_STATE,
+            keys.live_positions(account_id),
+            keys.live_orders(account_id),
+            keys.live_cash(account_id),
+            keys.quote(contract_id),
+            keys.KILL_GLOBAL,
+            keys.kill_strategy(strategy_id),
+            keys.kill_account(account_name),
+            keys.last_order(account_name, root),
+            keys.expectation(account_id, contract_id),
+        )
+        try:
+            values = (await pipe.execute(raise_on_error=False))[-1]
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        if isinstance(values, Exception):
+            raise redis_unavailable(values) from values
+        view = await LiveState(_Prefetched(values[:6])).view(account_id, contract_id)
+        stamp = optional_text(values[9])
+        facts = (
+            values[6] is not None,
+            values[7] is not None,
+            values[8] is not None,
+            datetime.fromisoformat(stamp) if stamp else None,
+        )
+        return view, facts, optional_text(values[10])
+
+    def _queue_writes(self, pipe: Any, writes: StoreWrites) -> None:
+        _queue_events(pipe, writes.events)
+        for cl_ord_id, info in writes.links.items():
+            pipe.set(keys.cl_ord_index(cl_ord_id), json.dumps(info), ex=keys.CL_ORD_INDEX_TTL_S)
+        if writes.stamp is not None:
+            account, root, at = writes.stamp
+            pipe.set(keys.last_order(account, root), at.isoformat(), ex=86_400)
+        if writes.expecting is not None:
+            account_id, contract_id, document = writes.expecting
+            key = keys.expectation(account_id, contract_id)
+            pipe.set(key, document, ex=keys.EXPECTATION_TTL_S)
+        if writes.intent is not None:
+            pipe.hset(*_intent(*writes.intent))
+        if writes.instructions is not None and writes.instructions[1]:
+            account_id, items = writes.instructions
+            pipe.hset(keys.management_instructions(account_id), mapping=dict(items))
+
+    def _batched(self, ledger: Ledger) -> RedisLedger | None:
+        # One pipeline only when the ledger lives on this store's server.
+        if isinstance(ledger, RedisLedger) and ledger.client is self._redis:
+            return ledger
+        return None
+
+    async def claim_with(
+        self, ledger: Ledger, entries: list[LedgerEntry], writes: StoreWrites
+    ) -> bool:
+        """Claim ``entries`` in the ledger (all or none) and make ``writes``, in one round
+        trip when the ledger shares this server; return whether the claim succeeded."""
+        batched = self._batched(ledger)
+        if batched is None:
+            claimed = await ledger.claim_all(entries)
+            await self._write(writes)
+            return claimed
+        pipe = self._redis.pipeline(transaction=False)
+        batched.queue_claim_all(pipe, entries)
+        self._queue_writes(pipe, writes)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        _raise_errors(results[1:])
+        return await batched.claim_all_result(entries, results[0])
+
+    async def update_with(
+        self, ledger: Ledger, entries: list[LedgerEntry], writes: StoreWrites
+    ) -> None:
+        """Merge ``entries`` into the ledger and make ``writes``, in one round trip when the
+        ledger shares this server."""
+        batched = self._batched(ledger)
+        if batched is None:
+            await ledger.update_all(entries)
+            await self._write(writes)
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        if entries:
+            batched.queue_merge(pipe, entries)
+        self._queue_writes(pipe, writes)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+        _raise_errors(results[1:] if entries else results)
+        if entries:
+            await batched.merge_result(entries, results[0])
+
+    async def _write(self, writes: StoreWrites) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        self._queue_writes(pipe, writes)
+        if len(pipe) == 0:
+            return
+        try:
+            _raise_errors(await pipe.execute(raise_on_error=False))
+        except (RedisError, OSError) as exc:
+            raise redis_unavailable(exc) from exc
+
+    def order_notices(self) -> OrderNotices:
+        """Return this process's subscription to the worker's orders-document notices."""
+        if self._notices is None:
+            self._notices = OrderNotices(self._redis)
+        return self._notices
 
     async def risk_facts(
         self, strategy_id: str, account_name: str, root: str, *, events: Events = ()
@@ -101,8 +272,7 @@ class RedisExecutionStore:
         self, strategy_id: str, account: str, root: str, net_pos: int, signal_id: str, at: datetime
     ) -> None:
         """Remember the position the strategy intends, for the reconcile timer."""
-        value = json.dumps({"net_pos": net_pos, "signal_id": signal_id, "at": at.isoformat()})
-        await self._redis.hset(keys.intended_positions(strategy_id), f"{account}:{root}", value)
+        await self._redis.hset(*_intent(strategy_id, account, root, net_pos, signal_id, at))
 
     async def store_instructions(self, account_id: int, items: Mapping[str, str]) -> None:
         """Hand stop-management instructions (JSON per entry client order id) to the worker."""
@@ -113,8 +283,119 @@ class RedisExecutionStore:
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its channel; a dashboard missing it must not fail an order."""
         message = keys.event_message(event, payload, source="executor")
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.publish(event, message)
+        queue_feed(pipe, event, message)  # notifiable events also go to the feed, same trip
         try:
-            await self._redis.publish(event, message)
+            await pipe.execute()
         except (RedisError, OSError) as exc:
             redis_unavailable(exc)  # counted; a dashboard missing an event must not fail an order
             return
+
+
+class _Wake:
+    """One fill wait's wake-up: set when the worker rewrites its account's orders."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait until a notice arrives (True) or ``timeout_s`` passes (False); re-arm."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+
+class OrderNotices:
+    """Wake fill waits when the worker rewrites an account's orders document.
+
+    One pub/sub connection per process, opened on the first wait and kept. A wait registers
+    before its caller reads the cache, so a notice published between that read and the wait
+    still wakes it. Notices are hints: a lost connection is logged and the next wait opens
+    it again, and a caller never waits on a notice longer than its own bound before it reads
+    the cache anyway.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._waiters: dict[int, set[_Wake]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.asynccontextmanager
+    async def watch(self, account_id: int) -> AsyncIterator[_Wake]:
+        """Yield a wake-up for ``account_id``'s notices while the block runs."""
+        await self._listening()
+        wake = _Wake()
+        self._waiters.setdefault(account_id, set()).add(wake)
+        try:
+            yield wake
+        finally:
+            waiting = self._waiters.get(account_id)
+            if waiting is not None:
+                waiting.discard(wake)
+                if not waiting:
+                    del self._waiters[account_id]
+
+    async def aclose(self) -> None:
+        """Drop the subscription (a later wait opens it again)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listening(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._loop is loop:
+            return
+        subscribed: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._task = loop.create_task(self._listen(subscribed))
+        try:
+            # Bounded: a wait without notices still ends by its own bound.
+            await asyncio.wait_for(asyncio.shield(subscribed), 0.5)
+        except TimeoutError:
+            log.info("orders notices not subscribed yet")
+
+    async def _listen(self, subscribed: asyncio.Future[None]) -> None:
+        # A connection pool of its own: closing the shared client's pool while this task
+        # blocks reading its connection can hang (redis-py waits for the transport to close),
+        # so the shared client never holds this connection and this task closes its own.
+        shared = self._redis.connection_pool
+        pool = aioredis.ConnectionPool(
+            connection_class=shared.connection_class, **shared.connection_kwargs
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(ORDERS_NOTICE_CHANNEL)
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message.get("type") in ("subscribe", b"subscribe"):
+                    if not subscribed.done():
+                        subscribed.set_result(None)
+                elif message.get("type") in ("message", b"message"):
+                    self._wake(message.get("data"))
+        except (RedisError, OSError) as exc:
+            if not subscribed.done():
+                subscribed.set_result(None)  # the waiters go on with their own bound
+            log.info("orders notices connection lost: %s", type(exc).__name__)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it unannotated
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose(close_connection_pool=True)
+
+    def _wake(self, data: Any) -> None:
+        try:
+            account_id = int(optional_text(data) or "")
+        except ValueError:
+            return
+        for wake in self._waiters.get(account_id, ()):
+            wake.event.set()

@@ -46,7 +46,7 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.redis_errors import redis_unavailable
@@ -218,6 +218,20 @@ def decode_hash(
     return rows, version
 
 
+def _log_conflicts(signal_id: str, conflicts: Any) -> None:
+    for start in range(0, len(conflicts or ()), 3):
+        row_key, kept, refused = (text(v) for v in conflicts[start : start + 3])
+        log.warning(
+            "ledger: two order ids for one leg; kept the first",
+            extra={
+                "signal_id": signal_id,
+                "row_key": row_key,
+                "order_id": _untyped(kept),
+                "order_id_conflict": _untyped(refused),
+            },
+        )
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -235,6 +249,38 @@ class RedisLedger:
         self._claim_all = client.register_script(_CLAIM_ALL)
         self._claim = client.register_script(_CLAIM)
         self._merge = client.register_script(_MERGE)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """Return the Redis client the ledger writes through (to share its round trips)."""
+        return self._redis
+
+    def queue_claim_all(self, pipe: Any, entries: Sequence[LedgerEntry]) -> None:
+        """Add ``claim_all``'s script to ``pipe`` (by SHA; ``claim_all_result`` reads it)."""
+        keys, argv = self._args(entries)
+        pipe.evalsha(self._claim_all.sha, len(keys), *keys, *argv)
+
+    async def claim_all_result(self, entries: Sequence[LedgerEntry], result: Any) -> bool:
+        """Read a queued ``claim_all``'s reply; run it alone when Redis lacked the script."""
+        if isinstance(result, NoScriptError):
+            return await self.claim_all(entries)
+        if isinstance(result, Exception):
+            raise redis_unavailable(result) from result
+        return bool(result)
+
+    def queue_merge(self, pipe: Any, entries: Sequence[LedgerEntry]) -> None:
+        """Add ``update_all``'s script to ``pipe`` (by SHA; ``merge_result`` reads it)."""
+        keys, argv = self._args(entries)
+        pipe.evalsha(self._merge.sha, len(keys), *keys, *argv)
+
+    async def merge_result(self, entries: Sequence[LedgerEntry], result: Any) -> None:
+        """Read a queued merge's reply; run it alone when Redis lacked the script."""
+        if isinstance(result, NoScriptError):
+            await self.update_all(entries)
+            return
+        if isinstance(result, Exception):
+            raise redis_unavailable(result) from result
+        _log_conflicts(entries[0].signal_id, result)
 
     def _args(self, entries: Sequence[LedgerEntry]) -> tuple[list[str], list[Any]]:
         signal_ids = {e.signal_id for e in entries}
@@ -276,18 +322,7 @@ class RedisLedger:
             conflicts = await self._merge(keys=keys, args=argv)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
-        signal_id = entries[0].signal_id
-        for start in range(0, len(conflicts or ()), 3):
-            row_key, kept, refused = (text(v) for v in conflicts[start : start + 3])
-            log.warning(
-                "ledger: two order ids for one leg; kept the first",
-                extra={
-                    "signal_id": signal_id,
-                    "row_key": row_key,
-                    "order_id": _untyped(kept),
-                    "order_id_conflict": _untyped(refused),
-                },
-            )
+        _log_conflicts(entries[0].signal_id, conflicts)
 
     async def rows(self, signal_id: str) -> list[LedgerEntry]:
         """Return every row of one signal, from Table storage once Redis has forgotten it."""

@@ -2,9 +2,11 @@
 
 For each delivery: resolve the contract, read the account's position and working orders
 (the worker's live cache, else REST), gather the risk facts, plan (pure), then send the
-plan's commands in order. Exactly once, even across crashes and re-deliveries, with two
-writes to the ledger on the way (one Redis script each, copied to Table storage later by
-the ledger mirror):
+plan's commands in order. The facts come in one read (``FactsStore``), sent beside the
+contract's resolution when the symbol resolved before in this process. Exactly once, even
+across crashes and re-deliveries, with two writes to the ledger on the way (one Redis
+script each, with the store's writes in the same round trip, copied to Table storage later
+by the ledger mirror):
 
 1. before any broker call: the execution summary with the plan, and a claim row per leg,
    inserted together; if any row already exists, an earlier delivery got there first, and
@@ -60,7 +62,7 @@ from shared.domain import broker
 from shared.domain.errors import InvalidSignal, TransientBrokerError, TransientError
 from shared.domain.planning.model import Plan, is_leg_of
 from shared.domain.planning.planner import plan
-from shared.domain.risk import Denial
+from shared.domain.risk import Denial, DenialCode
 from shared.ports import (
     BrokerTrading,
     Clock,
@@ -74,7 +76,15 @@ from shared.ports import (
 from shared.services.envelope import Envelope
 from shared.services.expectation import Expectation
 from shared.services.live_state import LiveView
-from shared.services.plan_inputs import Basis, Target, current_view, read_book, read_risk
+from shared.services.plan_inputs import (
+    Basis,
+    Facts,
+    FactsReader,
+    Target,
+    current_view,
+    read_book,
+    read_risk,
+)
 from shared.services.plan_record import dump_plan, load_plan
 from shared.services.policy_builder import policy_for
 from shared.services.send_plan import (
@@ -82,11 +92,13 @@ from shared.services.send_plan import (
     PlanSender,
     PositionMoved,
     Sent,
+    announcement,
     answer_row,
     claim_row,
 )
 from shared.services.settle import Timing
 from shared.services.settled_outcome import finish
+from shared.services.store_writes import claim_with
 from shared.strategies import StrategyBook
 
 __all__ = ["REPLAN", "Delivery", "ExecuteDeps", "Executor", "Outcome", "Status"]
@@ -134,10 +146,11 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class _Reads:
     # What a plan was made from: the book's basis, and the rest, kept for a replan in the
-    # same delivery.
+    # same delivery; ``unsent`` the events that did not go out with the facts' read.
     facts: tuple[bool, bool, bool, datetime | None]
     last_price: Decimal | None
     basis: Basis
+    unsent: Events = ()
 
 
 class Executor:
@@ -146,6 +159,7 @@ class Executor:
     def __init__(self, deps: ExecuteDeps) -> None:
         self._deps = deps
         self._account_ids: dict[str, int] = {}
+        self._reader = FactsReader(deps.contracts, deps.store, deps.live)
 
     async def execute(self, delivery: Delivery) -> Outcome:
         """Plan and send one signal for one account, exactly once."""
@@ -159,7 +173,9 @@ class Executor:
             )
         try:
             account = broker.Account(id=await self._account_id(env), name=env.account)
-            contract = await self._deps.contracts.resolve(env.signal.symbol)
+            contract, early = await self._reader.resolve(
+                env, account.id, first=delivery.delivery_count == 1
+            )
         except InvalidSignal as exc:
             return await self._refuse(delivery, exc.code, exc.message)
         target = Target(account, contract, strategy)
@@ -187,24 +203,48 @@ class Executor:
             from_rest = summary is not None and summary.status == REPLAN
             planned, reads = await self._plan(env, target, from_rest=from_rest)
         else:  # the common case: the event goes out with the risk facts' read
-            planned, reads = await self._plan(env, target, events=[announce])
+            planned, reads = await self._plan(env, target, events=[announce], early=early)
         if isinstance(planned, Denial):
             recorded = f"exec:{env.account}" in rows
             await self._refresh_expectation(env, target, reads.basis)
+            for event in reads.unsent:
+                await self._deps.store.publish(*event)
             return await self._deny(
                 delivery, target, planned, recorded=recorded, basis=reads.basis.record()
             )
+        return await self._claim_and_run(delivery, target, planned, rows, reads)
+
+    async def _claim_and_run(
+        self,
+        delivery: Delivery,
+        target: Target,
+        planned: Plan,
+        rows: dict[str, LedgerEntry],
+        reads: _Reads,
+    ) -> Outcome:
+        """Claim the plan's legs with its summary (or, planning again, update the summary),
+        then send it."""
+        env = delivery.envelope
         basis = reads.basis.record()
         summary = self._summary(env, delivery, "planned", plan=dump_plan(planned), basis=basis)
         if rows:  # planning again after a refused cancel: the summary row exists
             await self._deps.ledger.update(summary)
-        elif not await self._deps.ledger.claim_all([summary, *self._claims(env, planned)]):
+            return await self._run(delivery, target, planned, rows, claimed=False, reads=reads)
+        # The claim carries the writes that precede the first broker call (the clOrdId
+        # index, the entry stamp, the in-flight expectation, the events): one round trip.
+        writes = announcement(env, target, planned, self._deps.clock.now())
+        if reads.unsent:
+            writes = dataclasses.replace(writes, events=[*reads.unsent, *writes.events])
+        claims = [summary, *self._claims(env, planned)]
+        if not await claim_with(self._deps.store, self._deps.ledger, claims, writes):
             # Another delivery of this signal got here first: follow what it recorded.
             rows = await self._rows(env)
             return await self._follow(delivery, target, rows) or Outcome(
                 "already_done", "another delivery is handling this signal"
             )
-        return await self._run(delivery, target, planned, rows, claimed=not rows, reads=reads)
+        return await self._run(
+            delivery, target, planned, rows, claimed=True, reads=reads, announced=True
+        )
 
     async def _plan(
         self,
@@ -214,11 +254,13 @@ class Executor:
         *,
         from_rest: bool = False,
         earlier: _Reads | None = None,
+        early: Facts | None = None,
     ) -> tuple[Plan | Denial, _Reads]:
         store, root = self._deps.store, target.contract.product.name
-        account_id, contract_id = target.account.id, target.contract.contract.id
+        account_id = target.account.id
         view: LiveView | None
         waited_ms, reason = 0, ""
+        unsent: Events = ()
         if earlier is not None:
             # Planning again in this delivery: the kill switches and the last entry time were
             # read moments ago, before this signal's own plan stamped its entry time, which a
@@ -234,11 +276,10 @@ class Executor:
             # One read of the worker's cache serves the book and the risk facts alike; the
             # kill switches, the cooldown stamp and the last signal's expectation are read at
             # the same time.
-            view, facts, stored = await asyncio.gather(
-                self._deps.live.view(account_id, contract_id),
-                store.risk_facts(target.strategy.id, env.account, root, events=events),
-                store.expectation(account_id, contract_id),
-            )
+            if early is not None:  # read beside the contract's resolution, without the events
+                (view, facts, stored), unsent = early, events
+            else:
+                view, facts, stored = await self._reader.read(env, target, events)
             if view is None:
                 reason = "the worker's cache is not live"
             else:
@@ -269,7 +310,8 @@ class Executor:
             target.account,
             signal_id=env.signal_id,
         )
-        return planned, _Reads(facts, view.last_price if view is not None else None, basis)
+        last_price = view.last_price if view is not None else None
+        return planned, _Reads(facts, last_price, basis, unsent)
 
     async def _rows(self, env: Envelope) -> dict[str, LedgerEntry]:
         return {row.row_key: row for row in await self._deps.ledger.rows(env.signal_id)}
@@ -392,16 +434,18 @@ class Executor:
             return Outcome("already_done", f"this signal was already {earlier.status}")
         if earlier is not None:
             await self._deps.ledger.update(denied)
-        await self._deps.store.publish(
-            "risk.denied",
-            {
-                "signal_id": env.signal_id,
-                "strategy": env.strategy_id,
-                "account": env.account,
-                "code": code,
-                "message": message,
-            },
-        )
+        event = {
+            "signal_id": env.signal_id,
+            "strategy": env.strategy_id,
+            "account": env.account,
+            "code": code,
+            "message": message,
+        }
+        await self._deps.store.publish("risk.denied", event)
+        if code == DenialCode.DAILY_LOSS_LIMIT:
+            # Reaching the limit stops the account's entries for the day: a risk alert, not
+            # only one more denial (notifications fold the two into one message).
+            await self._deps.store.publish("risk.alert", {"kind": code, **event})
         log.info("signal %s denied for %s: %s", env.signal_id, env.account, message)
         return Outcome("denied", f"{code}: {message}")
 
@@ -414,6 +458,7 @@ class Executor:
         *,
         claimed: bool,
         reads: _Reads | None = None,
+        announced: bool = False,
     ) -> Outcome:
         """Send the plan; if a refused cancel or modify shows the position moved, plan once
         more from Tradovate's REST answers and send that plan instead (module docstring)."""
@@ -424,7 +469,13 @@ class Executor:
         basis = None if reads is None else reads.basis
         try:
             sent = await sender.send(
-                env, target, the_plan, rows, claimed=claimed, redelivered=redelivered
+                env,
+                target,
+                the_plan,
+                rows,
+                claimed=claimed,
+                redelivered=redelivered,
+                announced=announced,
             )
             return await self._finish(delivery, target, the_plan, sent, basis)
         except PositionMoved as moved:

@@ -14,17 +14,40 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from shared.domain import broker
 from shared.domain.planning.model import Book, WorkingOrder
 from shared.domain.policy import RiskState
-from shared.ports import BrokerTrading, Clock, LiveReader
+from shared.domain.symbols import SymbolRef
+from shared.ports import BrokerTrading, Clock, ContractSource, Events, ExecutionStore, LiveReader
 from shared.services.envelope import Envelope
 from shared.services.expectation import Expectation, unproven
-from shared.services.live_state import LiveView
+from shared.services.live_state import LiveState, LiveView
 from shared.services.settle import Timing
 from shared.strategies import Strategy
+
+Facts = tuple[LiveView | None, tuple[bool, bool, bool, datetime | None], str | None]
+_GUESSES = 256  # symbols whose last contract a process remembers
+
+
+@runtime_checkable
+class FactsStore(Protocol):
+    """A store that reads everything a plan needs from Redis in one round trip."""
+
+    async def plan_facts(
+        self,
+        account_id: int,
+        contract_id: int,
+        strategy_id: str,
+        account_name: str,
+        root: str,
+        *,
+        events: Events = (),
+    ) -> tuple[LiveView | None, tuple[bool, bool, bool, datetime | None], str | None]:
+        """Return the worker's view (as ``LiveState.view``), the risk facts (as
+        ``risk_facts``) and the stored expectation, read at one moment, after ``events``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +100,74 @@ class Basis:
             },
             separators=(",", ":"),
         )
+
+
+class FactsReader:
+    """Read what a plan needs from Redis in as few round trips as the store allows.
+
+    Remembers each symbol's last resolved contract (id, product), so that the facts' read
+    can go out beside the next resolution of that symbol, under that guess; the read is used
+    only when the guess held.
+    """
+
+    def __init__(self, contracts: ContractSource, store: ExecutionStore, live: LiveReader) -> None:
+        self._contracts = contracts
+        self._store = store
+        self._live = live
+        self._guesses: dict[SymbolRef, tuple[int, str]] = {}
+
+    async def resolve(
+        self, env: Envelope, account_id: int, *, first: bool
+    ) -> tuple[broker.ContractSpec, Facts | None]:
+        """Resolve the signal's contract; on a first delivery whose symbol resolved before in
+        this process, read the plan's facts at the same time under that contract, and return
+        them only if the symbol still resolves to it (else None: ``read`` them after)."""
+        symbol = env.signal.symbol
+        guess = self._guesses.get(symbol)
+        store = self._store
+        if (
+            guess is None
+            or not first
+            or not isinstance(store, FactsStore)
+            or not isinstance(self._live, LiveState)
+        ):
+            contract = await self._contracts.resolve(symbol)
+            self._remember(symbol, contract)
+            return contract, None
+        contract_id, root = guess
+        resolved, read = await asyncio.gather(
+            self._contracts.resolve(symbol),
+            store.plan_facts(account_id, contract_id, env.strategy_id, env.account, root),
+            return_exceptions=True,
+        )
+        if isinstance(resolved, BaseException):
+            raise resolved
+        self._remember(symbol, resolved)
+        if isinstance(read, BaseException) or (contract_id, root) != self._guesses[symbol]:
+            return resolved, None  # a failed read is made again, and raises, in ``read``
+        return resolved, read
+
+    async def read(self, env: Envelope, target: Target, events: Events) -> Facts:
+        """Read the worker's view, the risk facts and the expectation, after ``events``: one
+        round trip when the store reads them together (``FactsStore``)."""
+        store, root = self._store, target.contract.product.name
+        account_id, contract_id = target.account.id, target.contract.contract.id
+        if isinstance(store, FactsStore) and isinstance(self._live, LiveState):
+            # One read only when the store reads the same cache the reader does.
+            return await store.plan_facts(
+                account_id, contract_id, target.strategy.id, env.account, root, events=events
+            )
+        view, facts, stored = await asyncio.gather(
+            self._live.view(account_id, contract_id),
+            store.risk_facts(target.strategy.id, env.account, root, events=events),
+            store.expectation(account_id, contract_id),
+        )
+        return view, facts, stored
+
+    def _remember(self, symbol: SymbolRef, contract: broker.ContractSpec) -> None:
+        if len(self._guesses) >= _GUESSES and symbol not in self._guesses:
+            self._guesses.clear()
+        self._guesses[symbol] = (contract.contract.id, contract.product.name)
 
 
 async def current_view(

@@ -22,6 +22,13 @@ Tradovate what became of the order (``order/item`` and its fills) and acts on th
 
 A refused placement is recorded ``rejected`` and ends the plan; a refused cancel or modify
 never rejects a signal.
+
+Round trips: the store writes that go with a ledger write (the clOrdId index, the entry
+stamp, the in-flight expectation and ``order.request`` with the claim; ``order.placed``, the
+intended position and the stop-management hand-over with the answers) travel in the same
+Redis pipeline when the store can batch them (``shared.services.store_writes``), else one
+after the other.
+Nothing but the claim and its writes precedes the first broker call.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEnt
 from shared.services.envelope import Envelope
 from shared.services.expectation import Expectation
 from shared.services.plan_inputs import Target
+from shared.services.store_writes import StoreWrites, write_with
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,43 @@ _REFUSED_LEG = {
     broker.OrderFate.FILLED: "already_filled",
     broker.OrderFate.UNKNOWN: "already_gone",
 }
+
+
+def announcement(env: Envelope, target: Target, the_plan: Plan, now: datetime) -> StoreWrites:
+    """Return what goes to the store before a plan's first broker call.
+
+    The clOrdIds are indexed before sending, so the worker can link a fill even if this
+    process dies between the broker's answer and the ledger write. The expectation says "in
+    flight" until the executor writes what the plan did: a plan made meanwhile (this process
+    died and the message went dead) cannot trust the cache and reads REST.
+    """
+    links = {
+        cl_ord_id_of(c, env.signal_id, env.account): {
+            "signal_id": env.signal_id,
+            "strategy": env.strategy_id,
+            "account": env.account,
+            "account_id": target.account.id,
+            "leg": c.leg,
+        }
+        for c in the_plan.commands
+    }
+    opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
+    in_flight = Expectation(env.signal_id, unsure=True).dumps()
+    request = {
+        "signal_id": env.signal_id,
+        "account": env.account,
+        "note": the_plan.note,
+        "legs": list(the_plan.legs),
+        "correlation_id": env.correlation_id,
+    }
+    return StoreWrites(
+        events=[("order.request", request)],
+        links=links,
+        stamp=(env.account, target.contract.product.name, now) if opens else None,
+        expecting=(target.account.id, target.contract.contract.id, in_flight)
+        if the_plan.commands
+        else None,
+    )
 
 
 class PositionMoved(Exception):  # control flow between sender and executor; never escapes them
@@ -151,76 +196,61 @@ class PlanSender:
         *,
         claimed: bool,
         redelivered: bool,
+        announced: bool = False,
     ) -> Sent:
         """Send the plan's commands in order and record every answer in one write.
 
-        On a re-delivery every leg not answered before is looked up at the broker by clOrdId
+        ``announced`` says the claim already carried ``announcement``'s writes. On a
+        re-delivery every leg not answered before is looked up at the broker by clOrdId
         before it is placed, even one this delivery claimed itself: the ledger's working copy
         may have been lost (a Redis fail-over) after an earlier delivery placed the order.
         """
-        await self._announce(env, target, the_plan)
+        if not announced:
+            writes = announcement(env, target, the_plan, self._clock.now())
+            await self._store.link_orders(
+                writes.links, writes.stamp, events=writes.events, expecting=writes.expecting
+            )
         answers: list[LedgerEntry] = []
         legs: list[tuple[Command, int]] = []
+        events: list[tuple[str, Mapping[str, Any]]] = []
         try:
             for command in the_plan.commands:
                 rejection = await self._send_one(
-                    env, command, rows, answers, legs, claimed=claimed, redelivered=redelivered
+                    env,
+                    command,
+                    rows,
+                    (answers, legs, events),
+                    claimed=claimed,
+                    redelivered=redelivered,
                 )
                 if rejection is not None:
-                    return await self._close(env, the_plan, answers, "rejected", rejection, legs)
+                    closing = StoreWrites(events=events)
+                    return await self._close(
+                        env, the_plan, answers, ("rejected", rejection, closing), legs
+                    )
         except TransientError:
             # Keep what was answered so far; the re-delivery looks up only the rest.
-            if answers:
-                await self._ledger.update_all(answers)
+            if answers or events:
+                await write_with(self._store, self._ledger, answers, StoreWrites(events=events))
             raise
-        await self._after(env, target, the_plan)
-        return await self._close(env, the_plan, answers, "done", the_plan.note, legs)
-
-    async def _announce(self, env: Envelope, target: Target, the_plan: Plan) -> None:
-        links = {
-            cl_ord_id_of(c, env.signal_id, env.account): {
-                "signal_id": env.signal_id,
-                "strategy": env.strategy_id,
-                "account": env.account,
-                "account_id": target.account.id,
-                "leg": c.leg,
-            }
-            for c in the_plan.commands
-        }
-        opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
-        stamp = (env.account, target.contract.product.name, self._clock.now()) if opens else None
-        # Indexed before sending, so the worker can link a fill even if this process dies
-        # between the broker's answer and the ledger write. The expectation says "in flight"
-        # until the executor writes what the plan did: a plan made meanwhile (this process
-        # died and the message went dead) cannot trust the cache and reads REST.
-        in_flight = Expectation(env.signal_id, unsure=True).dumps()
-        expecting = (target.account.id, target.contract.contract.id, in_flight)
-        request = {
-            "signal_id": env.signal_id,
-            "account": env.account,
-            "note": the_plan.note,
-            "legs": list(the_plan.legs),
-            "correlation_id": env.correlation_id,
-        }
-        await self._store.link_orders(
-            links,
-            stamp,
-            events=[("order.request", request)],
-            expecting=expecting if the_plan.commands else None,
-        )
+        closing = self._after(env, target, the_plan, events)
+        return await self._close(env, the_plan, answers, ("done", the_plan.note, closing), legs)
 
     async def _send_one(
         self,
         env: Envelope,
         command: Command,
         rows: Mapping[str, LedgerEntry],
-        answers: list[LedgerEntry],
-        legs: list[tuple[Command, int]],
+        outputs: tuple[
+            list[LedgerEntry], list[tuple[Command, int]], list[tuple[str, Mapping[str, Any]]]
+        ],
         *,
         claimed: bool,
         redelivered: bool,
     ) -> str | None:
-        """Send one command unless it was answered before; return a rejection's text."""
+        """Send one command unless it was answered before; return a rejection's text. The
+        answer, the leg and its event are added to ``outputs`` (written with the summary)."""
+        answers, legs, events = outputs
         cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
         row = rows.get(cl_ord_id)
         if row is None and not claimed:
@@ -235,7 +265,9 @@ class PlanSender:
             order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
             if isinstance(command, CancelOrder | ModifyOrder):
-                answers.append(await self._refused(env, command, cl_ord_id, exc, sent_at, answers))
+                answers.append(
+                    await self._refused(env, command, cl_ord_id, exc, sent_at, answers, events)
+                )
                 refused_id = (
                     command.order_id
                     if isinstance(command, CancelOrder)
@@ -253,7 +285,7 @@ class PlanSender:
                     broker_text=exc.message,
                 )
             )
-            await self._publish_rejection(env, command, exc)
+            events.append(_rejection(env, command, exc))
             return f"{exc.code}: {exc.message}"
         answers.append(
             self._answer(env, cl_ord_id, "acknowledged", sent_at=sent_at, order_id=order_id)
@@ -261,16 +293,18 @@ class PlanSender:
         if order_id is not None:
             legs.append((command, order_id))
         if order_id is not None and isinstance(command, PlaceOrder | PlaceBracketOrder):
-            await self._store.publish(
-                "order.placed",
-                {
-                    "signal_id": env.signal_id,
-                    "account": env.account,
-                    "leg": command.leg,
-                    "order_id": order_id,
-                    "cl_ord_id": cl_ord_id,
-                    "correlation_id": env.correlation_id,
-                },
+            events.append(
+                (
+                    "order.placed",
+                    {
+                        "signal_id": env.signal_id,
+                        "account": env.account,
+                        "leg": command.leg,
+                        "order_id": order_id,
+                        "cl_ord_id": cl_ord_id,
+                        "correlation_id": env.correlation_id,
+                    },
+                )
             )
         return None
 
@@ -282,6 +316,7 @@ class PlanSender:
         exc: BrokerRejected,
         sent_at: datetime,
         answers: list[LedgerEntry],
+        events: list[tuple[str, Mapping[str, Any]]],
     ) -> LedgerEntry:
         """Return the leg's answer when its order closed untraded; raise otherwise.
 
@@ -315,8 +350,11 @@ class PlanSender:
             log.info("signal %s: %s was refused, %s: done", env.signal_id, command.leg, where)
             return answer
         summary = LedgerEntry(env.signal_id, f"exec:{env.account}", REPLAN, {"plan": ""})
-        await self._ledger.update_all([*answers, answer, summary])
+        await write_with(
+            self._store, self._ledger, [*answers, answer, summary], StoreWrites(events=events)
+        )
         answers.clear()
+        events.clear()
         raise PositionMoved(command.leg, f"{exc.message}; {where}, filled {state.filled_qty}")
 
     def _answer(self, env: Envelope, cl_ord_id: str, status: str, **fields: Any) -> LedgerEntry:
@@ -327,12 +365,12 @@ class PlanSender:
         env: Envelope,
         the_plan: Plan,
         answers: list[LedgerEntry],
-        status: Literal["done", "rejected"],
-        detail: str,
+        closing: tuple[Literal["done", "rejected"], str, StoreWrites],
         legs: list[tuple[Command, int]],
     ) -> Sent:
         # A plan sent in full is "sent" until its fills are known (the executor's
         # ``settled_outcome`` writes "done"); a re-delivery meanwhile finishes it.
+        status, detail, writes = closing
         summary = LedgerEntry(
             env.signal_id,
             f"exec:{env.account}",
@@ -345,7 +383,7 @@ class PlanSender:
                 "finished_at": self._clock.now(),
             },
         )
-        await self._ledger.update_all([*answers, summary])
+        await write_with(self._store, self._ledger, [*answers, summary], writes)
         placed = tuple(i for c, i in legs if isinstance(c, PlaceOrder | PlaceBracketOrder))
         return Sent(status, detail, placed, tuple(legs))
 
@@ -361,25 +399,18 @@ class PlanSender:
         await brk.modify_order(command.request)
         return command.request.order_id
 
-    async def _publish_rejection(
-        self, env: Envelope, command: Command, exc: BrokerRejected
-    ) -> None:
-        await self._store.publish(
-            "order.rejected",
-            {
-                "signal_id": env.signal_id,
-                "account": env.account,
-                "leg": command.leg,
-                "code": exc.code,
-                "message": exc.message,
-                "correlation_id": env.correlation_id,
-            },
-        )
-
-    async def _after(self, env: Envelope, target: Target, the_plan: Plan) -> None:
-        """Record the intended position and hand stop management to the worker."""
+    def _after(
+        self,
+        env: Envelope,
+        target: Target,
+        the_plan: Plan,
+        events: list[tuple[str, Mapping[str, Any]]],
+    ) -> StoreWrites:
+        """Return the writes after a plan went out in full: its events, the intended position
+        and the stop-management hand-over to the worker."""
+        intent = None
         if env.signal.target is not None:
-            await self._store.record_intent(
+            intent = (
                 target.strategy.id,
                 env.account,
                 target.contract.product.name,
@@ -387,7 +418,26 @@ class PlanSender:
                 env.signal_id,
                 self._clock.now(),
             )
-        await hand_over(self._store, env, target, the_plan.instructions)
+        items = instruction_items(env, target, the_plan.instructions)
+        return StoreWrites(
+            events=events,
+            intent=intent,
+            instructions=(target.account.id, items) if items else None,
+        )
+
+
+def _rejection(env: Envelope, command: Command, exc: BrokerRejected) -> tuple[str, Any]:
+    return (
+        "order.rejected",
+        {
+            "signal_id": env.signal_id,
+            "account": env.account,
+            "leg": command.leg,
+            "code": exc.code,
+            "message": exc.message,
+            "correlation_id": env.correlation_id,
+        },
+    )
 
 
 async def hand_over(
@@ -395,6 +445,13 @@ async def hand_over(
 ) -> None:
     """Hand stop-management instructions (breakeven, trailing) to the worker, keyed by the
     entry's client order id."""
+    await store.store_instructions(target.account.id, instruction_items(env, target, instructions))
+
+
+def instruction_items(
+    env: Envelope, target: Target, instructions: Sequence[Instruction]
+) -> dict[str, str]:
+    """Return the stop-management hand-over, JSON per entry client order id."""
     items = {}
     for instruction in instructions:
         entry_id = client_order_id(env.signal_id, env.account, instruction.entry_leg)
@@ -412,4 +469,4 @@ async def hand_over(
                 "contract_id": target.contract.contract.id,
             },
         )
-    await store.store_instructions(target.account.id, items)
+    return items

@@ -8,16 +8,24 @@ cached position holds the fills, so that answer also readies the cache for the n
 else, or after ``Timing.fill_cache_s``, from REST (``order/item`` and the order's fills).
 After ``Timing.fill_timeout_s`` an order still not closed is reported ``timeout``: the
 signal is recorded with its fills unconfirmed and the next plan reads REST.
+
+The cache is read again when the worker rewrites the account's orders document: the worker
+publishes a notice in the transaction that writes it, and the wait wakes on it (``Notices``,
+one subscription per process). A notice is only a hint: without one the cache is read again
+every ``Timing.notice_poll_s`` anyway (every ``Timing.poll_s`` when the store offers no
+notices), so a lost notice costs time, never an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import TransientBrokerError
@@ -37,6 +45,37 @@ class Timing:
     fill_cache_s: float = 1.0  # wait this long for the cache to settle orders, then ask REST
     fill_timeout_s: float = 5.0  # give up on a fill after this long: it stays unconfirmed
     rest_poll_s: float = 0.1  # between two REST reads of an order's state
+    notice_poll_s: float = 0.05  # read the cache again this soon even without a notice
+
+
+class Wake(Protocol):
+    """One fill wait's wake-up."""
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait for a notice (True) or ``timeout_s`` (False)."""
+        ...
+
+
+class Notices(Protocol):
+    """Notices that the worker rewrote an account's orders document."""
+
+    def watch(self, account_id: int) -> AbstractAsyncContextManager[Wake]:
+        """Return a wake-up for ``account_id``'s notices, armed while the block runs."""
+        ...
+
+
+@runtime_checkable
+class NoticeSource(Protocol):
+    """A store that can wake fill waits (``RedisExecutionStore``)."""
+
+    def order_notices(self) -> Notices:
+        """Return this process's notices."""
+        ...
+
+
+def notices_of(store: object) -> Notices | None:
+    """Return the store's notices, or None when it offers none (the wait polls)."""
+    return store.order_notices() if isinstance(store, NoticeSource) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +100,7 @@ async def settle(
     live: LiveReader,
     brk: BrokerTrading,
     timing: Timing,
+    notices: Notices | None = None,
 ) -> Mapping[int, Settled]:
     """Wait for each order to close; return where each ended (``timeout`` if it did not)."""
     pending = set(order_ids)
@@ -69,6 +109,25 @@ async def settle(
         return done
     loop = asyncio.get_running_loop()
     started = loop.time()
+    watching = notices.watch(account_id) if notices is not None else contextlib.nullcontext()
+    async with watching as wake:
+        await _wait(account_id, live, brk, timing, (pending, done), wake, started)
+    for order_id in sorted(pending):
+        done[order_id] = Settled(order_id, None, 0, "timeout")
+    return done
+
+
+async def _wait(
+    account_id: int,
+    live: LiveReader,
+    brk: BrokerTrading,
+    timing: Timing,
+    state: tuple[set[int], dict[int, Settled]],
+    wake: Wake | None,
+    started: float,
+) -> None:
+    pending, done = state
+    loop = asyncio.get_running_loop()
     use_cache = True
     while pending:
         elapsed = loop.time() - started
@@ -84,7 +143,11 @@ async def settle(
                 if not pending:
                     break
                 if elapsed < timing.fill_cache_s:
-                    await asyncio.sleep(timing.poll_s)
+                    if wake is None:
+                        await asyncio.sleep(timing.poll_s)
+                    else:
+                        left = timing.fill_cache_s - (loop.time() - started)
+                        await wake.wait(max(0.0, min(timing.notice_poll_s, left)))
                     continue
             use_cache = False  # the worker is absent, or slower than REST: ask REST
         await _ask_rest(brk, pending, done)
@@ -92,9 +155,6 @@ async def settle(
         if not pending or loop.time() - started >= timing.fill_timeout_s:
             break
         await asyncio.sleep(timing.rest_poll_s)
-    for order_id in sorted(pending):
-        done[order_id] = Settled(order_id, None, 0, "timeout")
-    return done
 
 
 async def _ask_rest(brk: BrokerTrading, pending: set[int], done: dict[int, Settled]) -> None:

@@ -6,8 +6,9 @@ them (``shared.services.settle``). Then, in one ledger write: each market leg's 
 (``settled_qty``, ``settled_by``), and on the execution summary how long settling took and
 whether the fills are ``confirmed``. A market order that Tradovate accepted and then closed
 without a single fill (refused after the answer, say by its risk checks) makes the signal
-``rejected``: the broker refused the trade itself. Last, the expectation for the account and
-contract (``shared.services.expectation``) says what the next plan needs the cache to show.
+``rejected``: the broker refused the trade itself. With that write, in the same round trip,
+the expectation for the account and contract (``shared.services.expectation``) says what the
+next plan needs the cache to show.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from shared.services.plan_inputs import Basis, Target
 from shared.services.policy_builder import policy_for
 from shared.services.protect import Protection, Protector
 from shared.services.send_plan import Sent, cl_ord_id_of
-from shared.services.settle import Settled, settle
+from shared.services.settle import Settled, notices_of, settle
+from shared.services.store_writes import StoreWrites, write_with
 
 if TYPE_CHECKING:
     from shared.services.execute import ExecuteDeps
@@ -66,7 +68,11 @@ async def finish(
     waited = [*markets, *(i for c, i in sent.legs if isinstance(c, CancelOrder))]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    settled = dict(await settle(waited, target.account.id, deps.live, deps.broker, deps.timing))
+    settled = dict(
+        await settle(
+            waited, target.account.id, deps.live, deps.broker, deps.timing, notices_of(deps.store)
+        )
+    )
     protection = await _protect(deps, env, target, plan, sent, settled)
     took_ms = round((loop.time() - started) * 1000)
     status, detail = sent.status, sent.detail
@@ -112,10 +118,8 @@ async def finish(
         await deps.ledger.update_all([*rows, summary])  # the cache already shows it all
     else:
         account_id, contract_id = target.account.id, target.contract.contract.id
-        await asyncio.gather(
-            deps.ledger.update_all([*rows, summary]),
-            deps.store.expect(account_id, contract_id, expected.dumps()),
-        )
+        writes = StoreWrites(expecting=(account_id, contract_id, expected.dumps()))
+        await write_with(deps.store, deps.ledger, [*rows, summary], writes)
     return status, detail
 
 
@@ -137,7 +141,12 @@ async def _protect(
     protection = await protector.protect(env, target, plan, policy, sent.legs, settled, rows)
     if protection.flattened:
         flat = await settle(
-            protection.flattened, target.account.id, deps.live, deps.broker, deps.timing
+            protection.flattened,
+            target.account.id,
+            deps.live,
+            deps.broker,
+            deps.timing,
+            notices_of(deps.store),
         )
         settled.update(flat)
     return protection

@@ -14,7 +14,11 @@ import redis.asyncio as aioredis
 from local.services import free_port
 from shared import redis_keys as keys
 from shared.adapters.redis_exec import RedisExecutionStore
+from shared.adapters.redis_ledger import RedisLedger
 from shared.domain.errors import DependencyUnavailable
+from shared.ports import LedgerEntry
+from shared.services.store_writes import StoreWrites
+from worker.live_store import LiveStore
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +103,110 @@ async def test_redis_down_fails_the_facts_but_never_a_bare_event() -> None:
         await store.link_orders({"tb1-entry": {}}, None)
     await store.publish("order.placed", {"signal_id": "s1"})  # a dashboard may miss it
     await dead.aclose()
+
+
+async def test_plan_facts_read_view_switches_stamp_and_expectation_at_one_moment(
+    client: aioredis.Redis,
+) -> None:
+    store = RedisExecutionStore(client)
+    await client.set(keys.WORKER_HEARTBEAT, "{}")
+    await client.set(keys.WORKER_SYNC_STATE, "synced")
+    position = {"net_pos": 2, "net_price": "21000", "bought": 5, "sold": 3, "position_id": 9}
+    await client.set(keys.live_positions(71), json.dumps({"positions": {"777": position}}))
+    await client.set(keys.live_orders(71), json.dumps({"orders": [], "settled": []}))
+    await client.set(keys.kill_strategy("pf"), "paused")
+    await client.set(keys.last_order("PF1", "NQ"), AT.isoformat())
+    await client.set(keys.expectation(71, 777), '{"signal_id":"s0"}')
+    pubsub = await _listen(client, "trade.signal")
+    view, facts, stored = await store.plan_facts(
+        71, 777, "pf", "PF1", "NQ", events=[("trade.signal", {"signal_id": "s1"})]
+    )
+    assert view is not None
+    assert view.position is not None
+    assert (view.position.net_pos, view.position.bought, view.position.sold) == (2, 5, 3)
+    assert view.working_orders == ()
+    assert view.settled == {}
+    assert facts == (False, True, False, AT)
+    assert stored == '{"signal_id":"s0"}'
+    [event] = await _received(pubsub, 1)
+    assert event["signal_id"] == "s1"
+    await client.set(keys.WORKER_SYNC_STATE, "syncing")  # not synced: the cache proves nothing
+    view, _, _ = await store.plan_facts(71, 777, "pf", "PF1", "NQ")
+    assert view is None
+    await pubsub.aclose()
+
+
+def _row(signal_id: str, row_key: str, status: str, **fields: Any) -> LedgerEntry:
+    return LedgerEntry(signal_id, row_key, status, fields)
+
+
+async def test_claim_with_claims_and_links_together_and_only_once(
+    client: aioredis.Redis,
+) -> None:
+    store = RedisExecutionStore(client)
+    ledger = RedisLedger(client, ttl_s=60)
+    await client.script_flush()  # the first claim finds no script: it still claims once
+    writes = StoreWrites(
+        events=[("order.request", {"signal_id": "cw1"})],
+        links={"tb-cw1-entry": {"signal_id": "cw1"}},
+        stamp=("CW1", "NQ", AT),
+        expecting=(72, 777, '{"signal_id":"cw1","unsure":true}'),
+    )
+    claims = [_row("cw1", "exec:CW1", "planned"), _row("cw1", "tb-cw1-entry", "claimed")]
+    assert await store.claim_with(ledger, claims, writes) is True
+    assert await store.claim_with(ledger, claims, writes) is False
+    assert {r.row_key for r in await ledger.rows("cw1")} == {"exec:CW1", "tb-cw1-entry"}
+    assert json.loads(await client.get(keys.cl_ord_index("tb-cw1-entry"))) == {"signal_id": "cw1"}
+    assert (await client.get(keys.last_order("CW1", "NQ"))).decode() == AT.isoformat()
+    assert b"unsure" in await client.get(keys.expectation(72, 777))
+
+
+async def test_update_with_merges_rows_and_writes_intent_instructions_and_expectation(
+    client: aioredis.Redis,
+) -> None:
+    store = RedisExecutionStore(client)
+    ledger = RedisLedger(client, ttl_s=60)
+    await ledger.claim_all([_row("uw1", "tb-uw1-entry", "claimed")])
+    await client.script_flush()
+    pubsub = await _listen(client, "order.placed")
+    writes = StoreWrites(
+        events=[("order.placed", {"signal_id": "uw1"})],
+        intent=("trend", "UW1", "NQ", 2, "uw1", AT),
+        instructions=(73, {"tb-uw1-entry": '{"kind":"Breakeven"}'}),
+        expecting=(73, 777, '{"signal_id":"uw1"}'),
+    )
+    await store.update_with(
+        ledger, [_row("uw1", "tb-uw1-entry", "acknowledged", order_id=5)], writes
+    )
+    [row] = await ledger.rows("uw1")
+    assert (row.status, row.fields["order_id"]) == ("acknowledged", 5)
+    intent = await client.hget(keys.intended_positions("trend"), "UW1:NQ")
+    assert json.loads(intent)["net_pos"] == 2
+    assert await client.hget(keys.management_instructions(73), "tb-uw1-entry") is not None
+    assert await client.get(keys.expectation(73, 777)) == b'{"signal_id":"uw1"}'
+    [event] = await _received(pubsub, 1)
+    assert event["signal_id"] == "uw1"
+    await pubsub.aclose()
+
+
+async def test_order_notices_wake_a_wait_when_the_worker_writes_its_orders_document(
+    client: aioredis.Redis,
+) -> None:
+    store = RedisExecutionStore(client)
+    notices = store.order_notices()
+    assert store.order_notices() is notices  # one subscription per process
+    live = LiveStore(client, now=lambda: AT, liveness_ttl_s=5, quote_ttl_s=5)
+    async with notices.watch(74) as wake:
+        await live.write_documents({keys.live_positions(74): {}})  # not the orders: no notice
+        assert await wake.wait(0.1) is False
+        await live.write_documents({keys.live_orders(75): {}})  # another account's
+        assert await wake.wait(0.1) is False
+        await live.write_documents({keys.live_orders(74): {"orders": [], "settled": []}})
+        assert await wake.wait(2.0) is True
+        # The same settled list again (a working order changed, say): no fill to wake for.
+        await live.write_documents({keys.live_orders(74): {"orders": [{}], "settled": []}})
+        assert await wake.wait(0.1) is False
+        settled = [{"order_id": 5, "status": "Filled", "filled_qty": 1}]
+        await live.write_documents({keys.live_orders(74): {"orders": [], "settled": settled}})
+        assert await wake.wait(2.0) is True
+    await notices.aclose()

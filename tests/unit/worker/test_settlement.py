@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.domain.broker import OrderStatus
+from shared.domain.broker import ChangeKind, OrderStatus
 from tests.unit.worker.builders import ACCOUNT, ES, change, fill, order, position, snapshot
 from worker.book import SETTLED_LIMIT, Book
 from worker.documents import orders_doc
@@ -116,3 +116,22 @@ def test_orders_document_lists_settled_orders_with_contract_status_and_parent() 
             "parent_id": None,
         }
     ]
+
+
+def test_settled_list_follows_orders_that_reopen_close_again_or_are_deleted() -> None:
+    book = _book()
+    _run(book, order(7, OrderStatus.CANCELED), order(3, OrderStatus.CANCELED))
+    _run(book, order(9, OrderStatus.WORKING), order(5, OrderStatus.REJECTED))
+    assert _settled(book) == [7, 5, 3]  # newest first, kept in order as orders arrive
+    _run(book, order(7, OrderStatus.WORKING))  # a status that reopens leaves the list
+    assert _settled(book) == [5, 3]
+    assert [o.id for o in book.working_orders(ACCOUNT)] == [7, 9]  # oldest first
+    _run(book, order(8, OrderStatus.WORKING, account_id=ACCOUNT + 1))
+    assert [o.id for o in book.working_orders()] == [7, 8, 9]
+    _run(book, order(9, OrderStatus.CANCELED), order(7, OrderStatus.CANCELED))
+    assert _settled(book) == [9, 7, 5, 3]
+    assert [o.id for o in book.working_orders(ACCOUNT)] == []
+    book.begin_run()
+    book.apply(change(order(5, OrderStatus.REJECTED), ChangeKind.DELETED))
+    assert _settled(book) == [9, 7, 3]
+    assert [o.id for o in book.settled_orders(ACCOUNT + 1)] == []
