@@ -8,7 +8,10 @@ import azure.functions as func
 
 from functions import (
     execute_sb,
+    notify,
     ops_broker,
+    ops_config,
+    ops_dlq,
     ops_health,
     ops_http,
     ops_signals,
@@ -23,6 +26,9 @@ app.register_functions(ops_health.bp)
 app.register_functions(ops_trading.bp)
 app.register_functions(ops_broker.bp)
 app.register_functions(ops_signals.bp)
+app.register_functions(ops_config.bp)
+app.register_functions(ops_dlq.bp)
 app.register_functions(webhook_http.bp)
 app.register_functions(execute_sb.bp)
 app.register_functions(timers.bp)
+app.register_functions(notify.bp)

@@ -157,6 +157,7 @@ def stack_args(settings: Path) -> argparse.Namespace:
         tradovate_port=0,
         worker_port=0,
         settings=settings,
+        logs=None,
         no_simulator=False,
         azure_like=False,
     )

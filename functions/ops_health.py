@@ -1,8 +1,10 @@
-"""Ops API health: ``/api/health/live``, ``/api/health/ready``, ``/api/health/detailed``.
+"""Ops API health: ``/api/health/live``, ``/api/health/ready``, ``/api/health/detailed``,
+``/api/health/metrics``.
 
-All three are function level (``GET /api/health`` stays the anonymous probe). ``live`` touches
+All four are function level (``GET /api/health`` stays the anonymous probe). ``live`` touches
 nothing; ``ready`` and ``detailed`` check every part (``shared.services.ops.health``) and answer
-503, naming the failing parts, when a required one is down.
+503, naming the failing parts, when a required one is down; ``metrics`` counts signals and
+measures their latency from the journal and the ledger (``shared.services.ops.metrics``).
 """
 
 from __future__ import annotations
@@ -59,3 +61,14 @@ async def health_detailed(req: func.HttpRequest) -> func.HttpResponse:
         return (200 if ok else 503), {**report, "uptime": uptime_s()}
 
     return await answer("health/detailed", call)
+
+
+@bp.route(route="health/metrics", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def health_metrics(req: func.HttpRequest) -> func.HttpResponse:
+    """Count signals by outcome and give latency percentiles, last hour and last day."""
+
+    async def call() -> Answer:
+        params = query(req, frozenset({"strategy"}))
+        return 200, await get_container().ops_metrics.report(params)
+
+    return await answer("health/metrics", call)

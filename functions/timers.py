@@ -74,9 +74,13 @@ async def token_refresh(timer: func.TimerRequest) -> None:
     from shared.telemetry import get_metrics
     from shared.telemetry_names import ATTR_REASON
 
-    status = await refresh_token(get_container().timer_tokens, SystemClock())
+    container = get_container()
+    status = await refresh_token(container.timer_tokens, SystemClock())
     if status.alert_worthy:
         get_metrics().auth_failures.add(1, {ATTR_REASON: status.code or status.state})
+        # The trader is told (docs/notifications.md: token_renewal).
+        failing = {"check": "token_renewal", "status": "failing", "state": status.state}
+        await container.timer_store.publish("system.health", {**failing, "code": status.code})
 
 
 @bp.function_name("reconcile")

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO_ROOT / "local" / "node" / "node_modules" / ".bin"
@@ -86,12 +86,17 @@ class _Service:
 
     name = "service"
 
-    def __init__(self, host: str, port: int | None) -> None:
+    def __init__(self, host: str, port: int | None, *, log_path: Path | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the service
-            prefix=f"tradebridge-{self.name}-", suffix=".log", delete=False
+        # The log goes to ``log_path`` when given (the stack's log folder), else a temporary file.
+        self._log: IO[bytes] = (
+            log_path.open("ab")
+            if log_path is not None
+            else tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the service
+                prefix=f"tradebridge-{self.name}-", suffix=".log", delete=False
+            )
         )
 
     def _command(self) -> list[str]:
@@ -167,8 +172,9 @@ class RedisServer(_Service):
         *,
         data_dir: Path | None = None,
         appendfsync: AofFsync = AOF_FSYNC,
+        log_path: Path | None = None,
     ) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, log_path=log_path)
         self.appendfsync = appendfsync
         # A directory we create is ours to delete on stop; one we are given outlives us.
         self._owns_dir = data_dir is None

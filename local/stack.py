@@ -19,6 +19,12 @@ configuration.
 A stack started with another ``--settings`` (the tests, the benchmarks) writes none unless
 ``--state-file`` names one, so it never takes the place of the one a person started.
 
+Each part writes its output to ``{part}.log`` (``redis``, ``azurite``, ``tradovate``,
+``functions``, ``functions-background``, ``worker``) in one log folder: ``--logs DIR``, or by
+default a new temporary folder (``tradebridge-stack-logs-*``), kept after the stack stops. The
+stack prints the folder on stderr as it starts and names it ``logs`` in the URL line and the
+state file, where ``tradebridge logs`` finds it.
+
 ``--azure-like`` runs the deployment packages instead, with the IaC's app settings, against
 dependencies that demand the authentication Azure demands: see ``local/azurelike/stack.py``.
 """
@@ -30,6 +36,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +110,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "demand Azure's authentication (local/azurelike/stack.py); ignores --settings",
     )  # fmt: skip
     parser.add_argument(
+        "--logs", type=Path, default=None, metavar="DIR",
+        help="folder for every part's log file (default: a new temporary folder; "
+        "--azure-like keeps its logs in its own run folder)",
+    )  # fmt: skip
+    parser.add_argument(
         "--state-file", type=Path, default=None,
         help=f"where to write the running stack's URLs for the tradebridge CLI (default "
         f"{DEFAULT_STATE_FILE.relative_to(REPO_ROOT)} with the default --settings, else none)",
@@ -145,13 +157,19 @@ class Stack(ProcessGroup):
         super().__init__()
         self.args = args
         self.urls: dict[str, Any] = {}
+        self.logs = log_folder(args.logs)
 
     def start(self) -> dict[str, Any]:
         """Start every part, in dependency order, and return the URL map."""
         args = self.args
+        print(f"stack: logs in {self.logs}", file=sys.stderr, flush=True)
         values = ensure_local_settings(args.settings)
-        redis_server = self.service(RedisServer(args.host, args.redis_port or None))
-        azurite = self.service(AzuriteTables(args.host, args.azurite_port or None))
+        redis_server = self.service(
+            RedisServer(args.host, args.redis_port or None, log_path=self.logs / "redis.log")
+        )
+        azurite = self.service(
+            AzuriteTables(args.host, args.azurite_port or None, log_path=self.logs / "azurite.log")
+        )
         overrides = {
             "QUEUE_BACKEND": "local",
             "REDIS_URL": redis_server.url,
@@ -200,10 +218,20 @@ class Stack(ProcessGroup):
             env,
         )
         self.urls["worker"] = worker["healthz"]
+        self.urls["logs"] = str(self.logs)
         return self.urls
 
     def _spawn(self, name: str, module_args: list[str], env: dict[str, str]) -> dict[str, object]:
-        return self.spawn(name, [sys.executable, *module_args], env)
+        log_path = self.logs / f"{name}.log"
+        return self.spawn(name, [sys.executable, *module_args], env, log_path=log_path)
+
+
+def log_folder(named: Path | None) -> Path:
+    """Return the stack's log folder: ``named`` (created if needed), else a new temporary one."""
+    if named is None:
+        return Path(tempfile.mkdtemp(prefix="tradebridge-stack-logs-"))
+    named.mkdir(parents=True, exist_ok=True)
+    return named.resolve()
 
 
 def main(argv: list[str] | None = None) -> int:

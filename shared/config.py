@@ -324,6 +324,10 @@ class Settings(BaseSettings):
     ledger_mirror_schedule: str = Field(
         "15 * * * * *", pattern=_NCRONTAB, validation_alias=_env("LEDGER_MIRROR_SCHEDULE")
     )
+    # Report each new dead letter of the signals queue once on queue.dead_lettered (ops_dlq.py).
+    dlq_watch_schedule: str = Field(
+        "*/30 * * * * *", pattern=_NCRONTAB, validation_alias=_env("DLQ_WATCH_SCHEDULE")
+    )
     contract_roll_overrides: str = Field("", validation_alias=_env("CONTRACT_ROLL_OVERRIDES"))
 
     @field_validator("contract_roll_overrides")
@@ -348,6 +352,81 @@ class Settings(BaseSettings):
     )
     # true: refuse to start against Tradovate's live environment (docs/going-live.md).
     paper: StrictFlag = Field(True, validation_alias=_env("PAPER", "paper"))
+
+    # --- notifications (shared/services/notify, docs/notifications.md) ---------------------------
+    # The chat webhook (a secret: the URL grants posting) and its body format; Telegram needs
+    # the chat to post in.
+    notify_webhook_url: SecretStr | None = Field(None, validation_alias=_env("NOTIFY_WEBHOOK_URL"))
+    notify_webhook_format: Literal["auto", "json", "discord", "slack", "telegram"] = Field(
+        "auto", validation_alias=_env("NOTIFY_WEBHOOK_FORMAT")
+    )
+    notify_telegram_chat_id: str = Field("", validation_alias=_env("NOTIFY_TELEGRAM_CHAT_ID"))
+    # E-mail: recipients (comma-separated), sender, and the transport: ACS with the managed
+    # identity (endpoint), ACS with a key (connection string, local), or SMTP.
+    notify_email_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("NOTIFY_EMAIL_TO")
+    )
+    notify_email_from: str = Field("", validation_alias=_env("NOTIFY_EMAIL_FROM"))
+    notify_acs_endpoint: str = Field("", validation_alias=_env("NOTIFY_ACS_ENDPOINT"))
+    notify_acs_connection_string: SecretStr | None = Field(
+        None, validation_alias=_env("NOTIFY_ACS_CONNECTION_STRING")
+    )
+    smtp_host: str = Field("", validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str = Field("", validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_starttls: StrictFlag = Field(True, validation_alias=_env("SMTP_STARTTLS"))
+    # What is sent: "all" or a comma-separated list of kinds, and the least severity per channel.
+    notify_kinds: str = Field("all", validation_alias=_env("NOTIFY_KINDS"))
+    notify_min_severity: Literal["info", "warning", "critical"] = Field(
+        "info", validation_alias=_env("NOTIFY_MIN_SEVERITY")
+    )
+    notify_email_min_severity: Literal["info", "warning", "critical"] = Field(
+        "critical", validation_alias=_env("NOTIFY_EMAIL_MIN_SEVERITY")
+    )
+    # The same notification (kind + subject) once per NOTIFY_DEDUPE_S (0 = off); at most
+    # NOTIFY_RATE_LIMIT messages per channel per NOTIFY_RATE_WINDOW_S, the rest in one summary.
+    notify_dedupe_s: int = Field(900, ge=0, le=86_400, validation_alias=_env("NOTIFY_DEDUPE_S"))
+    notify_rate_limit: int = Field(10, ge=1, le=1000, validation_alias=_env("NOTIFY_RATE_LIMIT"))
+    notify_rate_window_s: int = Field(
+        60, ge=1, le=3600, validation_alias=_env("NOTIFY_RATE_WINDOW_S")
+    )
+    # Timers: drain the feed (the worker also does, within a second) and watch the worker.
+    notify_schedule: str = Field(
+        "*/15 * * * * *", pattern=_NCRONTAB, validation_alias=_env("NOTIFY_SCHEDULE")
+    )
+    watchdog_schedule: str = Field(
+        "*/30 * * * * *", pattern=_NCRONTAB, validation_alias=_env("WATCHDOG_SCHEDULE")
+    )
+    # Alert when the worker's heartbeat is this old (0 = no worker expected: the lean
+    # deployment) and when its trading socket has not been live this long.
+    worker_stale_s: int = Field(120, ge=0, le=86_400, validation_alias=_env("WORKER_STALE_S"))
+    socket_down_s: int = Field(60, ge=1, le=86_400, validation_alias=_env("SOCKET_DOWN_S"))
+
+    @field_validator(
+        "notify_webhook_url", "notify_acs_connection_string", "smtp_password", mode="before"
+    )
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        """Read an empty secret setting (the IaC's value when it is not used) as unset."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("notify_email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("notify_kinds")
+    @classmethod
+    def _known_kinds(cls, value: str) -> str:
+        from shared.services.notify.policy import parse_kinds
+
+        parse_kinds(value)  # raises ValueError naming the unknown kind
+        return value
 
     @model_validator(mode="before")
     @classmethod

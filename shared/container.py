@@ -12,8 +12,6 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.config import Settings, get_settings
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -27,6 +25,7 @@ if TYPE_CHECKING:
     from shared.adapters.tables_ledger import TablesLedger
     from shared.adapters.tradovate.client import TradovateClient
     from shared.adapters.tradovate.token import TokenManager
+    from shared.config import Settings
     from shared.ports import (
         AlertGate,
         AlertJournal,
@@ -39,11 +38,17 @@ if TYPE_CHECKING:
     from shared.services.execute import Executor
     from shared.services.ingest import Ingestor
     from shared.services.ledger_mirror import LedgerMirror
+    from shared.services.notify.notifier import Notifier
+    from shared.services.notify.watchdog import Watchdog
+    from shared.services.ops.alert_template import AlertTemplates
     from shared.services.ops.broker_state import BrokerState
+    from shared.services.ops.config_check import ConfigCheck
     from shared.services.ops.control import TradingControl
+    from shared.services.ops.dead_letters import DeadLetterOps, DeadLetters, DeadLetterWatch
     from shared.services.ops.flatten import Flatten
     from shared.services.ops.health import Health
     from shared.services.ops.market import MarketData
+    from shared.services.ops.metrics import Metrics
     from shared.services.ops.signals import SignalLog
     from shared.services.reconcile import Reconciler
     from shared.strategies import StrategyBook
@@ -60,6 +65,10 @@ class Container:
     @cached_property
     def settings(self) -> Settings:
         """Return the settings (read from the environment unless given)."""
+        # Imported here: pydantic-settings is most of what reading settings costs, and
+        # `import function_app` (the host's indexing) must not pay for it.
+        from shared.config import get_settings
+
         return self._settings or get_settings()
 
     @cached_property
@@ -306,6 +315,7 @@ class Container:
     def ops_health(self) -> Health:
         """Return the readiness checks of this deployment's parts."""
         from shared import __version__
+        from shared.adapters.notify_channels import configured_channels
         from shared.adapters.tradovate.token import namespace_for
         from shared.domain.clock import SystemClock
         from shared.services.ops.health import Health, HealthSettings
@@ -330,6 +340,7 @@ class Container:
                 renew_margin_s=s.tradovate_token_renew_margin_s,
                 paper=s.paper,
                 table_prefix=s.table_prefix,
+                notify_channels=configured_channels(s),
             ),
         )
 
@@ -390,6 +401,113 @@ class Container:
 
         return MarketData(self.strategies, self.ops_store, SystemClock())
 
+    @cached_property
+    def ops_metrics(self) -> Metrics:
+        """Return the counts and latency percentiles of signals (``/api/health/metrics``)."""
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.metrics import Metrics
+
+        return Metrics(self.strategies, self.journal_reader, self.ops_store, SystemClock())
+
+    @cached_property
+    def config_check(self) -> ConfigCheck:
+        """Return the check of a strategy file against this deployment (``/api/config/check``)."""
+        from shared.config import load_settings
+        from shared.services.ops.config_check import ConfigCheck
+
+        # The file is read again from disk (not self.strategies): the check reports a file
+        # that does not load instead of failing with it.
+        return ConfigCheck(
+            load_settings,
+            lambda: self.settings.strategies_path,
+            self.secrets,
+            lambda: self.tradovate.rest,
+            lambda: self.contracts,
+        )
+
+    @cached_property
+    def alert_templates(self) -> AlertTemplates:
+        """Return the writer of strategies' TradingView alerts (``alert-template``)."""
+        from shared.services.ops.alert_template import AlertTemplates
+
+        return AlertTemplates(self.strategies, self.secrets)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        """Return the signals queue's dead letters, on the same backend as the sender."""
+        from shared.domain.clock import SystemClock
+
+        s = self.settings
+        if s.queue_backend == "local":
+            from shared.adapters.dlq_redis import LocalDeadLetters
+            from shared.adapters.local_queue import LocalQueue
+
+            queue = self.signal_queue
+            if not isinstance(queue, LocalQueue):  # signal_queue is the local queue here
+                raise TypeError("the local backend's signal queue is not a LocalQueue")
+            return LocalDeadLetters(queue, SystemClock())
+        from shared.adapters.servicebus import build_client
+        from shared.adapters.servicebus_dlq import ServiceBusDeadLetters
+
+        s.require_servicebus()
+        conn = s.servicebus_connection_string
+
+        def factory():  # type: ignore[no-untyped-def]
+            return build_client(
+                fully_qualified_namespace=s.servicebus_namespace,
+                connection_string=conn.get_secret_value() if conn else None,
+                client_id=s.servicebus_client_id or s.azure_client_id,
+            )
+
+        return ServiceBusDeadLetters(
+            s.signals_queue_name,
+            factory,
+            SystemClock(),
+            duplicate_window_s=s.queue_duplicate_window_s,
+        )
+
+    @cached_property
+    def dead_letter_ops(self) -> DeadLetterOps:
+        """Return the ops API's dead-letter use case (list, show, replay, purge)."""
+        from shared.adapters.dlq_redis import RedisChangeLog
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.dead_letters import DeadLetterOps
+
+        return DeadLetterOps(
+            self.dead_letters, RedisChangeLog(self.redis), self.event_journal, SystemClock()
+        )
+
+    # --- notifications (shared/services/notify, docs/notifications.md) --------------------------
+
+    @cached_property
+    def notifier(self) -> Notifier | None:
+        """Return the notifier of the configured channels (None when there is none)."""
+        from shared.adapters.notify_channels import build_notifier
+        from shared.domain.clock import SystemClock
+
+        return build_notifier(self.settings, self.redis, SystemClock())
+
+    @cached_property
+    def watchdog(self) -> Watchdog:
+        """Return the worker watchdog (heartbeat and socket transitions on system.health)."""
+        from shared.adapters.notify_state import RedisWatchStore
+        from shared.domain.clock import SystemClock
+        from shared.services.notify.watchdog import Limits, Watchdog
+
+        s = self.settings
+        limits = Limits(worker_stale_s=s.worker_stale_s, socket_down_s=s.socket_down_s)
+        return Watchdog(RedisWatchStore(self.redis), self.timer_store, SystemClock(), limits)
+
+    @cached_property
+    def dead_letter_watch(self) -> DeadLetterWatch:
+        """Return the timer's reporter of new dead letters (``queue.dead_lettered``)."""
+        from shared.adapters.dlq_redis import RedisReportedMarks
+        from shared.domain.clock import SystemClock
+        from shared.services.ops.dead_letters import DeadLetterWatch
+
+        marks = RedisReportedMarks(self.redis, self.settings.signals_queue_name)
+        return DeadLetterWatch(self.dead_letters, marks, self.timer_store, SystemClock())
+
     async def aclose(self) -> None:
         """Close the clients this process built (Table, HTTP, queue, Key Vault), Redis last.
 
@@ -403,10 +521,11 @@ class Container:
             await flush_journal_writes()  # alerts answered before the stop keep their record
         closable = (
             "alert_journal", "journal_reader", "event_journal", "ledger_archive", "signal_queue",
-            "secrets",
+            "secrets", "dead_letters",
         )  # fmt: skip
         for name in closable:
             await _close(name, built.get(name), "close")
+        await _close("notifier", built.get("notifier"), "aclose")
         await _close("tradovate", built.get("tradovate"), "aclose")
         await _close("redis", built.get("redis"), "aclose")
 

@@ -214,7 +214,8 @@ def _control_command(action: str) -> click.Command:
         body.update({k: v for k, v in extra.items() if v is not None})
         config = options.config()
         _confirm(f"{question} {_describe(scope)} at {config.url}?", yes)
-        with options.client() as client:
+        quiet = bool(ctx.meta.get("json"))
+        with options.client() as client, views.spinner(f"{action}: waiting", quiet=quiet):
             answer = client.post(route, body)
         _show(ctx, answer, lambda: views.render_change(action, answer))
 
@@ -305,10 +306,23 @@ def contracts(ctx: click.Context, options: Options, /, root: str | None) -> None
 @click.option("--until")
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @click.option("--cursor", help="The page after the one that printed it.")
+@click.option("--follow", "-f", is_flag=True, help="Print new signals as they arrive (Ctrl-C).")
+@click.option("--for", "for_s", type=click.FloatRange(min=0), help="With --follow: stop after S s.")
 @pass_options
 @click.pass_context
-def signals(ctx: click.Context, options: Options, /, **filters: Any) -> None:
-    """Alerts received and flattens, newest first."""
+def signals(
+    ctx: click.Context, options: Options, /, follow: bool, for_s: float | None, **filters: Any
+) -> None:
+    """Alerts received and flattens, newest first (--follow: new ones as they arrive)."""
+    if follow:
+        from tradebridge_cli.follow import follow as follow_signals
+
+        with options.client() as client:
+            rows, as_json = int(filters["limit"]), bool(ctx.meta.get("json"))
+            follow_signals(client, filters, rows=rows, for_s=for_s, as_json=as_json)
+        return
+    if for_s is not None:
+        raise ConfigError("--for goes with --follow")
     with options.client() as client:
         answer = client.get("signals", **filters)
     _show(ctx, answer, lambda: views.render_signals(answer))
@@ -321,12 +335,49 @@ def signals(ctx: click.Context, options: Options, /, **filters: Any) -> None:
 @pass_options
 @click.pass_context
 def signal(ctx: click.Context, options: Options, /, signal_id: str, strategy: str | None) -> None:
-    """One signal: its outcome per account, its legs, and where the time went."""
+    """One signal (ID, or `latest`): its outcome per account, its legs, where the time went."""
     if not signal_id or "/" in signal_id:
         raise ConfigError(f"{signal_id!r} is not a signal id: copy one from `tradebridge signals`")
     with options.client() as client:
+        if signal_id == "latest":
+            signal_id = _latest_signal(client, strategy)
         answer = client.get(f"signals/{signal_id}", strategy=strategy)
     _show(ctx, answer, lambda: views.render_signal(answer))
+
+
+def _latest_signal(client: OpsClient, strategy: str | None) -> str:
+    """Return the id of the newest signal (of one strategy) in the journal's last day."""
+    rows = client.get("signals", limit=1, strategy=strategy).get("signals") or []
+    if not rows or not rows[0].get("id"):
+        raise ApiError(404, "no_signals", "no signal in the last 24 hours", {})
+    return str(rows[0]["id"])
+
+
+# Statuses a signal leaves by itself: the journal not written yet, or an account not finished.
+_IN_FLIGHT = frozenset({"queued", "executing"})
+
+
+def _wait_for(client: OpsClient, signal_id: str, strategy: str, timeout_s: float) -> dict[str, Any]:
+    """Poll a signal until every account has finished, or raise after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            answer = client.get(f"signals/{signal_id}", strategy=strategy)
+        except ApiError as exc:  # the webhook journals in the background: a 404 at first
+            if exc.status != 404:
+                raise
+            answer = {"status": "queued"}
+        if answer.get("status") not in _IN_FLIGHT:
+            return answer
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                504,
+                "still_executing",
+                f"signal {signal_id} is still {answer.get('status')} after {timeout_s:g} s; "
+                f"follow it with `tradebridge signal {signal_id}`",
+                answer,
+            )
+        time.sleep(0.2)
 
 
 @main.command()
@@ -339,6 +390,10 @@ def signal(ctx: click.Context, options: Options, /, signal_id: str, strategy: st
 @click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", help="Another field.")
 @click.option("--file", "body_file", type=click.File("r"), help="Send this body as is (- stdin).")
 @click.option("--secret", envvar="TRADEBRIDGE_WEBHOOK_SECRET", help="The strategy's secret.")
+@click.option("--wait", is_flag=True, help="Follow the signal until every account has finished.")
+@click.option(
+    "--wait-s", type=click.FloatRange(min=1), default=30, show_default=True, help="With --wait."
+)
 @pass_options
 @click.pass_context
 def send(
@@ -349,14 +404,23 @@ def send(
     body_file: Any,
     secret: str | None,
     fields: tuple[str, ...],
+    wait: bool,
+    wait_s: float,
     **alert: Any,
 ) -> None:
-    """Post a test alert to STRATEGY's webhook, as TradingView would."""
+    """Post a test alert to STRATEGY's webhook, as TradingView would (--wait: to its outcome)."""
     config = options.config()
     secret = secret or _local_secret(config, strategy)
     text = _alert_body(body_file, secret, fields, alert)
-    with options.client() as client:
+    quiet = bool(ctx.meta.get("json"))
+    with options.client() as client, views.spinner("sending the alert", quiet=quiet):
         answer = client.post(f"webhook/{strategy}", text, admin=False)
+        waited = wait and bool(answer.get("id")) and answer.get("status") != "duplicate"
+        if waited:
+            answer = _wait_for(client, str(answer["id"]), strategy, wait_s)
+    if waited:
+        _show(ctx, answer, lambda: views.render_signal(answer))
+        return
     _show(
         ctx,
         answer,
@@ -411,6 +475,115 @@ def _local_secret(config: Config, strategy: str) -> str | None:
         return None
 
 
+# Commands in modules of their own (config check, alert-template, logs) register on ``main``
+# when imported; they import the group and options above, so they are imported after them.
+from tradebridge_cli import configure, logs  # noqa: E402, F401
+
+
 def run() -> None:
     """Entry point of ``python -m tradebridge_cli`` and ``scripts/tradebridge``."""
     main(prog_name="tradebridge")
+
+
+# --- dead letters of the signals queue ----------------------------------------------------------
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters of the signals queue: list, show, replay, purge."""
+
+
+def _dead_letter_path(letter_id: str) -> str:
+    """Return a dead letter's id as a path segment (a sequence number, or a MessageId)."""
+    from urllib.parse import quote
+
+    if not letter_id or "/" in letter_id or not letter_id.isprintable():
+        raise ConfigError(
+            f"{letter_id!r} is not a dead-letter id: copy one from `tradebridge dlq list`"
+        )
+    return quote(letter_id, safe=":")
+
+
+@dlq.command("list")
+@json_option
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--oldest", is_flag=True, help="Oldest first (default: newest first).")
+@click.option("--cursor", help="The page after the one that printed it.")
+@pass_options
+@click.pass_context
+def dlq_list(
+    ctx: click.Context, options: Options, /, limit: int, oldest: bool, cursor: str | None
+) -> None:
+    """The dead letters, newest first: why each is there and which signal it carries."""
+    order = "oldest" if oldest else None
+    with options.client() as client:
+        answer = client.get("dlq", limit=limit, order=order, cursor=cursor)
+    _show(ctx, answer, lambda: views.render_dead_letters(answer))
+
+
+@dlq.command("show")
+@json_option
+@click.argument("letter_id", metavar="ID")
+@pass_options
+@click.pass_context
+def dlq_show(ctx: click.Context, options: Options, /, letter_id: str) -> None:
+    """One dead letter whole: reason, times, properties and the message (ID or MessageId)."""
+    path = _dead_letter_path(letter_id)
+    with options.client() as client:
+        answer = client.get(f"dlq/{path}")
+    _show(ctx, answer, lambda: views.render_dead_letter(answer))
+
+
+@dlq.command("replay")
+@json_option
+@click.argument("letter_id", metavar="[ID]", required=False)
+@click.option("--all", "everything", is_flag=True, help="Every dead letter, oldest first.")
+@click.option("--limit", type=click.IntRange(1, 500), help="With --all: at most this many.")
+@click.option("--reason", required=True, help="Why; journaled with who asked.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_options
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context,
+    options: Options,
+    /,
+    letter_id: str | None,
+    everything: bool,
+    limit: int | None,
+    reason: str,
+    yes: bool,
+) -> None:
+    """Send a dead letter (or --all) back to the signals queue (asks first unless --yes)."""
+    if bool(letter_id) == everything:
+        raise ConfigError("name one dead letter ID, or --all")
+    if limit is not None and not everything:
+        raise ConfigError("--limit goes with --all")
+    body: dict[str, Any] = {"reason": reason}
+    if everything:
+        path, what = "dlq/replay", "every dead letter"
+        if limit is not None:
+            body["limit"] = limit
+    else:
+        path, what = f"dlq/{_dead_letter_path(str(letter_id))}/replay", f"dead letter {letter_id}"
+    _confirm(f"Replay {what} to the signals queue at {options.config().url}?", yes)
+    with options.client() as client:
+        answer = client.post(path, body)
+    _show(ctx, answer, lambda: views.render_dlq_change("replay", answer))
+
+
+@dlq.command("purge")
+@json_option
+@click.argument("letter_id", metavar="ID")
+@click.option("--reason", required=True, help="Why; journaled with who asked.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_options
+@click.pass_context
+def dlq_purge(
+    ctx: click.Context, options: Options, /, letter_id: str, reason: str, yes: bool
+) -> None:
+    """Delete a dead letter for good (asks first unless --yes)."""
+    path = _dead_letter_path(letter_id)
+    _confirm(f"Delete dead letter {letter_id} for good at {options.config().url}?", yes)
+    with options.client() as client:
+        answer = client.delete(f"dlq/{path}", {"reason": reason})
+    _show(ctx, answer, lambda: views.render_dlq_change("purge", answer))

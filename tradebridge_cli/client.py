@@ -49,15 +49,21 @@ class OpsClient:
         """Close the connection pool."""
         self._http.close()
 
-    def get(self, path: str, *, ok: tuple[int, ...] = (200,), **params: Any) -> dict[str, Any]:
-        """GET ``/api/{path}`` with the read key; return the JSON body."""
+    def get(
+        self, path: str, *, ok: tuple[int, ...] = (200,), admin: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """GET ``/api/{path}`` with the read key (the master key if ``admin``); return the body."""
         query = {k: _param(v) for k, v in params.items() if v is not None and v is not False}
-        return self._send("GET", path, ok=ok, params=query, admin=False)
+        return self._send("GET", path, ok=ok, params=query, admin=admin)
 
     def post(self, path: str, body: dict[str, Any] | str, *, admin: bool = True) -> dict[str, Any]:
         """POST a JSON body (or text) to ``/api/{path}`` with the master key (or the read key)."""
         sent = {"json": body} if isinstance(body, dict) else {"content": body.encode()}
         return self._send("POST", path, ok=(200, 202), admin=admin, **sent)
+
+    def delete(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """DELETE ``/api/{path}`` with a JSON body (the reason) and the master key."""
+        return self._send("DELETE", path, ok=(200,), admin=True, json=body)
 
     def _send(
         self, method: str, path: str, *, ok: tuple[int, ...], admin: bool, **kwargs: Any

@@ -102,6 +102,14 @@ def _stack_state(env: Mapping[str, str]) -> dict[str, Any]:
     return dict(state)
 
 
+def running_stack(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """Return the running local stack's state (pid, URLs, log folder), or None if none runs."""
+    try:
+        return _stack_state(os.environ if env is None else env)
+    except ConfigError:
+        return None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TextIO
 
 from rich.console import Console, RenderableType
@@ -323,3 +324,89 @@ def render_signal(body: dict[str, Any]) -> list[RenderableType]:
             )
         out.extend(timeline_bars(account.get("timeline") or {}))
     return out
+
+
+def render_dead_letters(body: dict[str, Any]) -> list[RenderableType]:
+    """Draw ``/api/dlq``: one row per dead letter, and the cursor of the next page."""
+    rows = (
+        (
+            d.get("id"),
+            # MM-DD HH:MM:SS, so the table fits 80 columns; `dlq show` has the whole time.
+            str(d.get("dead_lettered_at") or d.get("enqueued_at") or "")[5:19].replace("T", " "),
+            d.get("reason"),
+            d.get("strategy"),
+            d.get("account"),
+        )
+        for d in body.get("dead_letters") or []
+    )
+    total = body.get("total")
+    more = "" if body.get("total_exact", True) else "+"
+    title = f"dead letters of {body.get('queue')} ({total}{more}; details: tradebridge dlq show ID)"
+    columns = ("id", "when (UTC)", "reason", "strategy", "account")
+    out: list[RenderableType] = [table(title, columns, rows)]
+    if body.get("next"):
+        out.append(Text(f"more: --cursor {body['next']}", style="dim"))
+    return out
+
+
+def render_dead_letter(body: dict[str, Any]) -> list[RenderableType]:
+    """Draw one dead letter: why it is there, where it was going, and the message itself."""
+    out: list[RenderableType] = [
+        Text(f"dead letter {body.get('id')}  message {body.get('message_id')}", style="bold"),
+        Text(f"reason: {body.get('reason')}: {body.get('description') or ''}", style="red"),
+        Text(
+            f"signal {body.get('signal_id')}  strategy {body.get('strategy')}  "
+            f"account {body.get('account')}  session {body.get('session_id')}"
+        ),
+        Text(
+            f"deliveries {body.get('delivery_count')}  enqueued {body.get('enqueued_at')}  "
+            f"dead-lettered {body.get('dead_lettered_at') or '(not recorded)'}"
+        ),
+    ]
+    properties = body.get("application_properties") or {}
+    if properties:
+        out.append(table("properties", ("name", "value"), sorted(properties.items())))
+    message = body.get("body")
+    shown = json.dumps(message, indent=2) if body.get("body_is_json") else str(message)
+    out.append(Text(shown))
+    return out
+
+
+def render_dlq_change(action: str, body: dict[str, Any]) -> list[RenderableType]:
+    """Draw the answer of a dead-letter replay (one or all) or purge."""
+    out: list[RenderableType] = []
+    if action == "purge":
+        gone = body.get("purged") or {}
+        out.append(Text(f"purged {gone.get('id')} ({gone.get('message_id')})"))
+    elif isinstance(body.get("replayed"), dict):
+        sent = body["replayed"]
+        out.append(
+            Text(
+                f"replayed {sent.get('id')} ({sent.get('message_id')}) to session "
+                f"{sent.get('session_id')}"
+            )
+        )
+    else:
+        replayed, waiting = body.get("replayed") or [], body.get("waiting") or []
+        out.append(
+            Text(f"replayed {len(replayed)}, waiting {len(waiting)}, left {body.get('remaining')}")
+        )
+        rows = [(r.get("id"), r.get("message_id"), "replayed", "") for r in replayed]
+        rows += [
+            (w.get("id"), w.get("message_id"), "waiting", w.get("replayable_at")) for w in waiting
+        ]
+        if rows:
+            out.append(table(None, ("id", "message", "outcome", "replayable at"), rows))
+    if body.get("warning"):
+        out.append(Text(f"warning: {body['warning']}", style="yellow"))
+    changed = action == "purge" or isinstance(body.get("replayed"), dict) or body.get("count")
+    if changed and not body.get("journaled", True):
+        out.append(Text("warning: the change could not be journaled in full", style="yellow"))
+    return out
+
+
+def spinner(message: str, *, quiet: bool = False) -> AbstractContextManager[object]:
+    """Show a spinner with ``message`` while a call runs, only when stdout is a terminal."""
+    if quiet or not sys.stdout.isatty():
+        return nullcontext()
+    return console().status(message, spinner="dots")

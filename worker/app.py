@@ -1,7 +1,8 @@
 """Build the worker from settings (its composition root) and run it until told to stop.
 
 ``WorkerApp.from_settings`` makes the Redis client (signed in per ``REDIS_AUTH``), the
-Tradovate REST client and shared token manager, the Table history and the socket configs;
+Tradovate REST client and shared token manager, the Table history and the socket configs,
+and the notifier's loop when a notification channel is configured (``worker.notifier``);
 nothing connects until ``start``.
 Tests pass a ``WorkerConfig`` tweak (shorter timers) and read ``app.worker`` directly.
 
@@ -27,6 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.adapters.notify_channels import build_notifier
 from shared.adapters.redis_connect import build_async_redis
 from shared.adapters.redis_errors import REDIS_AUTH_FAILED, redis_unavailable
 from shared.adapters.redis_ledger import LedgerOutbox, RedisLedger
@@ -38,6 +40,7 @@ from shared.adapters.tradovate.client import TradovateClient
 from shared.adapters.tradovate.wsconn import Connector
 from shared.adapters.tradovate.wstypes import SocketConfig
 from shared.config import Settings
+from shared.domain.clock import SystemClock
 from shared.domain.errors import DependencyUnavailable
 from shared.services.ledger_mirror import LedgerMirror
 from shared.telemetry import get_metrics
@@ -45,6 +48,7 @@ from worker.health import HealthServer
 from worker.history import TablesHistory
 from worker.instruments import ConfiguredInstruments
 from worker.live_store import LiveStore
+from worker.notifier import NotifierLoop
 from worker.pipeline import LivePipeline
 from worker.recorder import HistoryRecorder, SignalLinker
 from worker.service import Worker, WorkerConfig
@@ -91,6 +95,7 @@ class WorkerApp:
     stopped: bool = False
     redis_refusal: DependencyUnavailable | None = None
     redis_auth_retry_s: float = REDIS_AUTH_RETRY_S
+    notifier: NotifierLoop | None = None  # None when no notification channel is configured
     _waiting: asyncio.Task[None] | None = None
 
     @classmethod
@@ -158,6 +163,8 @@ class WorkerApp:
         # that keeps it from starting (``app`` is bound before the first request arrives).
         health = HealthServer(lambda: app.health_report(), host, port)
         app = cls(worker, health, redis, client, history, archive)
+        notifier = build_notifier(settings, redis, SystemClock())
+        app.notifier = NotifierLoop(notifier) if notifier is not None else None
         return app
 
     async def start(self) -> int:
@@ -185,6 +192,8 @@ class WorkerApp:
 
     async def _start_worker(self) -> None:
         await self.worker.start()
+        if self.notifier is not None:
+            self.notifier.start()
         logger.info("worker started", extra={"port": self.port})
 
     async def _redis_refusal(self) -> DependencyUnavailable | None:
@@ -217,6 +226,8 @@ class WorkerApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._waiting
         await self.worker.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.health.stop()
         await self.history.close()
         await self.archive.close()

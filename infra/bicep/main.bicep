@@ -46,6 +46,40 @@ param executeFunctionName string = 'execute'
 @description('Deploy the always-on WebSocket worker (App Service B1). false is the lean option.')
 param deployWorker bool = true
 
+// --- notifications (docs/notifications.md) ---------------------------------------------------
+@description('Notifications: true once Key Vault holds the chat webhook URL as secret notify-webhook-url.')
+param notifyWebhook bool = false
+
+@description('Notifications: the webhook body format: auto (from the URL), json, discord, slack or telegram.')
+param notifyWebhookFormat string = 'auto'
+
+@description('Notifications: the chat a Telegram bot posts in (Telegram only).')
+param notifyTelegramChatId string = ''
+
+@description('Notifications: e-mail recipients, comma-separated (empty = no e-mail).')
+param notifyEmailTo string = ''
+
+@description('Notifications: the e-mail sender for SMTP (with deployEmail, the managed domain\'s DoNotReply address).')
+param notifyEmailFrom string = ''
+
+@description('Deploy Azure Communication Services Email (an Azure-managed domain) and let both apps send with it.')
+param deployEmail bool = false
+
+@description('Where Azure Communication Services keeps e-mail data at rest.')
+param emailDataLocation string = 'United States'
+
+@description('Notifications: an SMTP server for e-mail instead of ACS (empty = none).')
+param smtpHost string = ''
+
+@description('Notifications: the SMTP port (587 STARTTLS, 465 TLS).')
+param smtpPort int = 587
+
+@description('Notifications: the SMTP login (empty = no login).')
+param smtpUsername string = ''
+
+@description('Notifications: true once Key Vault holds the SMTP password as secret smtp-password.')
+param smtpPassword bool = false
+
 var tags = {
   'azd-env-name': environmentName
   app: 'tradebridge'
@@ -86,6 +120,17 @@ module app 'modules/app.bicep' = {
     executeAlwaysReadyInstances: executeAlwaysReadyInstances
     executeFunctionName: executeFunctionName
     deployWorker: deployWorker
+    notifyWebhook: notifyWebhook
+    notifyWebhookFormat: notifyWebhookFormat
+    notifyTelegramChatId: notifyTelegramChatId
+    notifyEmailTo: notifyEmailTo
+    notifyEmailFrom: notifyEmailFrom
+    deployEmail: deployEmail
+    emailDataLocation: emailDataLocation
+    smtpHost: smtpHost
+    smtpPort: smtpPort
+    smtpUsername: smtpUsername
+    smtpPassword: smtpPassword
   }
 }
 

@@ -67,6 +67,25 @@ locals {
     STRATEGIES_FILE                       = "strategies.toml"
     LOG_LEVEL                             = "INFO"
     PAPER                                 = var.paper ? "true" : "false"
+    # Notifications (docs/notifications.md): both apps notify (the worker within a second). The
+    # secrets are Key Vault references only once stored: an unresolved one stops the app.
+    NOTIFY_WEBHOOK_URL        = var.notify_webhook ? format(local.kv_ref, "notify-webhook-url") : ""
+    NOTIFY_WEBHOOK_FORMAT     = var.notify_webhook_format
+    NOTIFY_TELEGRAM_CHAT_ID   = var.notify_telegram_chat_id
+    NOTIFY_EMAIL_TO           = var.notify_email_to
+    NOTIFY_EMAIL_FROM         = local.notify_email_from
+    NOTIFY_ACS_ENDPOINT       = local.notify_acs_endpoint
+    SMTP_HOST                 = var.smtp_host
+    SMTP_PORT                 = tostring(var.smtp_port)
+    SMTP_USERNAME             = var.smtp_username
+    SMTP_PASSWORD             = var.smtp_password ? format(local.kv_ref, "smtp-password") : ""
+    SMTP_STARTTLS             = "true"
+    NOTIFY_KINDS              = "all"
+    NOTIFY_MIN_SEVERITY       = "info"
+    NOTIFY_EMAIL_MIN_SEVERITY = "critical"
+    NOTIFY_DEDUPE_S           = "900"
+    NOTIFY_RATE_LIMIT         = "10"
+    NOTIFY_RATE_WINDOW_S      = "60"
   }
 
   # Webhook secrets, one per strategy, never in the repo or the template.
@@ -121,7 +140,13 @@ locals {
     TOKEN_REFRESH_SCHEDULE    = "0 */5 * * * *"
     RECONCILE_SCHEDULE        = "30 */5 * * * *"
     LEDGER_MIRROR_SCHEDULE    = "15 * * * * *"
+    DLQ_WATCH_SCHEDULE        = "*/30 * * * * *"
     CONTRACT_ROLL_OVERRIDES   = ""
+    # Notifications: drain the feed, watch the worker (WORKER_STALE_S 0 = no worker to watch).
+    NOTIFY_SCHEDULE   = "*/15 * * * * *"
+    WATCHDOG_SCHEDULE = "*/30 * * * * *"
+    WORKER_STALE_S    = var.deploy_worker ? "120" : "0"
+    SOCKET_DOWN_S     = "60"
   }
 
   worker_app_settings = {

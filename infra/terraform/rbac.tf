@@ -56,6 +56,17 @@ locals {
       principal = "worker"
       role_id   = "3913510d-42f4-4e42-8a64-420c390055eb" # Monitoring Metrics Publisher
     }
+    # --- e-mail notifications (deploy_email): ACS has no narrower built-in role that sends ---
+    func_email_sender = {
+      scope     = "email"
+      principal = "func"
+      role_id   = "09976791-48a7-449e-bb21-39d1a415f350" # Communication and Email Service Owner
+    }
+    worker_email_sender = {
+      scope     = "email"
+      principal = "worker"
+      role_id   = "09976791-48a7-449e-bb21-39d1a415f350" # Communication and Email Service Owner
+    }
     # --- the deployer, to store the secrets ---
     deployer_kv_secrets_officer = {
       scope     = "keyvault"
@@ -69,6 +80,7 @@ locals {
     storage     = azurerm_storage_account.main.id
     keyvault    = azurerm_key_vault.main.id
     appinsights = azurerm_application_insights.main.id
+    email       = var.deploy_email ? azurerm_communication_service.email[0].id : ""
   }
 
   role_principals = {
@@ -80,8 +92,8 @@ locals {
 
 resource "azurerm_role_assignment" "main" {
   for_each = {
-    # Filter on the variable only: identity principal ids are unknown until apply.
-    for key, ra in local.role_assignments : key => ra if ra.principal != "deployer" || var.principal_id != ""
+    # Filter on the variables only: identity principal ids are unknown until apply.
+    for key, ra in local.role_assignments : key => ra if(ra.principal != "deployer" || var.principal_id != "") && (ra.scope != "email" || var.deploy_email)
   }
   scope              = local.role_scopes[each.value.scope]
   role_definition_id = "/subscriptions/${data.azurerm_client_config.current.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/${each.value.role_id}"

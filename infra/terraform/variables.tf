@@ -90,3 +90,76 @@ variable "deploy_worker" {
   type        = bool
   default     = true
 }
+
+# --- notifications (docs/notifications.md) ------------------------------------------------------
+
+variable "notify_webhook" {
+  description = "Notifications: true once Key Vault holds the chat webhook URL as secret notify-webhook-url."
+  type        = bool
+  default     = false
+}
+
+variable "notify_webhook_format" {
+  description = "Notifications: the webhook body format: auto (from the URL), json, discord, slack or telegram."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "json", "discord", "slack", "telegram"], var.notify_webhook_format)
+    error_message = "Use auto, json, discord, slack or telegram."
+  }
+}
+
+variable "notify_telegram_chat_id" {
+  description = "Notifications: the chat a Telegram bot posts in (Telegram only)."
+  type        = string
+  default     = ""
+}
+
+variable "notify_email_to" {
+  description = "Notifications: e-mail recipients, comma-separated (empty = no e-mail)."
+  type        = string
+  default     = ""
+}
+
+variable "notify_email_from" {
+  description = "Notifications: the e-mail sender for SMTP (with deploy_email, the managed domain's DoNotReply address)."
+  type        = string
+  default     = ""
+}
+
+variable "deploy_email" {
+  description = "Deploy Azure Communication Services Email (an Azure-managed domain) and let both apps send with it."
+  type        = bool
+  default     = false
+}
+
+variable "email_data_location" {
+  description = "Where Azure Communication Services keeps e-mail data at rest."
+  type        = string
+  default     = "United States"
+}
+
+variable "smtp_host" {
+  description = "Notifications: an SMTP server for e-mail instead of ACS (empty = none)."
+  type        = string
+  default     = ""
+}
+
+variable "smtp_port" {
+  description = "Notifications: the SMTP port (587 STARTTLS, 465 TLS)."
+  type        = number
+  default     = 587
+}
+
+variable "smtp_username" {
+  description = "Notifications: the SMTP login (empty = no login)."
+  type        = string
+  default     = ""
+}
+
+variable "smtp_password" {
+  description = "Notifications: true once Key Vault holds the SMTP password as secret smtp-password."
+  type        = bool
+  default     = false
+}

@@ -2,12 +2,12 @@
 
 ``local.bicep_reader`` keeps every expression as text; this turns the shapes that
 ``infra/bicep/modules/app.bicep`` uses for settings into values: literals, ``${...}``
-interpolation, references to params and vars, member access, ``cond ? a : b``, ``[for x in
-y: {...}]`` and the functions ``format``, ``string``, ``toUpper``, ``toLower``, ``replace``,
-``union``, ``concat`` and ``items``. A property of a deployed resource or module
-(``redis.outputs.hostName``) has no value before deployment: unless ``outputs`` supplies one,
-it evaluates to ``AzureValue`` holding its text, and so does anything built from it. An
-unknown function or name raises ``ValueError`` instead of guessing.
+interpolation, references to params and vars, member access (``module!.outputs`` too),
+``cond ? a : b``, ``[for x in y: {...}]`` and the functions ``format``, ``string``,
+``toUpper``, ``toLower``, ``replace``, ``union``, ``concat`` and ``items``. A property of a
+deployed resource or module (``redis.outputs.hostName``) has no value before deployment:
+unless ``outputs`` supplies one, it evaluates to ``AzureValue`` holding its text, and so does
+anything built from it. An unknown function or name raises ``ValueError`` instead of guessing.
 """
 
 from __future__ import annotations
@@ -224,7 +224,10 @@ class _ExprParser:
 
     def postfix(self) -> Any:
         value = self.atom()
-        while self.peek() in {".", "["}:
+        while self.peek() in {".", "[", "!"}:
+            if self.peek() == "!":
+                self.take("!")  # a non-null assertion (module!.outputs.x) changes no value
+                continue
             if self.take().text == ".":
                 value = self.ev.member(value, self.take().text)
             else:

@@ -86,6 +86,18 @@ def deploy_parameters(loc: Locals) -> dict[str, Any]:
         "tradovateDeviceId": loc.device_id,
         "paper": True,
         "strategyIds": list(loc.strategy_ids),
+        "deployWorker": True,
+        # Notifications stay off (main.bicep's defaults): no chat webhook, no e-mail.
+        "notifyWebhook": False,
+        "notifyWebhookFormat": "auto",
+        "notifyTelegramChatId": "",
+        "notifyEmailTo": "",
+        "notifyEmailFrom": "",
+        "deployEmail": False,
+        "smtpHost": "",
+        "smtpPort": 587,
+        "smtpUsername": "",
+        "smtpPassword": False,
     }
 
 

@@ -15,14 +15,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.notify_feed import notifiable, queue_feed
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_ledger import decode_hash
 from shared.adapters.redis_replies import optional_text, text
 from shared.ports import LedgerEntry
 from shared.services.ops.ports import Reading, SwitchChange, SwitchResult
 
-# KEYS: switch key, journal list. ARGV: value ('' = delete), journal entry, channel, message,
-# journal length, replace ('1'/'0'). Returns {changed (1/0), previous value or false}.
+# KEYS: switch key, journal list, notification feed. ARGV: value ('' = delete), journal entry,
+# channel, message, journal length, replace ('1'/'0'), feed length ('' = not notifiable).
+# Returns {changed (1/0), previous value or false}.
 _SWITCH = """
 local old = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
@@ -35,6 +37,9 @@ end
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
 redis.call('PUBLISH', ARGV[3], ARGV[4])
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[4])
+end
 return {1, old}
 """
 
@@ -106,17 +111,23 @@ class RedisOpsStore:
             change.message,
             keys.OPS_CHANGES_KEPT,
             "1" if change.replace else "0",
+            keys.NOTIFY_FEED_MAXLEN if notifiable(change.channel) else "",
         ]
         try:
-            changed, previous = await self._switch(keys=[change.key, keys.OPS_CHANGES], args=args)
+            changed, previous = await self._switch(
+                keys=[change.key, keys.OPS_CHANGES, keys.NOTIFY_FEED], args=args
+            )
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         return SwitchResult(bool(changed), optional_text(previous))
 
     async def publish(self, channel: str, message: str) -> None:
         """Publish an event; a failure is counted and logged, never raised."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.publish(channel, message)
+        queue_feed(pipe, channel, message)  # notifiable events also go to the feed, same trip
         try:
-            await self._redis.publish(channel, message)
+            await pipe.execute()
         except (RedisError, OSError) as exc:
             redis_unavailable(exc)  # counted; the journal is the record, the event a courtesy
 

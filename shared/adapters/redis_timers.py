@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.notify_feed import queue_feed
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_replies import text
 from shared.adapters.redis_scripts import DELETE_IF_EQUAL
@@ -98,8 +99,11 @@ class RedisTimerStore:
     async def publish(self, event: str, payload: Mapping[str, Any]) -> None:
         """Publish an event on its channel; pub/sub is best effort (the journal is the record)."""
         message = keys.event_message(event, payload)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.publish(event, message)
+        queue_feed(pipe, event, message)  # notifiable events also go to the feed, same trip
         try:
-            await self._redis.publish(event, message)
+            await pipe.execute()
         except (RedisError, OSError):
             log.warning("could not publish %s; the journal still has it", event)
 

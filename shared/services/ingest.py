@@ -22,6 +22,13 @@ The steps, cheapest refusal first, and nothing irreversible before the enqueue:
 9. one batch to the queue; if it fails, the de-duplication claim is released so
    TradingView's re-send is not mistaken for a duplicate, and the caller answers 503.
 
+A gate that can (``AnnouncingGate``: the Redis one) publishes ``webhook.received`` for every
+admitted alert and every duplicate inside step 7's round trip, so the event costs no round
+trip of its own: the strategy, the signal id, ``accepted`` or ``duplicate``, the number of
+messages, the format, the correlation id and the time received; never the body or the
+secret. It goes out before the enqueue, so when the enqueue then fails (a 503) a second event,
+status ``failed``, follows on that rare path.
+
 Every alert, accepted or not, is journaled with its secrets masked (``shared.domain.masking``):
 the strategy's real secret and the presented one wherever they appear, in any spelling, and
 the value of every secret-like field (``secret``, ``token``, ``key``, ``code``…) of any type, at
@@ -40,11 +47,11 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from shared.domain.alerts import ParsedAlert, parse_alert
 from shared.domain.alerts.products import is_known
@@ -60,6 +67,7 @@ from shared.domain.errors import (
 from shared.domain.masking import Masker
 from shared.domain.signal import Intent, MarketPosition, Signal
 from shared.ports import (
+    Admission,
     AlertGate,
     AlertJournal,
     AlertRecord,
@@ -77,6 +85,29 @@ TRADINGVIEW_IPS = frozenset({"52.89.214.238", "34.212.75.30", "54.218.53.128", "
 
 EXPLICIT_ID_DEDUPE_S = 24 * 3600
 _RAW_JOURNAL_CHARS = 16_000
+RECEIVED = "webhook.received"
+
+
+@runtime_checkable
+class AnnouncingGate(AlertGate, Protocol):
+    """A gate that publishes ``webhook.received`` in the round trip that admits the alert."""
+
+    async def admit_announced(
+        self,
+        strategy_id: str,
+        limit_per_min: int,
+        dedupe_key: str | None,
+        signal_id: str,
+        ttl_s: int,
+        channel: str,
+        event: Mapping[str, Any],
+    ) -> Admission:
+        """Admit as ``admit`` does and publish the answer's ``event`` on ``channel``."""
+        ...
+
+    async def announce(self, channel: str, event: Mapping[str, Any]) -> None:
+        """Publish one event on ``channel``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +253,8 @@ class Ingestor:
 
     def __init__(self, deps: IngestDeps) -> None:
         self._deps = deps
+        gate = deps.gate
+        self._announcing = gate if isinstance(gate, AnnouncingGate) else None
 
     async def ingest(self, alert: IncomingAlert) -> IngestResult:
         """Validate, de-duplicate and enqueue one alert; raise a ``BridgeError`` to refuse it."""
@@ -294,9 +327,9 @@ class Ingestor:
         accounts = _accounts_for(strategy, signal)
         key, ttl_s, signal_id = self._dedupe_key(strategy, parsed, alert)
         limit = strategy.webhook.rate_limit_per_min
-        admission = await self._deps.gate.admit(
-            strategy.id, limit, key if ttl_s > 0 else None, signal_id, ttl_s
-        )
+        event = self._event(strategy, parsed, alert, len(accounts))
+        dedupe_key = key if ttl_s > 0 else None
+        admission = await self._admit(strategy.id, limit, dedupe_key, signal_id, ttl_s, event)
         if admission.retry_after_s is not None:
             raise RateLimited(
                 f"more than {limit} alerts a minute for {strategy.id}",
@@ -310,9 +343,13 @@ class Ingestor:
                 # queue drops a MessageId it already holds, and the ledger runs a signal once
                 # for each account, so a copy that did get through trades nothing twice. A
                 # failed send answers 503, and TradingView sends the alert again.
-                await self._deps.queue.send(
-                    self._messages(strategy, parsed, alert, signal, accounts, existing)
-                )
+                try:
+                    await self._deps.queue.send(
+                        self._messages(strategy, parsed, alert, signal, accounts, existing)
+                    )
+                except BaseException:
+                    await self._announce_failure(event, existing)
+                    raise
             await self._journal(alert, parsed, strategy, strategy.id, existing, "duplicate", 0)
             return IngestResult(existing, "duplicate", 0)
         messages = self._messages(strategy, parsed, alert, signal, accounts, signal_id)
@@ -321,6 +358,7 @@ class Ingestor:
         except BaseException:
             if ttl_s > 0:
                 await self._release_quietly(strategy.id, key, signal_id)
+            await self._announce_failure(event, signal_id)
             raise
         await self._journal(
             alert, parsed, strategy, strategy.id, signal_id, "accepted", len(messages)
@@ -355,6 +393,44 @@ class Ingestor:
             )
             for account, multiplier in accounts
         ]
+
+    def _event(
+        self, strategy: Strategy, parsed: ParsedAlert, alert: IncomingAlert, messages: int
+    ) -> dict[str, Any] | None:
+        """Return the ``webhook.received`` event's fields (None when the gate cannot publish)."""
+        if self._announcing is None:
+            return None
+        return {
+            "strategy": strategy.id,
+            "messages": messages,
+            "format": parsed.format,
+            "correlation_id": alert.correlation_id,
+            "received_at": alert.received_at.isoformat(),
+        }
+
+    async def _admit(
+        self,
+        strategy_id: str,
+        limit: int,
+        key: str | None,
+        signal_id: str,
+        ttl_s: int,
+        event: Mapping[str, Any] | None,
+    ) -> Admission:
+        if self._announcing is None or event is None:
+            return await self._deps.gate.admit(strategy_id, limit, key, signal_id, ttl_s)
+        return await self._announcing.admit_announced(
+            strategy_id, limit, key, signal_id, ttl_s, RECEIVED, event
+        )
+
+    async def _announce_failure(self, event: Mapping[str, Any] | None, signal_id: str) -> None:
+        if self._announcing is None or event is None:
+            return
+        failed = {**event, "signal_id": signal_id, "status": "failed", "messages": 0}
+        try:
+            await self._announcing.announce(RECEIVED, failed)
+        except Exception:  # best effort: the 503 (and TradingView's re-send) matter more
+            log.warning("could not announce that alert %s was not queued", signal_id)
 
     async def _release_quietly(self, strategy_id: str, key: str, signal_id: str) -> None:
         try:

@@ -44,6 +44,7 @@ from shared.strategies import Strategy
 log = logging.getLogger(__name__)
 
 DRIFT = "position.drift"
+RISK_ALERT = "risk.alert"
 
 
 class PositionBroker(Protocol):
@@ -279,6 +280,9 @@ class Reconciler:
         payload = drift.payload(now)
         await self._deps.journal.record(DRIFT, drift.event_id, payload)
         await self._deps.bus.publish(DRIFT, payload)
+        # Dashboards that follow risk.alert (kill switches, daily loss, drift) see it there too;
+        # notifications come from position.drift alone, so this never notifies twice.
+        await self._deps.bus.publish(RISK_ALERT, {"kind": "drift", **payload})
         return drift
 
     async def _heal(self, drift: Drift, now: datetime, run: _Run) -> Drift:

@@ -29,6 +29,7 @@ TERRAFORM = ROOT / "infra" / "terraform"
 LOCAL_ONLY_SETTINGS = {
     "ServiceBusConnection": "connection string; Azure uses ServiceBusConnection__* + identity",
     "TablesConnection": "connection string; Azure uses TablesConnection__* + identity",
+    "NOTIFY_ACS_CONNECTION_STRING": "connection string; Azure uses NOTIFY_ACS_ENDPOINT + identity",
 }
 # Settings only one template set carries, with the reason.
 TERRAFORM_ONLY_SETTINGS = {
@@ -56,6 +57,11 @@ TF_KINDS = {
     "azurerm_monitor_scheduled_query_rules_alert_v2": "log-alert",
     "azurerm_monitor_metric_alert": "metric-alert",
     "azurerm_application_insights_workbook": "workbook",
+    "azurerm_email_communication_service": "email-service",
+    "azurerm_email_communication_service_domain": "email-domain",
+    "azurerm_communication_service": "communication-service",
+    # Not a resource of its own in Bicep: the communication service's linkedDomains property.
+    "azurerm_communication_service_email_domain_association": None,
     # Not a resource of its own: sets keyVaultReferenceIdentity on the function app, which the
     # Bicep site module does through keyVaultAccessIdentityResourceId.
     "azapi_update_resource": None,
@@ -67,6 +73,9 @@ BICEP_KINDS = {
     "Microsoft.Insights/scheduledQueryRules": "log-alert",
     "Microsoft.Insights/metricAlerts": "metric-alert",
     "Microsoft.Insights/workbooks": "workbook",
+    "Microsoft.Communication/emailServices": "email-service",
+    "Microsoft.Communication/emailServices/domains": "email-domain",
+    "Microsoft.Communication/communicationServices": "communication-service",
     "avm/res/managed-identity/user-assigned-identity": "managed-identity",
     "avm/res/storage/storage-account": "storage-account",
     "avm/res/service-bus/namespace": "servicebus-namespace",
@@ -98,6 +107,7 @@ KNOWN_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "09976791-48a7-449e-bb21-39d1a415f350": "Communication and Email Service Owner",
 }
 
 

@@ -15,6 +15,17 @@ param strategyIds array
 param executeAlwaysReadyInstances int
 param executeFunctionName string
 param deployWorker bool
+param notifyWebhook bool
+param notifyWebhookFormat string
+param notifyTelegramChatId string
+param notifyEmailTo string
+param notifyEmailFrom string
+param deployEmail bool
+param emailDataLocation string
+param smtpHost string
+param smtpPort int
+param smtpUsername string
+param smtpPassword bool
 
 // The signals queue. The executor's settings below derive from the same values, so the code's
 // view of the queue cannot drift from the queue itself.
@@ -196,6 +207,16 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
   }
 }
 
+// E-mail for notifications, only when asked for (docs/notifications.md).
+module email 'email.bicep' = if (deployEmail) {
+  name: 'email'
+  params: {
+    tags: tags
+    suffix: suffix
+    dataLocation: emailDataLocation
+  }
+}
+
 module rbac 'rbac.bicep' = {
   name: 'rbac'
   params: {
@@ -207,6 +228,7 @@ module rbac 'rbac.bicep' = {
     signalsQueueName: signalsQueue.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: appInsights.name
+    communicationServiceName: deployEmail ? email!.outputs.name : ''
   }
 }
 
@@ -245,6 +267,25 @@ var commonAppSettings = {
   STRATEGIES_FILE: 'strategies.toml'
   LOG_LEVEL: 'INFO'
   PAPER: paper ? 'true' : 'false'
+  // Notifications (docs/notifications.md): both apps notify (the worker within a second). The
+  // secrets are Key Vault references only once stored: an unresolved one stops the app.
+  NOTIFY_WEBHOOK_URL: notifyWebhook ? format(kvRef, 'notify-webhook-url') : ''
+  NOTIFY_WEBHOOK_FORMAT: notifyWebhookFormat
+  NOTIFY_TELEGRAM_CHAT_ID: notifyTelegramChatId
+  NOTIFY_EMAIL_TO: notifyEmailTo
+  NOTIFY_EMAIL_FROM: deployEmail ? email!.outputs.sender : notifyEmailFrom
+  NOTIFY_ACS_ENDPOINT: deployEmail ? email!.outputs.endpoint : ''
+  SMTP_HOST: smtpHost
+  SMTP_PORT: string(smtpPort)
+  SMTP_USERNAME: smtpUsername
+  SMTP_PASSWORD: smtpPassword ? format(kvRef, 'smtp-password') : ''
+  SMTP_STARTTLS: 'true'
+  NOTIFY_KINDS: 'all'
+  NOTIFY_MIN_SEVERITY: 'info'
+  NOTIFY_EMAIL_MIN_SEVERITY: 'critical'
+  NOTIFY_DEDUPE_S: '900'
+  NOTIFY_RATE_LIMIT: '10'
+  NOTIFY_RATE_WINDOW_S: '60'
 }
 
 // Webhook secrets, one per strategy, never in the repo or the template.
@@ -300,7 +341,13 @@ var functionOnlySettings = {
   TOKEN_REFRESH_SCHEDULE: '0 */5 * * * *'
   RECONCILE_SCHEDULE: '30 */5 * * * *'
   LEDGER_MIRROR_SCHEDULE: '15 * * * * *'
+  DLQ_WATCH_SCHEDULE: '*/30 * * * * *'
   CONTRACT_ROLL_OVERRIDES: ''
+  // Notifications: drain the feed, watch the worker (WORKER_STALE_S 0 = no worker to watch).
+  NOTIFY_SCHEDULE: '*/15 * * * * *'
+  WATCHDOG_SCHEDULE: '*/30 * * * * *'
+  WORKER_STALE_S: deployWorker ? '120' : '0'
+  SOCKET_DOWN_S: '60'
 }
 
 var workerOnlySettings = {

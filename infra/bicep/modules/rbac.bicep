@@ -9,6 +9,8 @@ param serviceBusNamespaceName string
 param signalsQueueName string
 param keyVaultName string
 param appInsightsName string
+@description('The Communication Services resource the apps send e-mail with (empty: none).')
+param communicationServiceName string
 
 var roleAssignments = [
   // --- function app identity ---
@@ -73,6 +75,19 @@ var roleAssignments = [
     principal: 'worker'
     roleId: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   }
+  // --- e-mail notifications (deployEmail): ACS has no narrower built-in role that sends ---
+  {
+    key: 'func_email_sender'
+    scope: 'email'
+    principal: 'func'
+    roleId: '09976791-48a7-449e-bb21-39d1a415f350' // Communication and Email Service Owner
+  }
+  {
+    key: 'worker_email_sender'
+    scope: 'email'
+    principal: 'worker'
+    roleId: '09976791-48a7-449e-bb21-39d1a415f350' // Communication and Email Service Owner
+  }
   // --- the deployer, to store the secrets ---
   {
     key: 'deployer_kv_secrets_officer'
@@ -88,8 +103,11 @@ var principals = {
   deployer: deployerPrincipalId
 }
 
-// Skip the deployer's assignment when no principal id was given.
-var activeAssignments = filter(roleAssignments, ra => !empty(principals[ra.principal]))
+// Skip the deployer's assignment when no principal id was given, and e-mail's without ACS.
+var activeAssignments = filter(
+  roleAssignments,
+  ra => !empty(principals[ra.principal]) && (ra.scope != 'email' || !empty(communicationServiceName))
+)
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2025-01-01' existing = {
   name: storageAccountName
@@ -109,6 +127,10 @@ resource keyVault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource communicationService 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: empty(communicationServiceName) ? 'none' : communicationServiceName
 }
 
 resource queueRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -152,6 +174,18 @@ resource appInsightsRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   for ra in filter(activeAssignments, ra => ra.scope == 'appinsights'): {
     name: guid(appInsights.id, principals[ra.principal], ra.roleId)
     scope: appInsights
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', ra.roleId)
+      principalId: principals[ra.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource emailRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for ra in filter(activeAssignments, ra => ra.scope == 'email'): {
+    name: guid(communicationService.id, principals[ra.principal], ra.roleId)
+    scope: communicationService
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', ra.roleId)
       principalId: principals[ra.principal]

@@ -14,6 +14,9 @@ contracts      no        each configured root's map: fresh, stale (> 1 h or past
                          or missing (built on first use)
 worker         no        ``worker:heartbeat`` age and ``worker:sync`` (the lean deployment
                          runs without a worker; REST then answers for it)
+notifications  no        shown when a channel is configured: each channel's last delivery
+                         (``{notify}:status:*``), ``degraded`` when it failed
+                         (docs/notifications.md)
 =============  ========  ==============================================================
 
 Statuses are ``ok``, ``degraded`` (works, but look), ``down`` and ``unknown`` (Redis, which
@@ -36,6 +39,7 @@ from shared.domain.errors import BridgeError
 from shared.ports import Clock
 from shared.services.contracts import is_stale, strategy_roots
 from shared.services.live_state import parse_document, seconds_since
+from shared.services.notify.status import notifications_check
 from shared.services.ops.control import describe_switch
 from shared.services.ops.ports import OpsStore, Probe, Reading
 from shared.strategies import StrategyBook
@@ -61,6 +65,7 @@ class HealthSettings:
     paper: bool
     table_prefix: str
     timeout_s: float = 5.0
+    notify_channels: tuple[str, ...] = ()  # configured notification channels (webhook, email)
 
 
 def token_check(
@@ -208,6 +213,7 @@ class Health:
             s.captcha_key,
             keys.KILL_GLOBAL,
             *(keys.contract_map(r) for r in roots),
+            *(keys.notify_status(c) for c in s.notify_channels),
         ]
 
         async def read() -> Reading:
@@ -258,16 +264,20 @@ class Health:
     def _from_redis(
         self, reading: Reading | None, roots: list[str], latency_ms: float
     ) -> Mapping[str, dict[str, Any]]:
+        channels = self._settings.notify_channels
         if reading is None:
             unknown = {"status": "unknown", "detail": "Redis holds this and is down"}
-            return {"token": unknown, "contracts": unknown, "worker": unknown}
+            names = ("token", "contracts", "worker", *(("notifications",) if channels else ()))
+            return {name: unknown for name in names}
         now = self._clock.now()
         values = reading.strings
         parts = {
             "token": token_check(values[2], values[3], now, self._settings.renew_margin_s),
-            "contracts": maps_check(roots, list(values[5:]), now),
+            "contracts": maps_check(roots, list(values[5 : 5 + len(roots)]), now),
             "worker": worker_check(values[0], values[1], now),
         }
+        if channels:  # optional: a failing channel degrades the answer, never fails it
+            parts["notifications"] = notifications_check(channels, values[5 + len(roots) :])
         return {name: {**part, "latency_ms": latency_ms} for name, part in parts.items()}
 
 

@@ -188,8 +188,17 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 20) -> Any:
 
 
 @pytest.fixture(scope="module")
+def stack_settings() -> dict[str, str]:
+    """Return extra settings for this module's dev host and worker (a module overrides it)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def system(
-    redis_server: RedisServer, azurite: AzuriteTables, tmp_path_factory: pytest.TempPathFactory
+    redis_server: RedisServer,
+    azurite: AzuriteTables,
+    tmp_path_factory: pytest.TempPathFactory,
+    stack_settings: dict[str, str],
 ) -> Iterator[System]:
     redis.Redis.from_url(redis_server.url).flushdb()
     tmp = tmp_path_factory.mktemp("e2e")
@@ -222,6 +231,7 @@ def system(
             "CONTRACT_REFRESH_SCHEDULE": "0 0 0 1 1 *",
             "LEDGER_MIRROR_SCHEDULE": "0 0 0 1 1 *",  # run on demand by the test that needs it
             "LOG_LEVEL": "INFO",
+            **stack_settings,
         }
         host = ReadyLineProcess(
             [
@@ -264,7 +274,7 @@ def fresh(system: System) -> System:
 
 
 @pytest.fixture
-def worker(fresh: System) -> Iterator[System]:
+def worker(fresh: System, stack_settings: dict[str, str]) -> Iterator[System]:
     """Run the WebSocket worker against the simulator until the test ends."""
     env = {
         **os.environ,
@@ -273,6 +283,7 @@ def worker(fresh: System) -> Iterator[System]:
         "TRADOVATE_USERNAME": "sim-trader", "TRADOVATE_PASSWORD": "sim-password",
         "TRADOVATE_CID": "8", "TRADOVATE_SEC": "sim-api-secret", "TRADOVATE_DEVICE_ID": "e2e",
         "STRATEGIES_FILE": "local/strategies.local.toml", "LOG_LEVEL": "WARNING",
+        **stack_settings,
     }  # fmt: skip
     client = redis.Redis.from_url(fresh.redis_url)
     # The simulator's reset starts its ids again; the ids an earlier worker recorded must not

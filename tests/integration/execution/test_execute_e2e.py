@@ -208,10 +208,28 @@ def test_daily_loss_limit_stops_new_entries(fresh: System) -> None:
     fresh.outcome(fresh.post("lossy", intent="buy", symbol="MNQ1!", quantity=1, price=21000)["id"])
     fresh.sim.set_price("MNQ", "20900")
     fresh.outcome(fresh.post("lossy", intent="exit", symbol="MNQ1!", price=20900)["id"])
-    [summary] = fresh.outcome(
-        fresh.post("lossy", intent="buy", symbol="MNQ1!", quantity=1, price=20900)["id"]
-    )
+    client = redis.Redis.from_url(fresh.redis_url)
+    alerts = client.pubsub(ignore_subscribe_messages=True)
+    alerts.subscribe("risk.alert")
+    try:
+        signal_id = fresh.post("lossy", intent="buy", symbol="MNQ1!", quantity=1, price=20900)["id"]
+        [summary] = fresh.outcome(signal_id)
+
+        def alerted() -> dict[str, Any] | None:
+            message = alerts.get_message(timeout=0.2)
+            return json.loads(message["data"]) if message else None
+
+        event = wait_for(alerted, 5)
+    finally:
+        alerts.close()
+        client.close()
     assert (summary.status, summary.fields.get("reason_code")) == ("denied", "daily_loss_limit")
+    # Reaching the limit is also a risk alert (dashboards, notifications).
+    assert (event["kind"], event["code"], event["signal_id"]) == (
+        "daily_loss_limit",
+        "daily_loss_limit",
+        signal_id,
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,6 @@ Redis, Azurite, the simulator) and its worker."""
 
 from __future__ import annotations
 
-from tests.integration.execution.conftest import fresh, system, worker
+from tests.integration.execution.conftest import fresh, stack_settings, system, worker
 
-__all__ = ["fresh", "system", "worker"]
+__all__ = ["fresh", "stack_settings", "system", "worker"]

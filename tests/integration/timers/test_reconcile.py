@@ -109,9 +109,13 @@ async def test_reconcile_with_injected_drift_detects_journals_and_publishes_it_i
     await hold(container, 10002, es, 3)
     await intend(redis, "watch", "DEMO10001:ES", 2, OLD)  # broker flat: drift
     await intend(redis, "heal", "DEMO10002:ES", 3, OLD)  # broker long 3: agrees
-    async with Published(redis, "position.drift") as published:
+    async with (
+        Published(redis, "position.drift") as published,
+        Published(redis, "risk.alert") as alerts,
+    ):
         report = await container.reconciler.run()
         messages = await published.drain()
+        risk = await alerts.drain()
     (drift,) = report.drifts
     assert (report.ran, report.checked) == (True, 2)
     assert (drift.strategy_id, drift.account, drift.account_id) == ("watch", "DEMO10001", 10001)
@@ -120,6 +124,7 @@ async def test_reconcile_with_injected_drift_detects_journals_and_publishes_it_i
     assert row["difference"] == 2
     assert row["intent_signal_id"] == "sig-DEMO10001:ES"
     assert [m["event_id"] for m in messages] == [drift.event_id]
+    assert [(m["kind"], m["event_id"]) for m in risk] == [("drift", drift.event_id)]
     assert await queued(redis) == []
 
 

@@ -218,3 +218,59 @@ def test_timeline_bars_share_the_width_by_time() -> None:
 def test_console_on_a_file_has_no_colour(tmp_path: Path) -> None:
     with (tmp_path / "out.txt").open("w") as handle:
         assert console(handle).is_terminal is False
+
+
+def test_send_with_wait_follows_the_signal_until_every_account_finished() -> None:
+    seen: list[str] = []
+    states = iter(["404", "executing", "done"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/api/webhook/nq":
+            return httpx.Response(202, json={"id": "s1", "status": "accepted", "messages": 2})
+        state = next(states)
+        if state == "404":  # the webhook journals in the background: not there yet
+            return httpx.Response(404, json={"code": "unknown_signal", "message": "no signal"})
+        body = {"id": "s1", "strategy": "nq", "status": state, "accounts": []}
+        return httpx.Response(200, json=body)
+
+    result = run(handler, "send", "nq", "--intent", "buy", "--secret", "s3", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "status done" in result.output
+    assert seen == ["/api/webhook/nq", *["/api/signals/s1"] * 3]
+
+
+def test_send_with_wait_gives_up_after_wait_s_with_a_code_and_exit_1() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/webhook/nq":
+            return httpx.Response(202, json={"id": "s1", "status": "accepted", "messages": 1})
+        return httpx.Response(200, json={"id": "s1", "status": "executing", "accounts": []})
+
+    result = run(handler, "send", "nq", "--intent", "buy", "--wait", "--wait-s", "1")
+    assert result.exit_code == 1
+    assert "still_executing" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_signal_latest_resolves_the_newest_signal_of_the_strategy() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.path}?{request.url.query.decode()}")
+        if request.url.path == "/api/signals":
+            return httpx.Response(200, json={"signals": [{"id": "newest"}, {"id": "older"}]})
+        return httpx.Response(200, json={"id": "newest", "strategy": "nq", "status": "done"})
+
+    result = run(handler, "signal", "latest", "--strategy", "nq")
+    assert result.exit_code == 0, result.output
+    assert "signal newest" in result.output
+    path, _, query = asked[0].partition("?")
+    assert path == "/api/signals"
+    assert {"limit=1", "strategy=nq"} <= set(query.split("&"))
+    assert asked[1].startswith("/api/signals/newest")
+
+
+def test_signal_latest_without_any_signal_says_so() -> None:
+    result = run(answer({"/api/signals": (200, {"signals": []})}), "signal", "latest")
+    assert result.exit_code == 1
+    assert "no_signals" in result.output
