@@ -44,17 +44,23 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared.adapters.tradovate.backoff import Backoff
-from shared.config import Settings
 from shared.container import get_container
 from shared.domain.errors import BridgeError, InvalidSignal, is_retryable
-from shared.services.envelope import Envelope, from_body
-from shared.services.execute import Delivery, Outcome
-from shared.telemetry import correlation_scope, get_metrics
 from shared.telemetry_names import ATTR_ACCOUNT, ATTR_REASON, ATTR_SCOPE, ATTR_STRATEGY
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.services.envelope import Envelope
+    from shared.services.execute import Outcome
+
+# The executor, the envelope codec and telemetry are imported by the function when it first
+# runs: the host imports every blueprint to index it, and an instance that only serves HTTP
+# (Flex scales the HTTP group and each queue function apart) never pays for them.
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -108,6 +114,10 @@ class UnreadableMessage(BridgeError):
 )
 async def execute(msg: func.ServiceBusMessage) -> None:
     """Plan and place one signal for one account, exactly once."""
+    from shared.services.envelope import from_body
+    from shared.services.execute import Delivery
+    from shared.telemetry import correlation_scope
+
     try:
         envelope = from_body(msg.get_body())
     except InvalidSignal as exc:
@@ -159,6 +169,8 @@ async def _back_off(msg: func.ServiceBusMessage, delivery_count: int, exc: Excep
 
 
 def _record(envelope: Envelope, outcome: Outcome) -> None:
+    from shared.telemetry import get_metrics
+
     metrics = get_metrics()
     labels = {ATTR_STRATEGY: envelope.strategy_id, ATTR_ACCOUNT: envelope.account}
     if outcome.status == "done":
@@ -179,5 +191,7 @@ def _count_dead_letter(msg: func.ServiceBusMessage, *, force: bool = False) -> N
     # This delivery is the last when its count reaches the queue's maximum.
     last = (msg.delivery_count or 1) >= get_container().settings.queue_max_delivery_count
     if force or last:
+        from shared.telemetry import get_metrics
+
         get_metrics().dead_letters.add(1)
         log.error("message %s goes to the dead-letter queue", msg.message_id)

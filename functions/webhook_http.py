@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http_responses import error_response, json_response
 from shared.container import get_container
 from shared.domain.errors import BridgeError, DependencyUnavailable
-from shared.services.ingest import IncomingAlert
-from shared.telemetry import correlation_scope, get_metrics, new_correlation_id
 from shared.telemetry_names import ATTR_OUTCOME, ATTR_STRATEGY
+
+if TYPE_CHECKING:
+    from shared.services.ingest import IncomingAlert
+
+# The ingest use case (the alert readers, pydantic models) and telemetry are imported by the
+# first request, not at indexing: an instance that runs only the queue function never needs them.
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -23,6 +28,9 @@ log = logging.getLogger(__name__)
 async def webhook(req: func.HttpRequest) -> func.HttpResponse:
     """Accept one alert: 202 after a durable enqueue, 4xx with a code, 503 if nothing was queued."""
     started = time.perf_counter()
+    from shared.services.ingest import IncomingAlert
+    from shared.telemetry import correlation_scope, get_metrics, new_correlation_id
+
     alert = IncomingAlert(
         strategy_id=req.route_params.get("strategy", ""),
         body=req.get_body(),
