@@ -13,7 +13,7 @@ placeorder answer reached the process that placed it, minus the moment its alert
 
 Each order also carries the moments its design stamps on the way (epoch seconds), under the
 same names for all three where they mean the same: ``received`` (the webhook has the alert),
-``enqueued`` (the queue's enqueued time, a whole millisecond like Service Bus's),
+``enqueued`` (the queue's enqueued time: the local queue keeps it to the microsecond),
 ``delivered`` (the queue function, or the HTTP function, started), ``claimed`` (legs claimed
 in the ledger), ``sent`` (the placeorder call started), ``acked`` (its answer read).
 """

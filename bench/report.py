@@ -207,7 +207,7 @@ def _stage_rows(m: Mapping[str, Any]) -> list[Row]:
 
     return [
         stage("http_in", "p50", "stage: post → webhook has the alert"),
-        stage("webhook_to_enqueued", "p50", "stage: webhook has it → enqueued (ms stamp)"),
+        stage("webhook_to_enqueued", "p50", "stage: webhook has it → enqueued"),
         stage(
             "enqueued_to_delivery", "p50", "stage: enqueued → delivery started", Target(at_most=1)
         ),

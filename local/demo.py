@@ -31,6 +31,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
     parser.add_argument("--settings", type=Path, default=REPO_ROOT / "local.settings.json")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
+    parser.add_argument(
+        "--state-file", type=Path, help="where the stack records its URLs (python -m local.stack)"
+    )
+    parser.add_argument("--logs", type=Path, help="the stack's log folder (python -m local.stack)")
     return parser.parse_args(argv)
 
 
@@ -120,9 +124,12 @@ def _wait_for_orders(admin_url: str, expected: int, timeout_s: float) -> dict[st
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, run the demo, and stop (or keep) the stack."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    stack = ReadyLineProcess(
-        [sys.executable, "-m", "local.stack", "--settings", str(args.settings)], timeout_s=120
-    )
+    command = [sys.executable, "-m", "local.stack", "--settings", str(args.settings)]
+    if args.state_file is not None:
+        command += ["--state-file", str(args.state_file)]
+    if args.logs is not None:
+        command += ["--logs", str(args.logs)]
+    stack = ReadyLineProcess(command, timeout_s=120)
     try:
         urls = stack.start()
     except ServiceError as exc:
