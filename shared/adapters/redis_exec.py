@@ -293,7 +293,7 @@ class RedisExecutionStore:
             return
 
 
-class _Wake:
+class EventWake:
     """One fill wait's wake-up: set when the worker rewrites its account's orders."""
 
     def __init__(self) -> None:
@@ -321,15 +321,15 @@ class OrderNotices:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
-        self._waiters: dict[int, set[_Wake]] = {}
+        self._waiters: dict[int, set[EventWake]] = {}
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.asynccontextmanager
-    async def watch(self, account_id: int) -> AsyncIterator[_Wake]:
+    async def watch(self, account_id: int) -> AsyncIterator[EventWake]:
         """Yield a wake-up for ``account_id``'s notices while the block runs."""
         await self._listening()
-        wake = _Wake()
+        wake = EventWake()
         self._waiters.setdefault(account_id, set()).add(wake)
         try:
             yield wake

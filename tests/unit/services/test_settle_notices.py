@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shared.adapters.redis_exec import EventWake
 from shared.domain.broker import OrderState, OrderStatus
 from shared.services.live_state import SettledOrder
 from shared.services.settle import Timing, notices_of, settle
@@ -34,28 +35,15 @@ class Cache:
         return dict(self.settled_orders)
 
 
-class Wake:
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    async def wait(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        self.event.clear()
-        return True
-
-
 class Notices:
     """Notices per account, as the store's subscription delivers them."""
 
     def __init__(self) -> None:
-        self.waiting: dict[int, Wake] = {}
+        self.waiting: dict[int, EventWake] = {}
 
     @contextlib.asynccontextmanager
-    async def watch(self, account_id: int) -> AsyncIterator[Wake]:
-        wake = Wake()
+    async def watch(self, account_id: int) -> AsyncIterator[EventWake]:
+        wake = EventWake()
         self.waiting[account_id] = wake
         try:
             yield wake
