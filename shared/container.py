@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,17 +95,9 @@ class Container:
                 lock_duration_s=s.queue_lock_duration_s,
                 default_ttl_s=s.queue_message_ttl_s,
             )
-        from shared.adapters.servicebus import ServiceBusSignalQueue, build_client
+        from shared.adapters.servicebus import ServiceBusSignalQueue
 
-        s.require_servicebus()
-        conn = s.servicebus_connection_string
-
-        def factory():  # type: ignore[no-untyped-def]
-            return build_client(
-                fully_qualified_namespace=s.servicebus_namespace,
-                connection_string=conn.get_secret_value() if conn else None,
-                client_id=s.servicebus_client_id or s.azure_client_id,
-            )
+        factory = self._servicebus_client_factory()
 
         return ServiceBusSignalQueue(s.signals_queue_name, factory)
 
@@ -170,6 +162,24 @@ class Container:
         from shared.adapters.tradovate.client import TradovateClient
 
         return TradovateClient.from_settings(self.settings, self.redis)
+
+    def _servicebus_client_factory(self) -> Callable[[], Any]:
+        """Return how to make a Service Bus client with the app's identity (or the connection
+        string where one is set), for the signals queue and its dead letters alike."""
+        from shared.adapters.servicebus import build_client
+
+        s = self.settings
+        s.require_servicebus()
+        conn = s.servicebus_connection_string
+
+        def factory() -> Any:
+            return build_client(
+                fully_qualified_namespace=s.servicebus_namespace,
+                connection_string=conn.get_secret_value() if conn else None,
+                client_id=s.servicebus_client_id or s.azure_client_id,
+            )
+
+        return factory
 
     def _table_service_factory(self) -> Callable[[], TableServiceClient]:
         from shared.adapters.tables_common import table_service_factory
@@ -446,18 +456,9 @@ class Container:
             if not isinstance(queue, LocalQueue):  # signal_queue is the local queue here
                 raise TypeError("the local backend's signal queue is not a LocalQueue")
             return LocalDeadLetters(queue, SystemClock())
-        from shared.adapters.servicebus import build_client
         from shared.adapters.servicebus_dlq import ServiceBusDeadLetters
 
-        s.require_servicebus()
-        conn = s.servicebus_connection_string
-
-        def factory():  # type: ignore[no-untyped-def]
-            return build_client(
-                fully_qualified_namespace=s.servicebus_namespace,
-                connection_string=conn.get_secret_value() if conn else None,
-                client_id=s.servicebus_client_id or s.azure_client_id,
-            )
+        factory = self._servicebus_client_factory()
 
         return ServiceBusDeadLetters(
             s.signals_queue_name,

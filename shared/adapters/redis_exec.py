@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,14 +108,7 @@ class RedisExecutionStore:
         if isinstance(values, Exception):
             raise redis_unavailable(values) from values
         view = await LiveState(_Prefetched(values[:6])).view(account_id, contract_id)
-        stamp = optional_text(values[9])
-        facts = (
-            values[6] is not None,
-            values[7] is not None,
-            values[8] is not None,
-            datetime.fromisoformat(stamp) if stamp else None,
-        )
-        return view, facts, optional_text(values[10])
+        return view, _risk_flags(values[6:10]), optional_text(values[10])
 
     def _queue_writes(self, pipe: Any, writes: StoreWrites) -> None:
         _queue_events(pipe, writes.events)
@@ -217,13 +210,7 @@ class RedisExecutionStore:
             raise redis_unavailable(exc) from exc
         if isinstance(values, Exception):
             raise redis_unavailable(values) from values
-        stamp = optional_text(values[3])
-        return (
-            values[0] is not None,
-            values[1] is not None,
-            values[2] is not None,
-            datetime.fromisoformat(stamp) if stamp else None,
-        )
+        return _risk_flags(values)
 
     async def link_orders(
         self,
@@ -399,3 +386,15 @@ class OrderNotices:
             return
         for wake in self._waiters.get(account_id, ()):
             wake.event.set()
+
+
+def _risk_flags(values: Sequence[Any]) -> tuple[bool, bool, bool, datetime | None]:
+    """Read (global kill, strategy kill, account kill, last entry time) from the four values
+    of the kill-switch and last-order keys, in that order."""
+    stamp = optional_text(values[3])
+    return (
+        values[0] is not None,
+        values[1] is not None,
+        values[2] is not None,
+        datetime.fromisoformat(stamp) if stamp else None,
+    )

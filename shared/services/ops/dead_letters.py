@@ -579,14 +579,6 @@ class DeadLetterWatch:
     def _event(self, letter: DeadLetteredMessage, seen_at: datetime) -> dict[str, Any]:
         return {
             "queue": self._letters.queue_name,
-            "id": letter.sequence_number,
-            "message_id": letter.message_id,
-            "session_id": letter.session_id,
-            **envelope_fields(letter),
-            "reason": letter.reason,
-            "description": letter.description,
-            "delivery_count": letter.delivery_count,
-            "enqueued_at": _when(letter.enqueued_at),
-            "dead_lettered_at": _when(letter.dead_lettered_at),
+            **summarize(letter),
             "detected_at": seen_at.isoformat(),
         }
