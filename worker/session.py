@@ -4,9 +4,10 @@ The socket client (``shared.adapters.tradovate.ws``) reads, heartbeats and dispa
 own threads; nothing here runs on the event loop except through these bridges:
 
 * ``LoopBridge.put`` moves one item from a socket thread into the worker's bounded
-  ``asyncio.Queue`` and waits (on the socket's dispatcher thread, never on the loop) until
-  there is room: back-pressure. If the loop falls behind for ``timeout_s`` the item cannot
-  be dropped silently, so the session reconnects and the next snapshot rebuilds everything.
+  ``asyncio.Queue`` without waiting for the loop while there is room, and otherwise waits
+  (on the socket's dispatcher thread, never on the loop) until there is: back-pressure. If
+  the loop falls behind for ``timeout_s`` the item cannot be dropped silently, so the
+  session reconnects and the next snapshot rebuilds everything.
 * ``TradingSession`` sends ``user/syncrequest`` after every authorization and tags the
   snapshot with the connection it came from, so a snapshot that raced a reconnect is never
   taken for the current one.
@@ -57,7 +58,14 @@ class ShutdownNotice:
 
 
 class LoopBridge:
-    """Put items from socket threads into the loop's bounded queue, waiting for room."""
+    """Put items from socket threads into the loop's bounded queue, waiting only for room.
+
+    While the queue has room, ``put`` schedules the item on the loop and returns at once:
+    a socket thread never waits for a loop turn per item, so a burst of changes piles up in
+    the queue and the consumer applies it as one run instead of one run per loop turn. Items
+    handed over but not yet queued count against the bound, so the queue never holds more
+    than its size; once it is full, ``put`` waits (up to ``timeout_s``) for the consumer.
+    """
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], timeout_s: float
@@ -65,9 +73,34 @@ class LoopBridge:
         self._loop = loop
         self._queue = queue
         self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._in_flight = 0  # scheduled on the loop, not yet in the queue
 
     def put(self, item: Any) -> bool:
         """Hand ``item`` over; False when the loop did not take it in time (or is gone)."""
+        with self._lock:
+            limit = self._queue.maxsize
+            if limit <= 0 or self._queue.qsize() + self._in_flight < limit:
+                try:
+                    self._loop.call_soon_threadsafe(self._arrive, item)
+                except RuntimeError:
+                    return False  # the loop is closed: the process is stopping
+                self._in_flight += 1
+                return True
+        return self._put_waiting(item)
+
+    def _arrive(self, item: Any) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            try:
+                self._queue.put_nowait(item)
+                return
+            except asyncio.QueueFull:
+                pass
+        # Only when another thread's waiting put took the room first: queue behind it.
+        self._loop.create_task(self._queue.put(item))
+
+    def _put_waiting(self, item: Any) -> bool:
         put = self._queue.put(item)
         try:
             future = asyncio.run_coroutine_threadsafe(put, self._loop)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from decimal import Decimal
 
 from shared.adapters.tradovate.auth import SessionToken
@@ -27,6 +29,28 @@ async def test_loop_bridge_with_full_queue_times_out_instead_of_dropping() -> No
     assert queue.qsize() == 1
     assert queue.get_nowait() == 1
     assert await asyncio.to_thread(bridge.put, 3)
+
+
+def test_loop_bridge_hands_over_without_a_loop_turn_until_the_queue_is_full() -> None:
+    # The loop is busy (blocked here) while a socket thread puts: items go in without
+    # waiting for it, in order, and the bound counts them before the loop has queued them.
+    loop = asyncio.new_event_loop()
+    try:
+        queue: asyncio.Queue[int] = asyncio.Queue(5)
+        bridge = LoopBridge(loop, queue, timeout_s=0.2)
+        answers: list[bool] = []
+        thread = threading.Thread(target=lambda: answers.extend(bridge.put(i) for i in range(7)))
+        started = time.monotonic()
+        thread.start()
+        thread.join(timeout=5)
+        assert answers == [True] * 5 + [False, False]
+        # Five went over at once; the sixth and seventh each waited out the timeout.
+        assert time.monotonic() - started >= 0.4
+        assert queue.qsize() == 0  # nothing is queued until the loop turns
+        loop.run_until_complete(asyncio.sleep(0))
+        assert [queue.get_nowait() for _ in range(queue.qsize())] == [0, 1, 2, 3, 4]
+    finally:
+        loop.close()
 
 
 async def test_loop_bridge_with_closed_loop_refuses_quietly() -> None:
