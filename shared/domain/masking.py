@@ -111,6 +111,8 @@ def _encoded_forms(secret: str) -> set[str]:
 
 def _decode_json_string(token: str) -> str:
     """Decode one JSON string token leniently (unterminated, bad escapes, lone surrogates)."""
+    if "\\" not in token:  # no escapes (most tokens): the text between the quotes
+        return token[1:-1] if len(token) > 1 and token.endswith('"') else token[1:]
     body = token[1:]
     if body.endswith('"'):
         escapes = len(body) - 1 - len(body[:-1].rstrip("\\"))

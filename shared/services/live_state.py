@@ -228,19 +228,43 @@ def _working_orders(
     return tuple(found)
 
 
+# Settled entries parsed before, by their raw fields: an orders document lists up to a hundred
+# settled orders and is read several times per message (the plan's view, each fill wait), and
+# entries rarely change once listed, so each is parsed once per process instead of per read.
+_SETTLED_PARSED: dict[tuple[Any, ...], SettledOrder] = {}
+_SETTLED_PARSED_MAX = 4096
+
+
+def _settled_order(entry: dict[str, Any]) -> SettledOrder:
+    raw = (
+        entry["status"],
+        entry.get("filled_qty"),
+        entry.get("parent_id"),
+        entry.get("fill_price"),
+    )
+    known = _SETTLED_PARSED.get(raw)
+    if known is not None:
+        return known
+    status, filled_qty, parent, fill_price = raw
+    parsed = SettledOrder(
+        status=OrderStatus(status),
+        filled_qty=int(filled_qty or 0),
+        parent_id=None if parent is None else int(parent),
+        fill_price=_decimal(fill_price),
+    )
+    if len(_SETTLED_PARSED) >= _SETTLED_PARSED_MAX:
+        _SETTLED_PARSED.clear()
+    _SETTLED_PARSED[raw] = parsed
+    return parsed
+
+
 def _settled(document: dict[str, Any] | None) -> dict[int, SettledOrder] | None:
     if document is None or not isinstance(document.get("settled"), list):
         return None
     found: dict[int, SettledOrder] = {}
     for entry in document["settled"]:
         try:
-            parent = entry.get("parent_id")
-            found[int(entry["order_id"])] = SettledOrder(
-                status=OrderStatus(entry["status"]),
-                filled_qty=int(entry.get("filled_qty") or 0),
-                parent_id=None if parent is None else int(parent),
-                fill_price=_decimal(entry.get("fill_price")),
-            )
+            found[int(entry["order_id"])] = _settled_order(entry)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # a document this reader does not understand proves nothing
     return found
