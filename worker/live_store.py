@@ -38,6 +38,22 @@ def _orders_account(key: str) -> str | None:
     return account if key == keys.live_orders(int(account)) else None
 
 
+def orders_notice(account_id: str, settled: Any, before: Any) -> str:
+    """Return the notice for an orders document whose settled list is now ``settled``
+    (``before`` when this process last wrote it): the account and the entries new to it."""
+    known = (
+        {e.get("order_id") for e in before if isinstance(e, dict)}
+        if isinstance(before, list)
+        else set()
+    )
+    new = (
+        [e for e in settled if isinstance(e, dict) and e.get("order_id") not in known]
+        if isinstance(settled, list)
+        else []
+    )
+    return dumps({"account_id": int(account_id) if account_id.isdigit() else None, "settled": new})
+
+
 def dumps(document: Mapping[str, Any]) -> str:
     """Serialise a document compactly; decimals and times are already strings."""
     return json.dumps(document, separators=(",", ":"), default=str)
@@ -72,9 +88,10 @@ class LiveStore:
     async def write_documents(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace several documents in one round trip, atomically: a reader that fetches an
         account's documents together (the executor's ``MGET``) never sees half a write. When
-        an orders document's ``settled`` list changed since this process last wrote it, the
-        account id goes out on ``ORDERS_NOTICE_CHANNEL`` in the same transaction, so a fill
-        wait that wakes on it reads the new list."""
+        an orders document's ``settled`` list changed since this process last wrote it, a
+        notice goes out on ``ORDERS_NOTICE_CHANNEL`` in the same transaction: the account id
+        and the entries newly listed (``orders_notice``), so a fill wait learns that its
+        orders settled without reading the document."""
         if not documents:
             return
         changed: dict[str, Any] = {}
@@ -87,8 +104,10 @@ class LiveStore:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key, document in documents.items():
                     pipe.set(key, dumps(document))
-                for key in changed:
-                    pipe.publish(ORDERS_NOTICE_CHANNEL, _orders_account(key) or "")
+                for key, settled in changed.items():
+                    before = self._settled.get(key)
+                    notice = orders_notice(_orders_account(key) or "", settled, before)
+                    pipe.publish(ORDERS_NOTICE_CHANNEL, notice)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise self._failed("document write", exc) from exc

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,11 +27,12 @@ from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.redis_replies import optional_text
 from shared.ports import Events, Ledger, LedgerEntry
-from shared.services.live_state import LiveState, LiveView
+from shared.services.live_state import LiveState, LiveView, SettledOrder, settled_order
 from shared.services.store_writes import StoreWrites
 
-# The worker publishes an account id here in the transaction that rewrites that account's
-# orders document (``worker.live_store``): the executor's fill wait wakes on it.
+# The worker publishes a notice here in the transaction that rewrites an account's orders
+# document with new settled entries (``worker.live_store.orders_notice``): the account id and
+# those entries. The executor's fill wait wakes on it and takes the entries from it.
 ORDERS_NOTICE_CHANNEL = "live:orders:notice"
 
 log = logging.getLogger(__name__)
@@ -281,10 +283,27 @@ class RedisExecutionStore:
 
 
 class EventWake:
-    """One fill wait's wake-up: set when the worker rewrites its account's orders."""
+    """One fill wait's wake-up: set when the worker rewrites its account's orders.
 
-    def __init__(self) -> None:
+    ``known`` answers from the settled entries the notices carried (kept per account by the
+    process's subscription, so a notice that came before this wait began counts too);
+    ``covered`` says the subscription was up, without a break, since before the wait's
+    orders were sent, so an order missing from those entries has not settled yet as far as
+    the notices tell. ``read_wanted`` is set by a notice that carried no entries (a worker
+    of an older release): the waiter reads the document then.
+    """
+
+    def __init__(
+        self, recent: Mapping[int, SettledOrder] | None = None, *, covered: bool = False
+    ) -> None:
         self.event = asyncio.Event()
+        self._recent = recent if recent is not None else {}
+        self.covered = covered
+        self.read_wanted = False
+
+    def known(self, order_ids: Iterable[int]) -> dict[int, SettledOrder]:
+        """Return the entries the notices listed for ``order_ids`` (those settled)."""
+        return {i: self._recent[i] for i in order_ids if i in self._recent}
 
     async def wait(self, timeout_s: float) -> bool:
         """Wait until a notice arrives (True) or ``timeout_s`` passes (False); re-arm."""
@@ -296,27 +315,40 @@ class EventWake:
         return True
 
 
-class OrderNotices:
-    """Wake fill waits when the worker rewrites an account's orders document.
+# Settled entries kept per account from notices: far more than one signal's orders.
+_RECENT_PER_ACCOUNT = 512
 
-    One pub/sub connection per process, opened on the first wait and kept. A wait registers
-    before its caller reads the cache, so a notice published between that read and the wait
-    still wakes it. Notices are hints: a lost connection is logged and the next wait opens
-    it again, and a caller never waits on a notice longer than its own bound before it reads
-    the cache anyway.
+
+class OrderNotices:
+    """Wake fill waits when the worker rewrites an account's orders document, and keep the
+    settled entries its notices carry.
+
+    One pub/sub connection per process, opened on the first wait and kept. Each notice names
+    the account and the orders newly listed as settled (``worker.live_store.orders_notice``),
+    published in the transaction that writes the document, so an entry from a notice is as
+    good as one read from the document. A wait registers before its caller reads the cache,
+    so a notice published between that read and the wait still wakes it. A lost connection
+    is logged, ``up_since`` is cleared (the entries kept stay true, but absences no longer
+    prove anything) and the next wait opens it again; a caller never waits on a notice
+    longer than its own bound before it reads the cache anyway.
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
         self._waiters: dict[int, set[EventWake]] = {}
+        self._recent: dict[int, dict[int, SettledOrder]] = {}
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.up_since: float | None = None  # epoch s the current subscription was confirmed
 
     @contextlib.asynccontextmanager
-    async def watch(self, account_id: int) -> AsyncIterator[EventWake]:
-        """Yield a wake-up for ``account_id``'s notices while the block runs."""
+    async def watch(self, account_id: int, since: float | None = None) -> AsyncIterator[EventWake]:
+        """Yield a wake-up for ``account_id``'s notices while the block runs; ``since``
+        (epoch s) is when the awaited orders were first sent, if known."""
         await self._listening()
-        wake = EventWake()
+        up = self.up_since
+        covered = up is not None and since is not None and up <= since
+        wake = EventWake(self._recent.setdefault(account_id, {}), covered=covered)
         self._waiters.setdefault(account_id, set()).add(wake)
         try:
             yield wake
@@ -330,6 +362,7 @@ class OrderNotices:
     async def aclose(self) -> None:
         """Drop the subscription (a later wait opens it again)."""
         task, self._task = self._task, None
+        self.up_since = None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -341,6 +374,7 @@ class OrderNotices:
             return
         subscribed: asyncio.Future[None] = loop.create_future()
         self._loop = loop
+        self.up_since = None
         self._task = loop.create_task(self._listen(subscribed))
         try:
             # Bounded: a wait without notices still ends by its own bound.
@@ -365,27 +399,51 @@ class OrderNotices:
                 if message is None:
                     continue
                 if message.get("type") in ("subscribe", b"subscribe"):
+                    self.up_since = time.time()
                     if not subscribed.done():
                         subscribed.set_result(None)
                 elif message.get("type") in ("message", b"message"):
-                    self._wake(message.get("data"))
+                    self._arrived(message.get("data"))
         except (RedisError, OSError) as exc:
             if not subscribed.done():
                 subscribed.set_result(None)  # the waiters go on with their own bound
             log.info("orders notices connection lost: %s", type(exc).__name__)
         finally:
+            self.up_since = None
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call] # redis-py leaves it unannotated
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose(close_connection_pool=True)
 
-    def _wake(self, data: Any) -> None:
-        try:
-            account_id = int(optional_text(data) or "")
-        except ValueError:
+    def _arrived(self, data: Any) -> None:
+        account_id, entries = _read_notice(optional_text(data) or "")
+        if account_id is None:
             return
+        if entries is not None:
+            recent = self._recent.setdefault(account_id, {})
+            recent.update(entries)
+            while len(recent) > _RECENT_PER_ACCOUNT:
+                del recent[next(iter(recent))]  # the oldest first: dicts keep insertion order
         for wake in self._waiters.get(account_id, ()):
+            if entries is None:
+                wake.read_wanted = True
             wake.event.set()
+
+
+def _read_notice(text: str) -> tuple[int | None, dict[int, SettledOrder] | None]:
+    """Return a notice's account and settled entries (entries None: the notice carried none
+    this reader understands, as an older worker's bare account id; the waiter reads)."""
+    if text.isdigit():
+        return int(text), None
+    try:
+        notice = json.loads(text)
+        account_id = int(notice["account_id"])
+    except (TypeError, ValueError, KeyError):
+        return None, None
+    try:
+        return account_id, {int(e["order_id"]): settled_order(e) for e in notice["settled"]}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return account_id, None
 
 
 def _risk_flags(values: Sequence[Any]) -> tuple[bool, bool, bool, datetime | None]:

@@ -235,7 +235,8 @@ _SETTLED_PARSED: dict[tuple[Any, ...], SettledOrder] = {}
 _SETTLED_PARSED_MAX = 4096
 
 
-def _settled_order(entry: dict[str, Any]) -> SettledOrder:
+def settled_order(entry: dict[str, Any]) -> SettledOrder:
+    """Parse one entry of an orders document's ``settled`` list (raises when unreadable)."""
     raw = (
         entry["status"],
         entry.get("filled_qty"),
@@ -264,7 +265,7 @@ def _settled(document: dict[str, Any] | None) -> dict[int, SettledOrder] | None:
     found: dict[int, SettledOrder] = {}
     for entry in document["settled"]:
         try:
-            found[int(entry["order_id"])] = _settled_order(entry)
+            found[int(entry["order_id"])] = settled_order(entry)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # a document this reader does not understand proves nothing
     return found

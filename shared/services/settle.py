@@ -9,11 +9,14 @@ else, or after ``Timing.fill_cache_s``, from REST (``order/item`` and the order'
 After ``Timing.fill_timeout_s`` an order still not closed is reported ``timeout``: the
 signal is recorded with its fills unconfirmed and the next plan reads REST.
 
-The cache is read again when the worker rewrites the account's orders document: the worker
-publishes a notice in the transaction that writes it, and the wait wakes on it (``Notices``,
-one subscription per process). A notice is only a hint: without one the cache is read again
-every ``Timing.notice_poll_s`` anyway (every ``Timing.poll_s`` when the store offers no
-notices), so a lost notice costs time, never an answer.
+The worker publishes a notice in the transaction that rewrites an account's orders document:
+the account and the orders newly listed as settled (``Notices``, one subscription per
+process, which keeps those entries). When that subscription ran without a break since before
+the orders were sent, the wait takes its answer from the notices and reads nothing; else it
+reads the document first, and again on a notice that carried no entries. A notice is only a
+hint: without one in ``Timing.notice_poll_s`` the document is read anyway (every
+``Timing.poll_s`` when the store offers no notices), so a lost notice costs time, never an
+answer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Literal, Protocol, runtime_checkable
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import TransientBrokerError
 from shared.ports import BrokerTrading, LiveReader
+from shared.services.live_state import SettledOrder
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +50,20 @@ class Timing:
     fill_timeout_s: float = 5.0  # give up on a fill after this long: it stays unconfirmed
     rest_poll_s: float = 0.1  # between two REST reads of an order's state
     notice_poll_s: float = 0.05  # read the cache again this soon even without a notice
+    # Hold a sent plan's answers this long for the write that records its fills; a wait
+    # that runs longer writes them then (the summary reads "sent"), and goes on.
+    answer_linger_s: float = 0.25
 
 
 class Wake(Protocol):
-    """One fill wait's wake-up."""
+    """One fill wait's wake-up, and what the notices said."""
+
+    covered: bool  # the notices ran without a break since before the orders were sent
+    read_wanted: bool  # a notice came without entries: read the document
+
+    def known(self, order_ids: Iterable[int]) -> Mapping[int, SettledOrder]:
+        """Return the settled entries the notices carried for ``order_ids``."""
+        ...
 
     async def wait(self, timeout_s: float) -> bool:
         """Wait for a notice (True) or ``timeout_s`` (False)."""
@@ -59,8 +73,11 @@ class Wake(Protocol):
 class Notices(Protocol):
     """Notices that the worker rewrote an account's orders document."""
 
-    def watch(self, account_id: int) -> AbstractAsyncContextManager[Wake]:
-        """Return a wake-up for ``account_id``'s notices, armed while the block runs."""
+    def watch(
+        self, account_id: int, since: float | None = None
+    ) -> AbstractAsyncContextManager[Wake]:
+        """Return a wake-up for ``account_id``'s notices, armed while the block runs;
+        ``since`` (epoch s) is when the awaited orders were first sent, if known."""
         ...
 
 
@@ -101,20 +118,32 @@ async def settle(
     brk: BrokerTrading,
     timing: Timing,
     notices: Notices | None = None,
+    since: float | None = None,
 ) -> Mapping[int, Settled]:
-    """Wait for each order to close; return where each ended (``timeout`` if it did not)."""
+    """Wait for each order to close; return where each ended (``timeout`` if it did not).
+    ``since`` (epoch s) is when the orders were first sent, if this delivery sent them."""
     pending = set(order_ids)
     done: dict[int, Settled] = {}
     if not pending:
         return done
     loop = asyncio.get_running_loop()
     started = loop.time()
-    watching = notices.watch(account_id) if notices is not None else contextlib.nullcontext()
+    watching = notices.watch(account_id, since) if notices is not None else contextlib.nullcontext()
     async with watching as wake:
         await _wait(account_id, live, brk, timing, (pending, done), wake, started)
     for order_id in sorted(pending):
         done[order_id] = Settled(order_id, None, 0, "timeout")
     return done
+
+
+def _take(found: Mapping[int, SettledOrder], state: tuple[set[int], dict[int, Settled]]) -> None:
+    pending, done = state
+    for order_id in sorted(pending & set(found)):
+        entry = found[order_id]
+        done[order_id] = Settled(
+            order_id, entry.status, entry.filled_qty, "cache", entry.fill_price
+        )
+    pending -= set(done)
 
 
 async def _wait(
@@ -129,26 +158,34 @@ async def _wait(
     pending, done = state
     loop = asyncio.get_running_loop()
     use_cache = True
+    # With notices that ran since before the orders went out, the entries they carried
+    # answer without a read; else (or when a notice carried none) the document is read.
+    read_now = wake is None or not wake.covered
     while pending:
         elapsed = loop.time() - started
         if use_cache:
-            found = await live.settled(account_id)
-            if found is not None:
-                for order_id in sorted(pending & set(found)):
-                    entry = found[order_id]
-                    done[order_id] = Settled(
-                        order_id, entry.status, entry.filled_qty, "cache", entry.fill_price
-                    )
-                pending -= set(done)
-                if not pending:
-                    break
-                if elapsed < timing.fill_cache_s:
-                    if wake is None:
-                        await asyncio.sleep(timing.poll_s)
-                    else:
-                        left = timing.fill_cache_s - (loop.time() - started)
-                        await wake.wait(max(0.0, min(timing.notice_poll_s, left)))
-                    continue
+            if wake is not None:
+                _take(wake.known(pending), state)
+                read_now = read_now or wake.read_wanted
+                wake.read_wanted = False
+            if pending and read_now:
+                read_now = False
+                found = await live.settled(account_id)
+                if found is None:
+                    use_cache = False  # the worker is absent: ask REST
+                else:
+                    _take(found, state)
+            if not pending:
+                break
+            if use_cache and elapsed < timing.fill_cache_s:
+                if wake is None:
+                    await asyncio.sleep(timing.poll_s)
+                    read_now = True
+                else:
+                    left = timing.fill_cache_s - (loop.time() - started)
+                    # Without a notice in time, read the document anyway (a lost notice).
+                    read_now = not await wake.wait(max(0.0, min(timing.notice_poll_s, left)))
+                continue
             use_cache = False  # the worker is absent, or slower than REST: ask REST
         await _ask_rest(brk, pending, done)
         pending -= set(done)

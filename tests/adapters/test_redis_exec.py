@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,8 +14,9 @@ import redis.asyncio as aioredis
 
 from local.services import free_port
 from shared import redis_keys as keys
-from shared.adapters.redis_exec import RedisExecutionStore
+from shared.adapters.redis_exec import ORDERS_NOTICE_CHANNEL, RedisExecutionStore
 from shared.adapters.redis_ledger import RedisLedger
+from shared.domain.broker import OrderStatus
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import LedgerEntry
 from shared.services.store_writes import StoreWrites
@@ -206,7 +208,32 @@ async def test_order_notices_wake_a_wait_when_the_worker_writes_its_orders_docum
         # The same settled list again (a working order changed, say): no fill to wake for.
         await live.write_documents({keys.live_orders(74): {"orders": [{}], "settled": []}})
         assert await wake.wait(0.1) is False
-        settled = [{"order_id": 5, "status": "Filled", "filled_qty": 1}]
+        settled = [{"order_id": 5, "status": "filled", "filled_qty": 1, "fill_price": "21000.25"}]
         await live.write_documents({keys.live_orders(74): {"orders": [], "settled": settled}})
         assert await wake.wait(2.0) is True
+        # The notice carried the new entry: the wait knows it without reading the document.
+        assert wake.read_wanted is False
+        known = wake.known([5, 6])
+        assert list(known) == [5]
+        assert (known[5].status, known[5].filled_qty) == (OrderStatus.FILLED, 1)
+        assert known[5].fill_price == Decimal("21000.25")
+        # The next write lists one more: only the new one travels.
+        settled = [{"order_id": 6, "status": "canceled", "filled_qty": 0}, *settled]
+        await live.write_documents({keys.live_orders(74): {"orders": [], "settled": settled}})
+        assert await wake.wait(2.0) is True
+        assert sorted(wake.known([5, 6])) == [5, 6]
+        # A notice this reader cannot take entries from (an older worker's bare id): read.
+        await client.publish(ORDERS_NOTICE_CHANNEL, "74")
+        assert await wake.wait(2.0) is True
+        assert wake.read_wanted is True
+    # Orders sent after the subscription came up are covered; before it, or unknown, not.
+    assert notices.up_since is not None
+    async with notices.watch(74, since=notices.up_since + 1) as later:
+        assert later.covered
+        assert sorted(later.known([5, 6, 7])) == [5, 6]
+    async with notices.watch(74, since=notices.up_since - 60) as earlier:
+        assert not earlier.covered
+    async with notices.watch(74) as unknown:
+        assert not unknown.covered
     await notices.aclose()
+    assert notices.up_since is None

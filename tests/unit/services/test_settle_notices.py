@@ -1,8 +1,10 @@
 """The fill wait wakes when the worker rewrites the orders document, with its bounds kept.
 
-``settle`` reads the worker's settled list, then waits for a notice (the worker publishes
-one with every orders-document write) instead of polling; a lost notice costs at most
-``notice_poll_s``, and after ``fill_cache_s`` the answer comes from REST as before.
+``settle`` takes settled entries from the notices (the worker publishes the newly settled
+ones with every orders-document write) and reads nothing when the notices ran since before
+the orders were sent; else it reads the worker's settled list first, and again on a notice
+without entries. A lost notice costs at most ``notice_poll_s``, and after ``fill_cache_s``
+the answer comes from REST as before.
 """
 
 from __future__ import annotations
@@ -38,20 +40,26 @@ class Cache:
 class Notices:
     """Notices per account, as the store's subscription delivers them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, covering: bool = False) -> None:
         self.waiting: dict[int, EventWake] = {}
+        self.recent: dict[int, SettledOrder] = {}
+        self.covering = covering  # the subscription is up since before any order was sent
 
     @contextlib.asynccontextmanager
-    async def watch(self, account_id: int) -> AsyncIterator[EventWake]:
-        wake = EventWake()
+    async def watch(self, account_id: int, since: float | None = None) -> AsyncIterator[EventWake]:
+        wake = EventWake(self.recent, covered=self.covering and since is not None)
         self.waiting[account_id] = wake
         try:
             yield wake
         finally:
             del self.waiting[account_id]
 
-    def notify(self, account_id: int) -> None:
+    def notify(self, account_id: int, entries: dict[int, SettledOrder] | None = None) -> None:
+        if entries is not None:
+            self.recent.update(entries)
         if account_id in self.waiting:
+            if entries is None:
+                self.waiting[account_id].read_wanted = True  # a notice with no entries
             self.waiting[account_id].event.set()
 
 
@@ -118,6 +126,45 @@ async def test_settle_without_the_cache_settling_asks_rest_after_fill_cache_s() 
     assert done[5].source == "rest"
     assert loop.time() - started >= 0.06
     assert rest.reads == 1
+
+
+async def test_settle_with_covering_notices_answers_from_their_entries_without_a_read() -> None:
+    cache, notices, rest = Cache(), Notices(covering=True), Rest()
+    timing = Timing(notice_poll_s=5.0, fill_cache_s=10.0, fill_timeout_s=20.0)
+
+    async def worker_writes() -> None:
+        await asyncio.sleep(0.02)
+        notices.notify(ACCOUNT, {6: SettledOrder(OrderStatus.FILLED, 2)})  # another order
+        await asyncio.sleep(0.02)
+        notices.notify(ACCOUNT, {5: FILLED})
+
+    writer = asyncio.create_task(worker_writes())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=1.0)  # type: ignore[arg-type]
+    await writer
+    assert (done[5].source, done[5].filled_qty) == ("cache", 1)
+    assert loop.time() - started < 1.0
+    assert (cache.reads, rest.reads) == (0, 0)
+
+
+async def test_settle_with_an_entry_notified_before_the_wait_began_needs_no_notice() -> None:
+    cache, notices, rest = Cache(), Notices(covering=True), Rest()
+    notices.notify(ACCOUNT, {5: FILLED})  # the fill's notice came before the wait
+    timing = Timing(notice_poll_s=5.0, fill_cache_s=10.0, fill_timeout_s=20.0)
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=1.0)  # type: ignore[arg-type]
+    assert done[5].source == "cache"
+    assert (cache.reads, rest.reads) == (0, 0)
+
+
+async def test_settle_without_knowing_when_the_orders_went_out_reads_the_document_first() -> None:
+    # A re-delivery finishing an earlier delivery's orders: the notices cannot vouch for them.
+    cache, notices, rest = Cache(), Notices(covering=True), Rest()
+    cache.settled_orders[5] = FILLED
+    timing = Timing(notice_poll_s=5.0, fill_cache_s=10.0, fill_timeout_s=20.0)
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices)  # type: ignore[arg-type]
+    assert done[5].source == "cache"
+    assert cache.reads == 1
 
 
 def test_notices_of_a_store_without_notices_is_none_so_the_wait_polls() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from decimal import Decimal
@@ -10,6 +11,7 @@ from decimal import Decimal
 from shared.adapters.tradovate.auth import SessionToken
 from shared.adapters.tradovate.wstypes import SocketConfig
 from shared.domain.broker import Quote
+from worker.live_store import orders_notice
 from worker.session import LoopBridge, QuoteFeed
 
 
@@ -88,3 +90,16 @@ async def test_quote_feed_keeps_the_latest_quote_per_contract_and_wakes_once() -
     assert feed.wanted == frozenset({1, 2})
     feed.update({2})
     assert feed.wanted == frozenset({2})
+
+
+def test_orders_notice_names_the_account_and_only_the_newly_settled_entries() -> None:
+    first = {"order_id": 5, "status": "filled", "filled_qty": 1}
+    second = {"order_id": 6, "status": "canceled", "filled_qty": 0}
+    assert json.loads(orders_notice("74", [first], None)) == {
+        "account_id": 74,
+        "settled": [first],
+    }
+    notice = json.loads(orders_notice("74", [second, first], [first]))
+    assert notice["settled"] == [second]
+    # The list shrank (the oldest fell off its bound): a notice, with nothing new in it.
+    assert json.loads(orders_notice("74", [second], [second, first]))["settled"] == []
