@@ -363,6 +363,7 @@ class FakeLedger:
     def __init__(self) -> None:
         self.table: dict[tuple[str, str], object] = {}
         self.fail_on_status: str | None = None
+        self.writes: list[list[tuple[str, str]]] = []  # each update_all: (row, status) pairs
 
     async def claim(self, entry):  # type: ignore[no-untyped-def]
         key = (entry.signal_id, entry.row_key)
@@ -396,6 +397,7 @@ class FakeLedger:
         return True
 
     async def update_all(self, entries):  # type: ignore[no-untyped-def]
+        self.writes.append([(e.row_key, e.status) for e in entries])
         if self.fail_on_status and any(e.status == self.fail_on_status for e in entries):
             self.fail_on_status = None
             raise DependencyUnavailable("tables down")

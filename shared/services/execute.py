@@ -476,6 +476,9 @@ class Executor:
                 claimed=claimed,
                 redelivered=redelivered,
                 announced=announced,
+                # The answers go out with the fills (``settled_outcome``), unless the plan
+                # places exits once filled: those read the answers from the ledger.
+                defer=not the_plan.deferred,
             )
             return await self._finish(delivery, target, the_plan, sent, basis)
         except PositionMoved as moved:
@@ -498,7 +501,13 @@ class Executor:
         try:
             rows = await self._rows(env)
             sent = await sender.send(
-                env, target, planned, rows, claimed=False, redelivered=redelivered
+                env,
+                target,
+                planned,
+                rows,
+                claimed=False,
+                redelivered=redelivered,
+                defer=not planned.deferred,
             )
             return await self._finish(delivery, target, planned, sent, again_reads.basis)
         except PositionMoved as again:

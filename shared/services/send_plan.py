@@ -128,6 +128,10 @@ class Sent(NamedTuple):
     detail: str
     orders: tuple[int, ...]
     legs: tuple[tuple[Command, int], ...] = ()
+    # The answers' write when the caller asked to make it itself (``send(defer=True)``):
+    # the rows (each leg's answer and the "sent" summary) and the store writes with them.
+    pending: tuple[list[LedgerEntry], StoreWrites] | None = None
+    first_sent: float | None = None  # epoch s of this delivery's first broker call
 
 
 def _answered(row: LedgerEntry, command: Command) -> bool:
@@ -186,6 +190,7 @@ class PlanSender:
         self._ledger = ledger
         self._store = store
         self._clock = clock
+        self._first_sent: float | None = None
 
     async def send(
         self,
@@ -197,10 +202,13 @@ class PlanSender:
         claimed: bool,
         redelivered: bool,
         announced: bool = False,
+        defer: bool = False,
     ) -> Sent:
         """Send the plan's commands in order and record every answer in one write.
 
-        ``announced`` says the claim already carried ``announcement``'s writes. On a
+        ``announced`` says the claim already carried ``announcement``'s writes. With
+        ``defer`` a plan sent in full leaves that write to the caller (``Sent.pending``),
+        which makes it with its own next write; a rejection is written here either way. On a
         re-delivery every leg not answered before is looked up at the broker by clOrdId
         before it is placed, even one this delivery claimed itself: the ledger's working copy
         may have been lost (a Redis fail-over) after an earlier delivery placed the order.
@@ -213,6 +221,7 @@ class PlanSender:
         answers: list[LedgerEntry] = []
         legs: list[tuple[Command, int]] = []
         events: list[tuple[str, Mapping[str, Any]]] = []
+        self._first_sent = None
         try:
             for command in the_plan.commands:
                 rejection = await self._send_one(
@@ -234,7 +243,9 @@ class PlanSender:
                 await write_with(self._store, self._ledger, answers, StoreWrites(events=events))
             raise
         closing = self._after(env, target, the_plan, events)
-        return await self._close(env, the_plan, answers, ("done", the_plan.note, closing), legs)
+        return await self._close(
+            env, the_plan, answers, ("done", the_plan.note, closing), legs, defer=defer
+        )
 
     async def _send_one(
         self,
@@ -261,6 +272,8 @@ class PlanSender:
                 legs.append((command, order_id))
             return str(row.fields.get("broker_text")) if row.status == "rejected" else None
         sent_at = self._clock.now()
+        if self._first_sent is None:
+            self._first_sent = sent_at.timestamp()
         try:
             order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
@@ -367,6 +380,8 @@ class PlanSender:
         answers: list[LedgerEntry],
         closing: tuple[Literal["done", "rejected"], str, StoreWrites],
         legs: list[tuple[Command, int]],
+        *,
+        defer: bool = False,
     ) -> Sent:
         # A plan sent in full is "sent" until its fills are known (the executor's
         # ``settled_outcome`` writes "done"); a re-delivery meanwhile finishes it.
@@ -383,9 +398,12 @@ class PlanSender:
                 "finished_at": self._clock.now(),
             },
         )
-        await write_with(self._store, self._ledger, [*answers, summary], writes)
         placed = tuple(i for c, i in legs if isinstance(c, PlaceOrder | PlaceBracketOrder))
-        return Sent(status, detail, placed, tuple(legs))
+        if defer and status == "done":
+            pending = ([*answers, summary], writes)
+            return Sent(status, detail, placed, tuple(legs), pending, self._first_sent)
+        await write_with(self._store, self._ledger, [*answers, summary], writes)
+        return Sent(status, detail, placed, tuple(legs), None, self._first_sent)
 
     async def _dispatch(self, command: Command, *, maybe_sent: bool) -> int | None:
         brk = self._broker

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.domain.broker import OrderType
 from shared.domain.planning.model import (
@@ -68,11 +68,16 @@ async def finish(
     waited = [*markets, *(i for c, i in sent.legs if isinstance(c, CancelOrder))]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    settled = dict(
-        await settle(
-            waited, target.account.id, deps.live, deps.broker, deps.timing, notices_of(deps.store)
-        )
-    )
+    notices = notices_of(deps.store)
+    # The notices can vouch for the fills only when the worker was live for this plan; else
+    # the first read finds it absent and the wait asks REST at once.
+    since = sent.first_sent if basis is not None and basis.source == "cache" else None
+    settling = asyncio.ensure_future(
+        settle(waited, target.account.id, deps.live, deps.broker, deps.timing, notices,
+               since=since)
+    )  # fmt: skip
+    pending = await _answers_unless_settled(deps, sent.pending, settling)
+    settled = dict(await settling)
     protection = await _protect(deps, env, target, plan, sent, settled)
     took_ms = round((loop.time() - started) * 1000)
     status, detail = sent.status, sent.detail
@@ -114,13 +119,56 @@ async def finish(
             unsure=expected.unsure
             or any(settled[i].source == "timeout" for i in protection.flattened),
         )
-    if basis is not None and basis.source == "cache" and not sent.legs:
-        await deps.ledger.update_all([*rows, summary])  # the cache already shows it all
+    entries, writes = _with_answers(pending, [*rows, summary])
+    if basis is not None and basis.source == "cache" and not sent.legs and pending is None:
+        await deps.ledger.update_all(entries)  # the cache already shows it all
     else:
         account_id, contract_id = target.account.id, target.contract.contract.id
-        writes = StoreWrites(expecting=(account_id, contract_id, expected.dumps()))
-        await write_with(deps.store, deps.ledger, [*rows, summary], writes)
+        writes = dataclasses.replace(writes, expecting=(account_id, contract_id, expected.dumps()))
+        await write_with(deps.store, deps.ledger, entries, writes)
     return status, detail
+
+
+async def _answers_unless_settled(
+    deps: ExecuteDeps,
+    pending: tuple[list[LedgerEntry], StoreWrites] | None,
+    settling: asyncio.Future[Any],
+) -> tuple[list[LedgerEntry], StoreWrites] | None:
+    """Return the answers' write still to make with the fills', or None once made.
+
+    The common fill is known within milliseconds: the answers then go out with it, one write
+    instead of two. A wait that outlasts ``answer_linger_s`` (or a plan that places more
+    orders once filled) records the answers at once, so the ledger and ``order.placed`` do not
+    wait for a slow fill. A crash before either write leaves the legs claimed, not answered:
+    a re-delivery looks each up at Tradovate by its clOrdId before it would place it again.
+    """
+    if pending is None:
+        return None
+    await asyncio.wait({settling}, timeout=deps.timing.answer_linger_s)
+    if settling.done() and not settling.cancelled() and settling.exception() is None:
+        return pending
+    # Still waiting, or the wait failed (its await raises it): the answers are facts either way.
+    await write_with(deps.store, deps.ledger, *pending)
+    return None
+
+
+def _with_answers(
+    pending: tuple[list[LedgerEntry], StoreWrites] | None, entries: list[LedgerEntry]
+) -> tuple[list[LedgerEntry], StoreWrites]:
+    """Join the answers' write to the fills' ``entries``: each row once, the fills' fields
+    and status over the answers' (the summary's "done" over "sent")."""
+    if pending is None:
+        return entries, StoreWrites()
+    answered, writes = pending
+    merged = {row.row_key: row for row in answered}
+    for row in entries:
+        earlier = merged.get(row.row_key)
+        if earlier is not None:
+            row = LedgerEntry(
+                row.signal_id, row.row_key, row.status, {**earlier.fields, **row.fields}
+            )
+        merged[row.row_key] = row
+    return list(merged.values()), writes
 
 
 async def _protect(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -88,6 +89,42 @@ async def test_execute_with_buy_places_one_order_and_journals_done(world: World)
     assert set(world.store.links) == set(world.broker.sent)
 
 
+async def test_execute_with_a_fill_known_at_once_records_answer_and_fill_in_one_write(
+    world: World,
+) -> None:
+    assert (await world.run(BUY)).status == "done"
+    entry = client_order_id("s" * 32, "DEMO10001", "entry")
+    # After the claim, one write: the leg's answer merged with its fill, the summary done.
+    assert world.ledger.writes == [[(entry, "filled"), ("exec:DEMO10001", "done")]]
+    leg = world.ledger.table[("s" * 32, entry)]
+    assert leg.fields["order_id"] == world.broker.placed[entry]  # type: ignore[attr-defined]
+    assert "acked_at" in leg.fields  # type: ignore[attr-defined]
+    summary = world.ledger.table[("s" * 32, "exec:DEMO10001")]
+    assert summary.fields["fills"] == "confirmed"  # type: ignore[attr-defined]
+    assert summary.fields["position_after"] == 2  # the answers' summary fields are kept
+    assert world.store.events[-1][0] == "order.placed"
+
+
+async def test_execute_with_a_fill_slower_than_the_linger_records_the_answer_first() -> None:
+    world = World(timing=Timing(answer_linger_s=0.02, rest_poll_s=0.01, fill_cache_s=0))
+    world.broker.state_fails = True  # Tradovate cannot say yet where the order stands
+
+    async def answer_later() -> None:
+        await asyncio.sleep(0.15)
+        world.broker.state_fails = False
+
+    later = asyncio.create_task(answer_later())
+    assert (await world.run(BUY)).status == "done"
+    await later
+    entry = client_order_id("s" * 32, "DEMO10001", "entry")
+    # The answer went out once the linger passed ("sent" while the wait went on), then the
+    # fill with the summary's final status.
+    assert world.ledger.writes == [
+        [(entry, "acknowledged"), ("exec:DEMO10001", "sent")],
+        [(entry, "filled"), ("exec:DEMO10001", "done")],
+    ]
+
+
 async def test_execute_delivered_four_times_places_one_order(world: World) -> None:
     outcomes = [await world.run(BUY, delivery=n) for n in range(1, 5)]
     assert [o.status for o in outcomes] == ["done", "already_done", "already_done", "already_done"]
@@ -97,7 +134,9 @@ async def test_execute_delivered_four_times_places_one_order(world: World) -> No
 async def test_execute_killed_between_broker_call_and_ledger_update_places_once(
     world: World,
 ) -> None:
-    world.ledger.fail_on_status = "acknowledged"  # the process dies after the broker said yes
+    # The process dies after the broker said yes: the write of the answer (which travels with
+    # the fill's, the leg "filled") never happens.
+    world.ledger.fail_on_status = "filled"
     with pytest.raises(DependencyUnavailable):
         await world.run(BUY)
     assert len(world.broker.sent) == 1
@@ -127,7 +166,7 @@ async def test_execute_redelivered_after_the_ledger_lost_its_rows_records_the_or
     # The first delivery placed the order, then Redis failed over and lost the ledger rows:
     # planned again against the moved position, this strategy (no adding) would be refused,
     # but the order is at the broker under this signal's clOrdId, so that is the outcome.
-    world.ledger.fail_on_status = "acknowledged"
+    world.ledger.fail_on_status = "filled"  # the answer's write (with the fill's) is lost
     with pytest.raises(DependencyUnavailable):
         await world.run(BUY)
     world.ledger.table.clear()
@@ -212,7 +251,7 @@ async def test_execute_with_target_position_records_intent(world: World) -> None
 
 
 async def test_execute_redelivered_after_crash_finishes_the_first_plan(world: World) -> None:
-    world.ledger.fail_on_status = "acknowledged"
+    world.ledger.fail_on_status = "filled"  # the answer's write (with the fill's) is lost
     with pytest.raises(DependencyUnavailable):
         await world.run(BUY)
     world.broker.price = Decimal("25000")  # the world moved; the stored plan still rules
