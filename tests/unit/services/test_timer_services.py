@@ -231,6 +231,38 @@ async def test_resolver_with_a_stuck_lock_a_lost_refresh_or_no_contracts_says_wh
         await resolver.resolve(parse_symbol("ES1!"))
 
 
+class CountingMemory(Memory):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    async def load(self, root: str) -> dict[str, Any] | None:
+        self.loads += 1
+        return await super().load(root)
+
+
+async def test_resolver_holds_a_map_in_memory_but_reads_the_stored_one_for_an_unknown_month() -> (
+    None
+):
+    broker, memory = Broker(), CountingMemory()
+    broker.missing = {"ESM7"}  # not listed when the map is first built
+    clock = Clock()
+    await refresher(broker, memory, clock).refresh("ES")
+    resolver = ContractResolver(memory, refresher(broker, memory, clock), clock)
+    memory.loads = 0
+    assert (await resolver.resolve(parse_symbol("ES1!"))).contract.name == "ESZ6"
+    assert (await resolver.resolve(parse_symbol("ES1!"))).contract.name == "ESZ6"
+    assert memory.loads == 1  # the second resolve read no map
+    # Another process stores a map that lists ESM7; the held one does not know it.
+    broker.missing = set()
+    await refresher(broker, memory, clock).refresh("ES", force=True)
+    memory.loads = 0
+    assert (await resolver.resolve(parse_symbol("ESM7"))).contract.name == "ESM7"
+    assert memory.loads == 1
+    with pytest.raises(InvalidSignal):  # a month no map lists is still refused
+        await resolver.resolve(parse_symbol("ESU7"))
+
+
 def test_strategy_roots_with_symbol_map_and_allowlist_names_traded_roots() -> None:
     book = parse_strategies(STRATEGIES)
     assert strategy_roots(book.values()) == {"ES", "MNQ", "CL"}
