@@ -28,6 +28,7 @@ import asyncio
 import json
 import math
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 from urllib.parse import urlparse
+
+import redis
 
 from bench import rig as rigging
 from bench.common import SimAdmin, print_table, summary_ms
@@ -99,6 +102,41 @@ def _alerts(count: int, tag: str) -> list[dict[str, object]]:
     ]
 
 
+class RoundTripProbe:
+    """Time one Redis ``PING`` every 10 ms, from a thread of its own, while Tradebridge's
+    one-at-a-time blocks run: what a single round trip to the same server costs on the same
+    machine at the same moments. The executor's own time holds at least two of them (the
+    facts' read, then the claim, which depends on the plan made from it)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._redis = redis.Redis.from_url(redis_url)
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            started = time.perf_counter()
+            self._redis.ping()
+            self.samples.append(time.perf_counter() - started)
+
+    def start(self) -> None:
+        """Start sampling (in the background)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._redis.close()
+
+
 class RequestCounter:
     """Count the simulator's requests by design, reset before and read after each block."""
 
@@ -121,8 +159,11 @@ class RequestCounter:
         return sum(self.requests[design].values()) / max(1, self.orders[design])
 
 
-async def _timed(designs: Sequence[Design], sim: SimAdmin, options: Options) -> dict[str, Any]:
-    """Warm every design, then run the rotated one-at-a-time blocks and bursts."""
+async def _timed(
+    designs: Sequence[Design], sim: SimAdmin, options: Options, probe: RoundTripProbe
+) -> dict[str, Any]:
+    """Warm every design, then run the rotated one-at-a-time blocks and bursts (the probe
+    samples during Tradebridge's one-at-a-time blocks)."""
     for design in designs:
         await design.start()
         await design.burst(_alerts(len(rigging.ROOTS), f"warm-{design.name}-{time.time_ns()}"))
@@ -135,7 +176,12 @@ async def _timed(designs: Sequence[Design], sim: SimAdmin, options: Options) -> 
         for design in _rotated(designs, number):
             alerts = _alerts(block, f"{design.name}-{number}-{time.time_ns()}")
             counter.reset()
-            orders = await design.one_at_a_time(alerts)
+            if design.name == "tradebridge":
+                probe.start()
+            try:
+                orders = await design.one_at_a_time(alerts)
+            finally:
+                probe.stop()
             counter.add(design.name, len(orders))
             single[design.name] += orders
             await asyncio.sleep(0.2)
@@ -164,8 +210,9 @@ def _sim_stamps(sim: SimAdmin) -> dict[int, float]:
     }
 
 
-def measure_designs(rig: rigging.Rig, options: Options) -> dict[str, Any]:
-    """Start the three designs' processes, run the timed part, stop Tradebridge's hosts."""
+def measure_designs(rig: rigging.Rig, options: Options) -> tuple[dict[str, Any], list[float]]:
+    """Start the three designs' processes, run the timed part, stop Tradebridge's hosts;
+    return each design's results and the probe's round trips (s)."""
     tb_env = rig.tradebridge_env()
     worker = rig.process(
         [sys.executable, "-m", "worker", "--host", "127.0.0.1", "--port", "0"], **tb_env
@@ -196,18 +243,23 @@ def measure_designs(rig: rigging.Rig, options: Options) -> dict[str, Any]:
         ),
     ]
 
+    probe = RoundTripProbe(rig.redis_url)
+
     async def run() -> dict[str, Any]:
         try:
-            return await _timed(designs, rig.sim, options)
+            return await _timed(designs, rig.sim, options, probe)
         finally:
             for design in designs:
                 await design.aclose()
 
-    timed = asyncio.run(run())
+    try:
+        timed = asyncio.run(run())
+    finally:
+        probe.close()
     stamps = _sim_stamps(rig.sim)
     for name in ("tradebridge", "executor"):
         hosts[name].stop()
-    return _design_results(timed, stamps)
+    return _design_results(timed, stamps), probe.samples
 
 
 def _design_results(timed: Mapping[str, Any], stamps: Mapping[int, float]) -> dict[str, Any]:
@@ -317,7 +369,7 @@ def count_redis(rig: rigging.Rig, counted: int) -> dict[str, Any]:
 def run(options: Options) -> dict[str, Any]:
     """Run every end-to-end measurement on one rig; return the raw results."""
     with rigging.rig() as rig:
-        designs = measure_designs(rig, options)
+        designs, pings = measure_designs(rig, options)
         cold = cold_first_alert(rig, options.cold_runs)
         redis_counts = count_redis(rig, options.counted)
     return {
@@ -328,6 +380,7 @@ def run(options: Options) -> dict[str, Any]:
         if cold
         else {},
         "redis": redis_counts,
+        "redis_ping": pings,
     }
 
 
@@ -356,6 +409,12 @@ def print_results(results: Mapping[str, Any]) -> None:
         f"round trips, not counted); Tradovate requests per order: "
         + ", ".join(f"{d} {designs[d]['tradovate_requests_per_order']:.3f}" for d in DESIGNS)
     )
+    if results.get("redis_ping"):
+        ping = summary_ms(results["redis_ping"])
+        print(
+            f"one Redis round trip (PING) during Tradebridge's blocks: p50 {ping['p50']:.2f} ms, "
+            f"p99 {ping['p99']:.2f} ms"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

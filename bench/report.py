@@ -134,6 +134,7 @@ def summarize(
         "tradovate_requests": {name: d["tradovate_requests"] for name, d in designs.items()},
         "redis_per_order": {k: v for k, v in e2e["redis"].items() if k != "breakdown"},
         "redis_breakdown": e2e["redis"]["breakdown"],
+        "redis_ping_ms": _summary(e2e.get("redis_ping", [])),
         "imports_ms": {m: s * 1000 for m, s in imports["median_s"].items()},
         "import_runs": imports["runs"],
         "cold_first_alert_ms": {
@@ -253,6 +254,17 @@ def _count_rows(m: Mapping[str, Any]) -> list[Row]:
             _get(redis, "round_trips_before_answer"),
         ),
         Row("executor Redis commands per order (queue's excluded)", "", _get(redis, "commands")),
+        # The floor under the executor's own time: it holds two round trips, one after the other.
+        Row(
+            "one Redis round trip (PING) during Tradebridge's blocks, p50",
+            "ms",
+            _get(m, "redis_ping_ms", "p50"),
+        ),
+        Row(
+            "one Redis round trip (PING) during Tradebridge's blocks, p99",
+            "ms",
+            _get(m, "redis_ping_ms", "p99"),
+        ),
     ]
 
 

@@ -77,6 +77,7 @@ def _raw(scale: float = 1.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
             "round_trips_before_answer": 1.5,
             "breakdown": {"round_trips": {"work": 50}},
         },
+        "redis_ping": [0.0002 * (i + 1) for i in range(100)],  # 0.2 .. 20 ms
     }
     webhook = {
         "own_s": [0.001] * 100,
@@ -120,6 +121,12 @@ def test_build_rows_judges_each_target_against_its_baseline() -> None:
     assert imports.passed is False  # 2x > 1.5x
     assert _row(rows, "dev host throughput").passed is False  # 0.875x < 0.9x
     assert _row(rows, "webhook own time p99, vs").passed is True  # 1 ms < 2 ms
+    ping = _row(rows, "one Redis round trip (PING) during Tradebridge's blocks, p50")
+    assert ping.value == pytest.approx(10.0)  # the 50th of 0.2 .. 20 ms
+    assert ping.passed is None  # a floor to read the executor's own time by, not a target
+    assert _row(rows, "one Redis round trip (PING) during Tradebridge's blocks, p99").value == (
+        pytest.approx(19.8)
+    )
     cold = _row(rows, "cold hosts: first request")
     assert cold.value == pytest.approx(200)
     assert cold.baseline == pytest.approx(14.9)  # warm Tradebridge p50: 10 ms x 1.49
