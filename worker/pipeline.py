@@ -2,7 +2,8 @@
 
 One ``LivePipeline`` per process, driven only from the event loop: the consumer task calls
 ``on_snapshot`` / ``on_changes`` in the socket's order, the quote task calls ``on_quotes``,
-the history task (``run_history``) writes Table storage from its own bounded queue.
+the history task (``run_history``) writes Table storage from its own bounded queue, once a
+burst of changes has passed.
 Documents are rendered and written under one lock, so two tasks never race a stale
 document over a fresh one. Accounts whose write failed stay in ``dirty`` until
 ``flush_dirty`` succeeds; while any are dirty the worker does not claim to be synced.
@@ -55,6 +56,8 @@ class LivePipeline:
         terms: ContractTermsResolver,
         *,
         now: Callable[[], datetime],
+        history_quiet_s: float = 0.25,
+        history_defer_s: float = 2.0,
     ) -> None:
         self.book = Book()
         self.store = store
@@ -69,6 +72,10 @@ class LivePipeline:
         self._published_cash: dict[int, tuple[Any, ...]] = {}
         self._resolving: dict[int, asyncio.Task[None]] = {}
         self._history: asyncio.Queue[tuple[list[AccountFill], list[Any]]] = asyncio.Queue(1000)
+        self._history_quiet_s = history_quiet_s
+        self._history_defer_s = history_defer_s
+        self._last_changes = float("-inf")  # loop time of the last run of changes applied
+        self._held = 0  # batches taken off the history queue and not yet written
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -86,6 +93,7 @@ class LivePipeline:
         after the whole run means a reader never sees an order without its terms and the
         documents are written once per burst instead of once per entity.
         """
+        self._last_changes = asyncio.get_running_loop().time()
         effects = Effects()
         self.book.begin_run()
         for change in changes:
@@ -257,11 +265,29 @@ class LivePipeline:
             reports += more_reports
 
     async def run_history(self) -> None:
-        """Record queued fills and reports until cancelled (the history task)."""
+        """Record queued fills and reports until cancelled (the history task).
+
+        Table storage writes cost the worker more CPU than the live path (the SDK builds and
+        parses a multipart body per transaction), and a burst of fills is when the executors
+        wait on the live documents. So the task lets a burst pass: it writes once no change
+        has arrived for ``history_quiet_s``, or ``history_defer_s`` after it took the first
+        batch, whichever comes first, and then writes everything queued meanwhile at once
+        (fewer, fuller transactions).
+        """
+        loop = asyncio.get_running_loop()
         while True:
             fills, reports = await self._history.get()
-            self._take_queued(fills, reports)
-            await self._write_history(fills, reports)
+            self._held += 1
+            try:
+                deadline = loop.time() + self._history_defer_s
+                while (quiet_at := self._last_changes + self._history_quiet_s) > loop.time():
+                    if loop.time() >= deadline:
+                        break
+                    await asyncio.sleep(min(quiet_at, deadline) - loop.time())
+                self._take_queued(fills, reports)
+                await self._write_history(fills, reports)
+            finally:
+                self._held -= 1
 
     async def drain_history(self) -> None:
         """Record everything queued now (tests, and before stopping)."""
@@ -272,8 +298,8 @@ class LivePipeline:
 
     @property
     def history_backlog(self) -> int:
-        """Return how many batches wait in the queue plus items waiting for a retry."""
-        return self._history.qsize() + self.recorder.pending
+        """Return how many batches wait to be written plus items waiting for a retry."""
+        return self._history.qsize() + self._held + self.recorder.pending
 
     async def retry_history(self) -> None:
         """Retry fills and reports whose recording failed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -118,3 +119,46 @@ async def test_drain_history_with_changes_queued_one_by_one_writes_them_together
     await pipeline.drain_history()
     assert pipeline.history_backlog == 0
     assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71", "72", "73"]]
+
+
+async def test_run_history_waits_for_a_burst_to_pass_then_writes_it_in_one_transaction() -> None:
+    pipeline, _, history = _pipeline(FakeRest([], []))
+    pipeline._history_quiet_s = 0.1  # the production defaults, scaled down
+    pipeline._history_defer_s = 5.0
+    await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.WORKING),)))
+    await pipeline.on_changes([change(command(70, 7, "cl-7"))])
+    task = asyncio.create_task(pipeline.run_history())
+    try:
+        for fill_id in (71, 72, 73):  # a burst: one change every 30 ms
+            await pipeline.on_changes([change(fill(fill_id, 7, 1, "6000"))])
+            await asyncio.sleep(0.03)
+            assert history.transactions == []  # nothing written while changes keep coming
+            assert pipeline.history_backlog >= 1  # taken or queued, never lost from sight
+        for _ in range(100):
+            if history.transactions:
+                break
+            await asyncio.sleep(0.01)
+        assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71", "72", "73"]]
+        assert pipeline.history_backlog == 0
+    finally:
+        task.cancel()
+
+
+async def test_run_history_under_changes_that_never_stop_writes_after_the_defer_bound() -> None:
+    pipeline, _, history = _pipeline(FakeRest([], []))
+    pipeline._history_quiet_s = 10.0
+    pipeline._history_defer_s = 0.1
+    await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.WORKING),)))
+    await pipeline.on_changes([change(command(70, 7, "cl-7"))])
+    await pipeline.on_changes([change(fill(71, 7, 1, "6000"))])
+    task = asyncio.create_task(pipeline.run_history())
+    try:
+        await asyncio.sleep(0.05)
+        assert history.transactions == []
+        for _ in range(100):
+            if history.transactions:
+                break
+            await asyncio.sleep(0.01)
+        assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71"]]
+    finally:
+        task.cancel()
