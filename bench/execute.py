@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -71,10 +72,11 @@ class Options:
     burst_alerts: int = 100
     cold_runs: int = 3
     counted: int = 20  # alerts in the Redis counting pass
+    alone: int = 100  # deliveries timed in this process, one at a time
     settle_s: float = 3.0  # pause before each burst
 
 
-QUICK = Options(single=40, rounds=4, bursts=1, cold_runs=1, counted=10)
+QUICK = Options(single=40, rounds=4, bursts=1, cold_runs=1, counted=10, alone=30)
 
 
 def stage_samples(orders: Sequence[Order]) -> dict[str, list[float]]:
@@ -366,12 +368,62 @@ def count_redis(rig: rigging.Rig, counted: int) -> dict[str, Any]:
     return {**per_order(trips, windows, orders), "orders": orders, "breakdown": tally(trips)}
 
 
+def executor_alone(rig: rigging.Rig, deliveries: int) -> list[float]:
+    """Time the executor's own work (delivery start → Tradovate call, as the ledger stamps it)
+    in this process, one delivery at a time, with the worker, Redis and the simulator of the
+    rig and no dev host, queue or second delivery beside it: what the code costs when the
+    machine has nothing else to do at that moment. Returns seconds, warm-up left out."""
+    saved = dict(os.environ)
+    os.environ.update({**rig.env, **rig.tradebridge_env()})
+    try:
+        return asyncio.run(_executor_alone(deliveries))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+async def _executor_alone(deliveries: int) -> list[float]:
+    from decimal import Decimal
+
+    from shared.config import Settings
+    from shared.container import Container
+    from shared.domain.alerts import parse_alert
+    from shared.services.envelope import Envelope
+    from shared.services.execute import Delivery
+
+    container = Container(Settings())
+    executor = container.executor
+    warm = len(rigging.ROOTS)
+    own: list[float] = []
+    try:
+        for n in range(warm + deliveries):
+            alert = rigging.alert(rigging.ROOTS[n % len(rigging.ROOTS)], f"alone-{n}")
+            signal_id = f"{time.time_ns():032x}"[-32:]
+            envelope = Envelope(
+                signal_id=signal_id, strategy_id=rigging.TRADEBRIDGE_STRATEGY,
+                account="DEMO10001", account_id=10001, multiplier=Decimal(1),
+                alert_format="native", received_at=datetime.now(UTC), correlation_id=signal_id,
+                signal=parse_alert(json.dumps(alert)).signal,
+            )  # fmt: skip
+            await executor.execute(Delivery(envelope, f"{signal_id}:DEMO10001", 1))
+            rows = {row.row_key: row for row in await container.ledger.rows(signal_id)}
+            summary = rows.pop("exec:DEMO10001").fields
+            sent = min(row.fields["sent_at"] for row in rows.values())
+            if n >= warm:
+                own.append((sent - summary["dequeued_at"]).total_seconds())
+            await asyncio.sleep(0.02)  # the next alert comes after this one's aftermath
+    finally:
+        await container.aclose()
+    return own
+
+
 def run(options: Options) -> dict[str, Any]:
     """Run every end-to-end measurement on one rig; return the raw results."""
     with rigging.rig() as rig:
         designs, pings = measure_designs(rig, options)
         cold = cold_first_alert(rig, options.cold_runs)
         redis_counts = count_redis(rig, options.counted)
+        alone = executor_alone(rig, options.alone)
     return {
         "options": asdict(options),
         "designs": designs,
@@ -381,6 +433,7 @@ def run(options: Options) -> dict[str, Any]:
         else {},
         "redis": redis_counts,
         "redis_ping": pings,
+        "executor_alone": alone,
     }
 
 
@@ -409,6 +462,12 @@ def print_results(results: Mapping[str, Any]) -> None:
         f"round trips, not counted); Tradovate requests per order: "
         + ", ".join(f"{d} {designs[d]['tradovate_requests_per_order']:.3f}" for d in DESIGNS)
     )
+    if results.get("executor_alone"):
+        alone = summary_ms(results["executor_alone"])
+        print(
+            f"executor own time in one process, one delivery at a time: p50 {alone['p50']:.2f} ms,"
+            f" p99 {alone['p99']:.2f} ms"
+        )
     if results.get("redis_ping"):
         ping = summary_ms(results["redis_ping"])
         print(

@@ -135,6 +135,7 @@ def summarize(
         "redis_per_order": {k: v for k, v in e2e["redis"].items() if k != "breakdown"},
         "redis_breakdown": e2e["redis"]["breakdown"],
         "redis_ping_ms": _summary(e2e.get("redis_ping", [])),
+        "executor_alone_ms": _summary(e2e.get("executor_alone", [])),
         "imports_ms": {m: s * 1000 for m, s in imports["median_s"].items()},
         "import_runs": imports["runs"],
         "cold_first_alert_ms": {
@@ -224,6 +225,14 @@ def _stage_rows(m: Mapping[str, Any]) -> list[Row]:
             "p99",
             "stage: executor own (delivery → Tradovate call)",
             Target(at_most=3),
+        ),
+        *(
+            Row(
+                f"executor own, in one process, one delivery at a time, {p}",
+                "ms",
+                _get(m, "executor_alone_ms", p),
+            )
+            for p in ("p50", "p99")
         ),
         stage("delivery_to_claimed", "p50", "stage: delivery → legs claimed"),
         stage("broker", "p50", "stage: broker (Tradovate call → answer)"),

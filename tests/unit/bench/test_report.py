@@ -78,6 +78,7 @@ def _raw(scale: float = 1.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
             "breakdown": {"round_trips": {"work": 50}},
         },
         "redis_ping": [0.0002 * (i + 1) for i in range(100)],  # 0.2 .. 20 ms
+        "executor_alone": [0.0007] * 99 + [0.009],
     }
     webhook = {
         "own_s": [0.001] * 100,
@@ -126,6 +127,11 @@ def test_build_rows_judges_each_target_against_its_baseline() -> None:
     assert ping.passed is None  # a floor to read the executor's own time by, not a target
     assert _row(rows, "one Redis round trip (PING) during Tradebridge's blocks, p99").value == (
         pytest.approx(19.8)
+    )
+    alone = _row(rows, "executor own, in one process, one delivery at a time, p50")
+    assert (alone.value, alone.passed) == (pytest.approx(0.7), None)  # a reference, no target
+    assert _row(rows, "executor own, in one process, one delivery at a time, p99").value == (
+        pytest.approx(0.7)  # the one 9 ms sample is the 100th of 100
     )
     cold = _row(rows, "cold hosts: first request")
     assert cold.value == pytest.approx(200)
