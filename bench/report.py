@@ -226,13 +226,8 @@ def _stage_rows(m: Mapping[str, Any]) -> list[Row]:
             "stage: executor own (delivery → Tradovate call)",
             Target(at_most=3),
         ),
-        *(
-            Row(
-                f"executor own, in one process, one delivery at a time, {p}",
-                "ms",
-                _get(m, "executor_alone_ms", p),
-            )
-            for p in ("p50", "p99")
+        *_reference_rows(
+            m, "executor_alone_ms", "executor own, in one process, one delivery at a time"
         ),
         stage("delivery_to_claimed", "p50", "stage: delivery → legs claimed"),
         stage("broker", "p50", "stage: broker (Tradovate call → answer)"),
@@ -264,17 +259,15 @@ def _count_rows(m: Mapping[str, Any]) -> list[Row]:
         ),
         Row("executor Redis commands per order (queue's excluded)", "", _get(redis, "commands")),
         # The floor under the executor's own time: it holds two round trips, one after the other.
-        Row(
-            "one Redis round trip (PING) during Tradebridge's blocks, p50",
-            "ms",
-            _get(m, "redis_ping_ms", "p50"),
-        ),
-        Row(
-            "one Redis round trip (PING) during Tradebridge's blocks, p99",
-            "ms",
-            _get(m, "redis_ping_ms", "p99"),
+        *_reference_rows(
+            m, "redis_ping_ms", "one Redis round trip (PING) during Tradebridge's blocks"
         ),
     ]
+
+
+def _reference_rows(m: Mapping[str, Any], key: str, figure: str) -> list[Row]:
+    """Return a reference figure's p50 and p99 rows (ms, no baseline, no target)."""
+    return [Row(f"{figure}, {p}", "ms", _get(m, key, p)) for p in ("p50", "p99")]
 
 
 def _start_rows(m: Mapping[str, Any]) -> list[Row]:
