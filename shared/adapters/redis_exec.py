@@ -286,7 +286,9 @@ class EventWake:
     """One fill wait's wake-up: set when the worker rewrites its account's orders.
 
     ``known`` answers from the settled entries the notices carried (kept per account by the
-    process's subscription, so a notice that came before this wait began counts too);
+    process's subscription, so a notice that came before this wait began counts too), only
+    those that arrived once the wait's orders had been sent: a notice from before cannot be
+    about them, even were an order id ever seen again (a simulator reset reuses them);
     ``covered`` says the subscription was up, without a break, since before the wait's
     orders were sent, so an order missing from those entries has not settled yet as far as
     the notices tell. ``read_wanted`` is set by a notice that carried no entries (a worker
@@ -294,16 +296,27 @@ class EventWake:
     """
 
     def __init__(
-        self, recent: Mapping[int, SettledOrder] | None = None, *, covered: bool = False
+        self,
+        recent: Mapping[int, tuple[float, SettledOrder]] | None = None,
+        *,
+        covered: bool = False,
+        since: float | None = None,
     ) -> None:
         self.event = asyncio.Event()
         self._recent = recent if recent is not None else {}
+        self._since = since
         self.covered = covered
         self.read_wanted = False
 
     def known(self, order_ids: Iterable[int]) -> dict[int, SettledOrder]:
-        """Return the entries the notices listed for ``order_ids`` (those settled)."""
-        return {i: self._recent[i] for i in order_ids if i in self._recent}
+        """Return the entries the notices listed for ``order_ids`` (those settled), of the
+        notices that arrived after the orders were sent (all, when that is not known)."""
+        found: dict[int, SettledOrder] = {}
+        for order_id in order_ids:
+            held = self._recent.get(order_id)
+            if held is not None and (self._since is None or held[0] >= self._since):
+                found[order_id] = held[1]
+        return found
 
     async def wait(self, timeout_s: float) -> bool:
         """Wait until a notice arrives (True) or ``timeout_s`` passes (False); re-arm."""
@@ -336,7 +349,8 @@ class OrderNotices:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
         self._waiters: dict[int, set[EventWake]] = {}
-        self._recent: dict[int, dict[int, SettledOrder]] = {}
+        # account -> order id -> (epoch s the notice arrived, the entry it carried)
+        self._recent: dict[int, dict[int, tuple[float, SettledOrder]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.up_since: float | None = None  # epoch s the current subscription was confirmed
@@ -348,7 +362,8 @@ class OrderNotices:
         await self._listening()
         up = self.up_since
         covered = up is not None and since is not None and up <= since
-        wake = EventWake(self._recent.setdefault(account_id, {}), covered=covered)
+        recent = self._recent.setdefault(account_id, {})
+        wake = EventWake(recent, covered=covered, since=since)
         self._waiters.setdefault(account_id, set()).add(wake)
         try:
             yield wake
@@ -421,7 +436,10 @@ class OrderNotices:
             return
         if entries is not None:
             recent = self._recent.setdefault(account_id, {})
-            recent.update(entries)
+            arrived = time.time()
+            for order_id, entry in entries.items():
+                recent.pop(order_id, None)  # re-inserted: the newest stay last
+                recent[order_id] = (arrived, entry)
             while len(recent) > _RECENT_PER_ACCOUNT:
                 del recent[next(iter(recent))]  # the oldest first: dicts keep insertion order
         for wake in self._waiters.get(account_id, ()):

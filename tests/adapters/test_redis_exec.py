@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -228,9 +229,15 @@ async def test_order_notices_wake_a_wait_when_the_worker_writes_its_orders_docum
         assert wake.read_wanted is True
     # Orders sent after the subscription came up are covered; before it, or unknown, not.
     assert notices.up_since is not None
-    async with notices.watch(74, since=notices.up_since + 1) as later:
+    sent = notices.up_since + 0.001  # orders 5 and 6 went out before their notices came
+    async with notices.watch(74, since=sent) as later:
         assert later.covered
         assert sorted(later.known([5, 6, 7])) == [5, 6]
+    # Orders sent after those notices: the notices cannot be about them (an order id seen
+    # again, as after a simulator reset, is not taken for settled).
+    async with notices.watch(74, since=time.time() + 1) as after:
+        assert after.covered
+        assert after.known([5, 6]) == {}
     async with notices.watch(74, since=notices.up_since - 60) as earlier:
         assert not earlier.covered
     async with notices.watch(74) as unknown:

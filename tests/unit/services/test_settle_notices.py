@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,12 +43,12 @@ class Notices:
 
     def __init__(self, *, covering: bool = False) -> None:
         self.waiting: dict[int, EventWake] = {}
-        self.recent: dict[int, SettledOrder] = {}
+        self.recent: dict[int, tuple[float, SettledOrder]] = {}
         self.covering = covering  # the subscription is up since before any order was sent
 
     @contextlib.asynccontextmanager
     async def watch(self, account_id: int, since: float | None = None) -> AsyncIterator[EventWake]:
-        wake = EventWake(self.recent, covered=self.covering and since is not None)
+        wake = EventWake(self.recent, covered=self.covering and since is not None, since=since)
         self.waiting[account_id] = wake
         try:
             yield wake
@@ -56,7 +57,7 @@ class Notices:
 
     def notify(self, account_id: int, entries: dict[int, SettledOrder] | None = None) -> None:
         if entries is not None:
-            self.recent.update(entries)
+            self.recent.update({i: (time.time(), e) for i, e in entries.items()})
         if account_id in self.waiting:
             if entries is None:
                 self.waiting[account_id].read_wanted = True  # a notice with no entries
@@ -141,7 +142,7 @@ async def test_settle_with_covering_notices_answers_from_their_entries_without_a
     writer = asyncio.create_task(worker_writes())
     loop = asyncio.get_running_loop()
     started = loop.time()
-    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=1.0)  # type: ignore[arg-type]
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=time.time())  # type: ignore[arg-type]
     await writer
     assert (done[5].source, done[5].filled_qty) == ("cache", 1)
     assert loop.time() - started < 1.0
@@ -150,11 +151,24 @@ async def test_settle_with_covering_notices_answers_from_their_entries_without_a
 
 async def test_settle_with_an_entry_notified_before_the_wait_began_needs_no_notice() -> None:
     cache, notices, rest = Cache(), Notices(covering=True), Rest()
+    sent = time.time()
     notices.notify(ACCOUNT, {5: FILLED})  # the fill's notice came before the wait
     timing = Timing(notice_poll_s=5.0, fill_cache_s=10.0, fill_timeout_s=20.0)
-    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=1.0)  # type: ignore[arg-type]
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=sent)  # type: ignore[arg-type]
     assert done[5].source == "cache"
     assert (cache.reads, rest.reads) == (0, 0)
+
+
+async def test_settle_ignores_an_entry_notified_before_its_orders_were_sent() -> None:
+    # An order id seen before (a simulator reset reuses them) is not this order's fill.
+    cache, notices, rest = Cache(), Notices(covering=True), Rest()
+    notices.notify(ACCOUNT, {5: SettledOrder(OrderStatus.FILLED, 1)})
+    await asyncio.sleep(0.01)
+    sent = time.time()
+    cache.settled_orders[5] = SettledOrder(OrderStatus.FILLED, 2)  # the new order's fill
+    timing = Timing(notice_poll_s=0.02, fill_cache_s=10.0, fill_timeout_s=20.0)
+    done = await settle([5], ACCOUNT, cache, rest, timing, notices, since=sent)  # type: ignore[arg-type]
+    assert (done[5].source, done[5].filled_qty) == ("cache", 2)  # read, not the old notice
 
 
 async def test_settle_without_knowing_when_the_orders_went_out_reads_the_document_first() -> None:
