@@ -38,7 +38,7 @@ def _orders_account(key: str) -> str | None:
     return account if key == keys.live_orders(int(account)) else None
 
 
-def orders_notice(account_id: str, settled: Any, before: Any) -> str:
+def orders_notice(account_id: int, settled: Any, before: Any) -> str:
     """Return the notice for an orders document whose settled list is now ``settled``
     (``before`` when this process last wrote it): the account and the entries new to it."""
     known = (
@@ -51,7 +51,7 @@ def orders_notice(account_id: str, settled: Any, before: Any) -> str:
         if isinstance(settled, list)
         else []
     )
-    return dumps({"account_id": int(account_id) if account_id.isdigit() else None, "settled": new})
+    return dumps({"account_id": account_id, "settled": new})
 
 
 def dumps(document: Mapping[str, Any]) -> str:
@@ -95,18 +95,18 @@ class LiveStore:
         if not documents:
             return
         changed: dict[str, Any] = {}
+        notices: list[str] = []
         for key, document in documents.items():
             account_id = _orders_account(key)
             settled = document.get("settled")
             if account_id is not None and self._settled.get(key, _UNSEEN) != settled:
                 changed[key] = settled
+                notices.append(orders_notice(int(account_id), settled, self._settled.get(key)))
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key, document in documents.items():
                     pipe.set(key, dumps(document))
-                for key, settled in changed.items():
-                    before = self._settled.get(key)
-                    notice = orders_notice(_orders_account(key) or "", settled, before)
+                for notice in notices:
                     pipe.publish(ORDERS_NOTICE_CHANNEL, notice)
                 await pipe.execute()
         except (RedisError, OSError) as exc:

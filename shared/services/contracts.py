@@ -440,41 +440,46 @@ class ContractResolver:
         self._clock = clock
         self._max_age_s = max_age_s
         self._memory_ttl_s = memory_ttl_s
-        # root -> (when read, the map, whether this resolve read it from the store)
-        self._memory: dict[str, tuple[float, dict[str, Any], bool]] = {}
+        self._memory: dict[str, tuple[float, dict[str, Any]]] = {}  # root -> (when read, map)
 
     async def resolve(self, symbol: SymbolRef) -> ContractSpec:
         """Return the contract ``symbol`` names now; raise ``InvalidSignal`` or
         ``TransientError``."""
         now = self._clock.now()
-        doc = await self._load(symbol.root)
+        doc = self._held(symbol.root)
+        held = doc is not None
+        if doc is None:
+            doc = await self._load(symbol.root)
         if doc is None or is_stale(doc, now, self._max_age_s):
-            doc = await self._refreshed(symbol.root, doc)
+            doc, held = await self._refreshed(symbol.root, doc), False
         try:
             return spec_from(doc, symbol, self._clock.now())
         except InvalidSignal:
             # A map held in memory may predate one another process stored since (a month
             # listed after it was read): read the stored one before refusing the symbol.
-            held = self._memory.pop(symbol.root, None)
-            if held is None or held[1] is not doc or held[2]:
+            if not held:
                 raise
+            self._memory.pop(symbol.root, None)
             stored = await self._load(symbol.root)
             if stored is None or stored == doc:
                 raise
             return spec_from(stored, symbol, self._clock.now())
 
-    async def _load(self, root: str) -> dict[str, Any] | None:
+    def _held(self, root: str) -> dict[str, Any] | None:
         # A map is held for ``memory_ttl_s`` (the hot path then reads no Redis for it). That
         # cannot hide a roll: each resolve checks the held map's own ``next_roll_at`` and age
         # (``is_stale``) and refreshes past them; a symbol the held map does not know is
         # looked up in the stored map before it is refused (``resolve``).
         cached = self._memory.get(root)
         if cached is not None and self._clock.monotonic() - cached[0] <= self._memory_ttl_s:
-            self._memory[root] = (cached[0], cached[1], False)  # served from memory
             return cached[1]
+        return None
+
+    async def _load(self, root: str) -> dict[str, Any] | None:
+        """Read the stored map (and hold it)."""
         doc = await self._store.load(root)
         if doc is not None:
-            self._memory[root] = (self._clock.monotonic(), doc, True)  # just read
+            self._memory[root] = (self._clock.monotonic(), doc)
         return doc
 
     async def _refreshed(self, root: str, old: dict[str, Any] | None) -> dict[str, Any]:

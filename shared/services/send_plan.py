@@ -190,7 +190,6 @@ class PlanSender:
         self._ledger = ledger
         self._store = store
         self._clock = clock
-        self._first_sent: float | None = None
 
     async def send(
         self,
@@ -221,7 +220,6 @@ class PlanSender:
         answers: list[LedgerEntry] = []
         legs: list[tuple[Command, int]] = []
         events: list[tuple[str, Mapping[str, Any]]] = []
-        self._first_sent = None
         try:
             for command in the_plan.commands:
                 rejection = await self._send_one(
@@ -272,8 +270,6 @@ class PlanSender:
                 legs.append((command, order_id))
             return str(row.fields.get("broker_text")) if row.status == "rejected" else None
         sent_at = self._clock.now()
-        if self._first_sent is None:
-            self._first_sent = sent_at.timestamp()
         try:
             order_id = await self._dispatch(command, maybe_sent=redelivered or row is not None)
         except BrokerRejected as exc:
@@ -399,11 +395,14 @@ class PlanSender:
             },
         )
         placed = tuple(i for c, i in legs if isinstance(c, PlaceOrder | PlaceBracketOrder))
+        # Each leg this delivery sent has its answer here, with the moment it was sent.
+        sent_times = [t for a in answers if isinstance(t := a.fields.get("sent_at"), datetime)]
+        first_sent = min(sent_times).timestamp() if sent_times else None
         if defer and status == "done":
             pending = ([*answers, summary], writes)
-            return Sent(status, detail, placed, tuple(legs), pending, self._first_sent)
+            return Sent(status, detail, placed, tuple(legs), pending, first_sent)
         await write_with(self._store, self._ledger, [*answers, summary], writes)
-        return Sent(status, detail, placed, tuple(legs), None, self._first_sent)
+        return Sent(status, detail, placed, tuple(legs), None, first_sent)
 
     async def _dispatch(self, command: Command, *, maybe_sent: bool) -> int | None:
         brk = self._broker

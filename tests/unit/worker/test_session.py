@@ -95,11 +95,11 @@ async def test_quote_feed_keeps_the_latest_quote_per_contract_and_wakes_once() -
 def test_orders_notice_names_the_account_and_only_the_newly_settled_entries() -> None:
     first = {"order_id": 5, "status": "filled", "filled_qty": 1}
     second = {"order_id": 6, "status": "canceled", "filled_qty": 0}
-    assert json.loads(orders_notice("74", [first], None)) == {
+    assert json.loads(orders_notice(74, [first], None)) == {
         "account_id": 74,
         "settled": [first],
     }
-    notice = json.loads(orders_notice("74", [second, first], [first]))
+    notice = json.loads(orders_notice(74, [second, first], [first]))
     assert notice["settled"] == [second]
     # The list shrank (the oldest fell off its bound): a notice, with nothing new in it.
-    assert json.loads(orders_notice("74", [second], [second, first]))["settled"] == []
+    assert json.loads(orders_notice(74, [second], [second, first]))["settled"] == []
