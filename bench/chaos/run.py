@@ -2,8 +2,9 @@
 
 The stack is ``local.stack.Stack`` (as ``python -m local.stack`` runs it, and as
 ``bench/execute.py`` assembles the same parts by hand): redis-server with its append-only
-file (``appendfsync always``), Azurite, the Tradovate simulator, the WebSocket worker, and
-two dev hosts, the webhook in one and the executor (queue and timer functions) in the other.
+file (written before each reply, so a SIGKILL loses nothing acknowledged), Azurite, the
+Tradovate simulator, the WebSocket worker, and two dev hosts, the webhook in one and the
+executor (queue and timer functions) in the other.
 The settings are the local stack's, with the chaos strategies and a shorter session lock
 when asked (a killed executor's sessions wait one lock before they move on).
 

@@ -90,6 +90,27 @@ async def test_queued_messages_with_redis_restarted_are_delivered_exactly_once(
     await after.close()
 
 
+async def test_send_acknowledged_just_before_a_sigkill_is_never_lost(
+    server: RedisServer,
+) -> None:
+    # The AOF is written before Redis replies (AOF_FSYNC), so the kill can come the instant
+    # the send returns, while the server is still busy with the burst before it.
+    rounds = 25
+    for round_ in range(rounds):
+        queue = queue_on(server)
+        burst = [msg(f"r{round_}-{i}", f"acct{i % 3}-ES") for i in range(15)]
+        await asyncio.gather(*(queue.send([m]) for m in burst))
+        last = msg(f"r{round_}-last", "acct0-ES")
+        await queue.send([last])
+        await queue.close()  # only the client's sockets: nothing is waiting on them
+        await asyncio.to_thread(server.restart, hard=True)
+        after = queue_on(server)
+        assert (await after.counts())["active"] == 16 * (round_ + 1)
+        # The send's duplicate-detection entry came back too.
+        assert await after.send_and_report([last]) == [0]
+        await after.close()
+
+
 async def test_message_in_flight_when_redis_is_killed_is_redelivered_after_its_lock(
     server: RedisServer,
 ) -> None:
