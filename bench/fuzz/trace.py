@@ -26,8 +26,11 @@ class Baseline:
 
 
 def _redis_signal_ids(redis_url: str, values: dict[str, str]) -> dict[str, set[str]]:
-    """Return signal id -> the clOrdIds its ledger holds, for every queued or ledgered signal."""
+    """Return signal id -> the clOrdIds its ledger holds, for every queued or ledgered signal,
+    and ``#{order id}`` for each OCO partner its rows name (``oco_id``): the second order of
+    an ``order/placeoco`` has its own clOrdId but no row and no parent of its own."""
     from shared.adapters.redis_connect import RedisOptions, build_sync_redis
+    from shared.adapters.redis_ledger import VERSION_FIELD, decode_row
 
     client = build_sync_redis(RedisOptions.from_environment({**values, "REDIS_URL": redis_url}))
     found: dict[str, set[str]] = defaultdict(set)
@@ -35,8 +38,15 @@ def _redis_signal_ids(redis_url: str, values: dict[str, str]) -> dict[str, set[s
         for key in client.scan_iter(match="lq:*:d:*", count=1000):
             found[_str(key).split(":d:", 1)[1].rsplit(":", 1)[0]]
         for key in client.scan_iter(match="{ledger}:sig:*", count=1000):
-            fields = client.hkeys(key)
-            found[_str(key).split(":sig:", 1)[1]] |= {_str(f) for f in fields}
+            sid = _str(key).split(":sig:", 1)[1]
+            for name, raw in client.hgetall(key).items():
+                field = _str(name)
+                if field == VERSION_FIELD:
+                    continue
+                found[sid].add(field)
+                partner = decode_row(sid, field, raw).fields.get("oco_id")
+                if isinstance(partner, int):
+                    found[sid].add(f"#{partner}")
     finally:
         client.close()
     return found
@@ -97,7 +107,11 @@ def wrongful(
         cl = order.get("clOrdId") or ""
         # A bracket's legs are placed with their entry and are not in the ledger: they belong
         # to their parent's signal, and their clOrdId must still be derived from it.
-        sid = owner.get(cl) or owner.get(f"#{order.get('parentId')}")
+        sid = (
+            owner.get(cl)
+            or owner.get(f"#{order.get('parentId')}")
+            or owner.get(f"#{order['id']}")  # an OCO partner its signal's ledger names
+        )
         if sid:
             owner[f"#{order['id']}"] = sid
         if sid not in known or not any(is_leg_of(cl, sid, a) for a in accounts):
