@@ -29,6 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_batch import upsert_transaction
 from shared.adapters.tables_common import TRANSACTION_ROWS, LazyTable, table_errors
 from shared.domain.broker import ExecutionReport, Fill
 from shared.ports import LedgerEntry
@@ -167,17 +168,12 @@ class TablesHistory:
 
         Rows are merged, so a row written again (after a resync or a restart) changes nothing.
         """
-        from azure.data.tables import UpdateMode
-
         if len({e["PartitionKey"] for e in entities}) > 1:
             raise ValueError("a Table transaction holds rows of one partition")
         with table_errors(f"the {role} table could not be written", code="tables_unavailable"):
             table = await self._tables[role].client()
             for start in range(0, len(entities), TRANSACTION_ROWS):
-                chunk = entities[start : start + TRANSACTION_ROWS]
-                await table.submit_transaction(
-                    [("upsert", entity, {"mode": UpdateMode.MERGE}) for entity in chunk]
-                )
+                await upsert_transaction(table, entities[start : start + TRANSACTION_ROWS])
 
     async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
         """Return every row of one partition (tests and runbooks)."""

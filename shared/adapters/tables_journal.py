@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_batch import upsert_transaction
 from shared.adapters.tables_common import (
     TRANSACTION_ROWS,
     LazyTable,
@@ -299,7 +300,7 @@ class TablesAlertJournal:
 
     async def _submit(self, batch: list[_Waiting]) -> None:
         table = await self._table.client()
-        await table.submit_transaction([("upsert", entity) for entity, _ in batch])
+        await upsert_transaction(table, [entity for entity, _ in batch])
 
     async def _upsert(self, entity: dict[str, Any]) -> None:
         table = await self._table.client()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shared.adapters.tables_batch import upsert_transaction
 from shared.adapters.tables_common import TRANSACTION_ROWS, LazyTable, table_errors
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import LedgerEntry
@@ -97,15 +98,12 @@ class TablesLedger:
 
     async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
         """Merge the rows in one entity-group transaction."""
-        from azure.data.tables import UpdateMode
-
         if not entries:
             return
         self._one_partition(entries)
-        operations = [("upsert", to_entity(e), {"mode": UpdateMode.MERGE}) for e in entries]
         with table_errors(_WRITE):
             table = await self._table.client()
-            await table.submit_transaction(operations)
+            await upsert_transaction(table, [to_entity(e) for e in entries])
 
     @staticmethod
     def _one_partition(entries: Sequence[LedgerEntry]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.services import AzuriteTables, free_port
+from shared.adapters import tables_journal
 from shared.adapters.tables_journal import TablesAlertJournal, next_batch, to_entity
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import AlertRecord
@@ -32,7 +33,7 @@ class Spied:
 
 
 @pytest.fixture
-async def journal(azurite: AzuriteTables) -> AsyncIterator[Spied]:
+async def journal(azurite: AzuriteTables, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Spied]:
     from shared.adapters.tables_common import build_table_service
 
     journal = TablesAlertJournal(
@@ -41,23 +42,24 @@ async def journal(azurite: AzuriteTables) -> AsyncIterator[Spied]:
         ),
         f"alerts{free_port()}",  # a fresh table per test
     )
-    # Count the requests the journal makes (its table client, wrapped once it exists).
+    # Count the requests the journal makes: its table client's single upserts (wrapped once
+    # the client exists) and its transactions, each one ``$batch`` request when it succeeds.
     table = await journal._table.client()
     spied = Spied(journal)
-    upsert, submit = table.upsert_entity, table.submit_transaction
+    upsert, submit = table.upsert_entity, tables_journal.upsert_transaction
 
     async def counted_upsert(*args: Any, **kwargs: Any) -> Any:
         spied.requests.append("upsert")
         spied.sent.set()
         return await upsert(*args, **kwargs)
 
-    async def counted_submit(operations: Any, **kwargs: Any) -> Any:
-        spied.requests.append(f"transaction of {len(list(operations))}")
+    async def counted_submit(client: Any, entities: Any, **kwargs: Any) -> Any:
+        spied.requests.append(f"transaction of {len(entities)}")
         spied.sent.set()
-        return await submit(operations, **kwargs)
+        return await submit(client, entities, **kwargs)
 
     table.upsert_entity = counted_upsert  # type: ignore[method-assign]
-    table.submit_transaction = counted_submit  # type: ignore[method-assign]
+    monkeypatch.setattr(tables_journal, "upsert_transaction", counted_submit)
     yield spied
     await journal.close()
 
