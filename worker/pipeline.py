@@ -108,25 +108,31 @@ class LivePipeline:
         return effects
 
     async def on_quotes(self, quotes: Iterable[Quote]) -> set[int]:
-        """Store quotes, publish ``price.update``, re-mark positions; return contracts moved."""
+        """Store quotes, publish ``price.update``, re-mark positions; return contracts moved.
+
+        Positions and cash are re-rendered only for contracts whose mark changed: a quote
+        that moves only the book's sizes, or repeats the last trade (the broker sends one
+        with every fill), would write the same documents again for every holder.
+        """
         received_at = self._now()
         documents: dict[int, dict[str, Any]] = {}
+        remarked: set[int] = set()
         for quote in quotes:
             document = quote_doc(quote, received_at)
             documents[quote.contract_id] = document
             mark = mark_of(quote)
-            if mark is not None:
+            if mark is not None and self.marks.get(quote.contract_id) != mark:
                 self.marks[quote.contract_id] = mark
+                remarked.add(quote.contract_id)
         if not documents:
             return set()
         async with self._quote_lock:
             self.quotes.update(documents)
             await self.store.set_quotes(documents)
         await self.store.publish(("price.update", doc) for doc in documents.values())
-        moved = set(documents)
-        holders = {p.account_id for p in self.book.open_positions() if p.contract_id in moved}
+        holders = {p.account_id for p in self.book.open_positions() if p.contract_id in remarked}
         await self.write_accounts(holders, publish_cash=True, kinds=("positions", "cash"))
-        return moved
+        return set(documents)
 
     async def refresh_quotes(self) -> None:
         """Write the latest quotes again so their short TTL outlives a quiet market."""

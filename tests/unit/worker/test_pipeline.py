@@ -109,6 +109,30 @@ async def test_on_quotes_with_open_position_remarks_pnl_and_publishes_changes_on
     assert pipeline.book.active_contracts() == set()
 
 
+async def test_on_quotes_rerenders_holders_only_when_the_mark_moves() -> None:
+    pipeline, store, _ = _pipeline(FakeRest([], []))
+    await pipeline.on_snapshot(snapshot(positions=(position(2, "6000"),)))
+    await pipeline.wait_for_terms()
+    await pipeline.on_quotes([Quote(ES, AT, last=Decimal("6001"))])
+    positions = keys.live_positions(ACCOUNT)
+    store.documents.pop(positions)
+
+    # The last trade again (as with every fill), and a quote that moves only bid and ask.
+    await pipeline.on_quotes([Quote(ES, AT, last=Decimal("6001"))])
+    await pipeline.on_quotes([Quote(ES, AT, bid=Decimal("6000"), ask=Decimal("6002"))])
+    assert positions not in store.documents
+    assert store.quotes[ES]["bid"] == "6000"  # the quote itself is stored every time
+
+    await pipeline.on_quotes([Quote(ES, AT, last=Decimal("5999"))])
+    cash = store.documents[keys.live_cash(ACCOUNT)]
+    assert positions in store.documents
+    assert cash["open_pnl"] == "-100.00"
+    assert pipeline.forget_marks() == {ACCOUNT}
+    store.documents.pop(positions)
+    await pipeline.on_quotes([Quote(ES, AT, last=Decimal("5999"))])  # first mark after a gap
+    assert positions in store.documents
+
+
 async def test_drain_history_with_changes_queued_one_by_one_writes_them_together() -> None:
     pipeline, _, history = _pipeline(FakeRest([], []))
     await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.WORKING),)))
