@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.errors import DependencyUnavailable
@@ -30,6 +31,15 @@ def table_errors(what: str, *, code: str | None = None) -> Iterator[None]:
         raise DependencyUnavailable(f"{what}: {type(exc).__name__}", code=code) from exc
 
 
+def proxy_configured(environ: Mapping[str, str]) -> bool:
+    """Tell whether the environment names an HTTP(S) proxy (``HTTPS_PROXY``, ``http_proxy``,
+    ``ALL_PROXY`` and the like; ``NO_PROXY`` alone is not one)."""
+    return any(
+        value.strip() and name.lower().endswith("_proxy") and name.lower() != "no_proxy"
+        for name, value in environ.items()
+    )
+
+
 def build_table_service(
     *, service_uri: str | None, connection_string: str | None, client_id: str | None
 ) -> TableServiceClient:
@@ -39,6 +49,11 @@ def build_table_service(
     # The SDK retries 408/429/5xx up to 10 times by default; the journal and the history retry
     # (and park) themselves, so the SDK's own retries are kept few.
     retry: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.4, "retry_backoff_max": 4}
+    # With environment settings on, the SDK's aiohttp session looks up ~/.netrc and the proxy
+    # variables in a worker thread on every request: two thread hand-offs that were half the
+    # CPU of a one-row transaction (1.0 ms -> 0.55 ms against Azurite). Storage is signed in
+    # by key or token, never by netrc, so the lookups stay on only where a proxy is configured.
+    retry["use_env_settings"] = proxy_configured(os.environ)
     if connection_string:
         return TableServiceClient.from_connection_string(connection_string, **retry)
     if not service_uri:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables import EdmType, EntityProperty, TableTransactionError, UpdateMode
@@ -20,6 +21,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from local.services import AzuriteTables, free_port
 from shared.adapters import tables_batch
 from shared.adapters.tables_batch import frame, part_statuses, serialize_part, upsert_transaction
+from shared.adapters.tables_common import build_table_service, proxy_configured
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +202,49 @@ def test_frame_and_parts_follow_the_entity_group_transaction_format() -> None:
     assert b"Content-ID: 0\r\n" in framed
     assert b"Content-ID: 1\r\n" in framed
     assert framed.endswith(b"--changeset_1--\r\n\r\n--batch_1--\r\n")
+
+
+@pytest.mark.parametrize(
+    ("environ", "configured"),
+    [
+        ({}, False),
+        ({"NO_PROXY": "localhost", "PATH": "/usr/bin"}, False),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, True),
+        ({"http_proxy": "http://proxy:3128"}, True),
+        ({"ALL_PROXY": "socks5://proxy:1080"}, True),
+        ({"HTTPS_PROXY": "  "}, False),
+    ],
+)
+def test_proxy_configured_reads_the_proxy_variables(
+    environ: dict[str, str], configured: bool
+) -> None:
+    assert proxy_configured(environ) is configured
+
+
+@pytest.mark.parametrize("proxy", [False, True], ids=["no-proxy", "proxy-set"])
+async def test_environment_lookups_per_request_only_where_a_proxy_is_configured(
+    azurite: AzuriteTables, monkeypatch: pytest.MonkeyPatch, proxy: bool
+) -> None:
+    if proxy:  # a proxy for everything but this machine, so Azurite is still reached directly
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    lookups: list[str] = []
+    original = aiohttp.ClientSession._get_netrc_auth
+
+    def counted(self: aiohttp.ClientSession, host: str) -> Any:
+        lookups.append(host)
+        return original(self, host)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_get_netrc_auth", counted)
+    service = build_table_service(
+        service_uri=None, connection_string=azurite.connection_string, client_id=None
+    )
+    name = f"env{free_port()}"
+    await service.create_table(name)
+    table = service.get_table_client(name)
+    for n in range(3):
+        await upsert_transaction(table, [{"PartitionKey": "p", "RowKey": f"r{n}", "n": n}])
+    await table.close()
+    await service.close()
+
+    assert len(lookups) == (4 if proxy else 0)  # the table's creation and three transactions
