@@ -129,6 +129,12 @@ log = logging.getLogger(__name__)
 
 _WRITE = "the journal could not be written"
 _TRANSACTION_BYTES = 2_000_000  # well under its 4 MiB limit per transaction request
+# While a backlog lasts, the least time from one write's start to the next one's. A write is
+# cheap now (about half a millisecond of CPU, most of it fixed per request), so without it a
+# burst went out as many transactions of one or two rows: measured through the dev host with
+# 16 clients, 755-785 alerts/s with Azurite at 0.30-0.33 ms of CPU per alert, against 849 and
+# 0.18 ms with 15 ms. It delays only alerts that arrive while others are being written.
+BACKLOG_SPACING_S = 0.015
 
 _Waiting = tuple[dict[str, Any], "asyncio.Future[None]"]
 
@@ -169,11 +175,14 @@ class TablesAlertJournal:
 
     Writes are group-committed: an alert journaled while another write is under way waits for
     it, then goes with every other alert of its strategy that arrived meanwhile in one entity-
-    group transaction (up to 100 rows). A lone alert is one upsert, as before; in a burst the
-    journal costs a request per strategy and turn instead of one per alert. A transaction that
-    the service refuses for one row is retried row by row, so one bad row never costs its
-    neighbours their record. A write that fails is retried, then parked in ``pending`` (see
-    the module docstring); without ``pending`` its caller hears ``DependencyUnavailable``.
+    group transaction (up to 100 rows). A write starts at least ``spacing_s`` after the one
+    before (unless 100 rows wait), so while alerts keep coming a transaction gathers more than
+    the few alerts of one request's time. A lone alert is one upsert, written at once; in a
+    burst the journal costs a request per strategy and turn instead of one per alert. A
+    transaction that the service refuses for one row is retried row by row, so one bad row
+    never costs its neighbours their record. A write that fails is retried, then parked in
+    ``pending`` (see the module docstring); without ``pending`` its caller hears
+    ``DependencyUnavailable``.
     """
 
     def __init__(
@@ -183,8 +192,11 @@ class TablesAlertJournal:
         *,
         pending: PendingRows | None = None,
         retry: JournalRetry | None = None,
+        spacing_s: float = BACKLOG_SPACING_S,
     ) -> None:
         self._table = LazyTable(service_factory, table_name)
+        self._spacing_s = spacing_s
+        self._last_write = float("-inf")  # when the last write started (monotonic)
         self._pending = pending
         self._retry = retry or JournalRetry()
         self._waiting: list[_Waiting] = []
@@ -207,6 +219,10 @@ class TablesAlertJournal:
     async def _write_waiting(self) -> None:
         reached = False
         while self._waiting:
+            if len(self._waiting) < TRANSACTION_ROWS:
+                # Alerts are still arriving: let the next transaction fill for a moment.
+                await asyncio.sleep(max(0.0, self._last_write + self._spacing_s - time.monotonic()))
+            self._last_write = time.monotonic()
             batch, self._waiting = next_batch(self._waiting)
             try:
                 if len(batch) == 1:

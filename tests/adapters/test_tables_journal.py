@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +98,54 @@ async def test_record_alert_while_a_write_is_under_way_joins_the_next_transactio
     await asyncio.gather(first, *(tables.record_alert(_record(f"e{n}")) for n in range(1, 6)))
     assert requests == ["upsert", "transaction of 5"]
     assert await tables.get_alert("nq", "e5") is not None
+
+
+async def test_record_alert_while_alerts_keep_coming_spaces_the_writes(
+    azurite: AzuriteTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.adapters.tables_common import build_table_service
+
+    spacing_s = 0.05
+    journal = TablesAlertJournal(
+        lambda: build_table_service(
+            service_uri=None, connection_string=azurite.connection_string, client_id=None
+        ),
+        f"alerts{free_port()}",
+        spacing_s=spacing_s,
+    )
+    writes: list[tuple[float, int]] = []  # (start, rows)
+    table = await journal._table.client()
+    upsert, submit = table.upsert_entity, tables_journal.upsert_transaction
+
+    async def counted_upsert(*args: Any, **kwargs: Any) -> Any:
+        writes.append((time.monotonic(), 1))
+        return await upsert(*args, **kwargs)
+
+    async def counted_submit(client: Any, entities: Any, **kwargs: Any) -> Any:
+        writes.append((time.monotonic(), len(entities)))
+        return await submit(client, entities, **kwargs)
+
+    table.upsert_entity = counted_upsert  # type: ignore[method-assign]
+    monkeypatch.setattr(tables_journal, "upsert_transaction", counted_submit)
+    try:
+        pending = []
+        for n in range(12):  # one alert every 10 ms for 120 ms
+            pending.append(asyncio.create_task(journal.record_alert(_record(f"s{n}"))))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*pending)
+        assert sum(rows for _, rows in writes) == 12
+        assert writes[0][1] == 1  # the first alert of the run went at once
+        assert len(writes) <= 4
+        starts = [at for at, _ in writes]
+        assert all(b - a >= spacing_s * 0.9 for a, b in itertools.pairwise(starts))
+
+        await asyncio.sleep(spacing_s * 2)  # quiet again: a lone alert does not wait
+        began = time.monotonic()
+        await journal.record_alert(_record("lone"))
+        assert time.monotonic() - began < spacing_s
+        assert writes[-1][1] == 1
+    finally:
+        await journal.close()
 
 
 async def test_record_alert_with_one_row_refused_writes_the_others(
