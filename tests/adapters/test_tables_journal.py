@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -100,7 +99,7 @@ async def test_record_alert_while_a_write_is_under_way_joins_the_next_transactio
     assert await tables.get_alert("nq", "e5") is not None
 
 
-async def test_record_alert_while_alerts_keep_coming_spaces_the_writes(
+async def test_record_alert_during_a_backlog_spaces_the_writes_and_a_lone_one_goes_at_once(
     azurite: AzuriteTables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared.adapters.tables_common import build_table_service
@@ -116,9 +115,12 @@ async def test_record_alert_while_alerts_keep_coming_spaces_the_writes(
     writes: list[tuple[float, int]] = []  # (start, rows)
     table = await journal._table.client()
     upsert, submit = table.upsert_entity, tables_journal.upsert_transaction
+    hold = asyncio.Event()  # keeps the first write under way while the backlog builds
 
     async def counted_upsert(*args: Any, **kwargs: Any) -> Any:
         writes.append((time.monotonic(), 1))
+        if len(writes) == 1:
+            await hold.wait()
         return await upsert(*args, **kwargs)
 
     async def counted_submit(client: Any, entities: Any, **kwargs: Any) -> Any:
@@ -128,19 +130,19 @@ async def test_record_alert_while_alerts_keep_coming_spaces_the_writes(
     table.upsert_entity = counted_upsert  # type: ignore[method-assign]
     monkeypatch.setattr(tables_journal, "upsert_transaction", counted_submit)
     try:
-        pending = []
-        for n in range(12):  # one alert every 10 ms for 120 ms
-            pending.append(asyncio.create_task(journal.record_alert(_record(f"s{n}"))))
+        first = asyncio.create_task(journal.record_alert(_record("s0")))
+        await asyncio.sleep(0)
+        backlog = [asyncio.create_task(journal.record_alert(_record(f"s{n}"))) for n in (1, 2)]
+        await asyncio.sleep(0.005)
+        hold.set()  # the first write ends with two rows waiting; three more arrive meanwhile
+        for n in (3, 4, 5):
             await asyncio.sleep(0.01)
-        await asyncio.gather(*pending)
-        assert sum(rows for _, rows in writes) == 12
-        assert writes[0][1] == 1  # the first alert of the run went at once
-        assert len(writes) <= 4
-        starts = [at for at, _ in writes]
-        assert all(b - a >= spacing_s * 0.9 for a, b in itertools.pairwise(starts))
+            backlog.append(asyncio.create_task(journal.record_alert(_record(f"s{n}"))))
+        await asyncio.gather(first, *backlog)
+        assert [rows for _, rows in writes] == [1, 5]
+        assert writes[1][0] - writes[0][0] >= spacing_s * 0.9
 
-        await asyncio.sleep(spacing_s * 2)  # quiet again: a lone alert does not wait
-        began = time.monotonic()
+        began = time.monotonic()  # nothing under way: the next alert goes at once
         await journal.record_alert(_record("lone"))
         assert time.monotonic() - began < spacing_s
         assert writes[-1][1] == 1
