@@ -72,7 +72,7 @@ class Options:
     burst_alerts: int = 100
     cold_runs: int = 3
     counted: int = 20  # alerts in the Redis counting pass
-    alone: int = 100  # deliveries timed in this process, one at a time
+    alone: int = 100  # rounds timed in this process: one delivery alone, then two at once
     settle_s: float = 3.0  # pause before each burst
 
 
@@ -368,11 +368,12 @@ def count_redis(rig: rigging.Rig, counted: int) -> dict[str, Any]:
     return {**per_order(trips, windows, orders), "orders": orders, "breakdown": tally(trips)}
 
 
-def executor_alone(rig: rigging.Rig, deliveries: int) -> list[float]:
+def executor_alone(rig: rigging.Rig, deliveries: int) -> tuple[list[float], list[float]]:
     """Time the executor's own work (delivery start → Tradovate call, as the ledger stamps it)
-    in this process, one delivery at a time, with the worker, Redis and the simulator of the
-    rig and no dev host, queue or second delivery beside it: what the code costs when the
-    machine has nothing else to do at that moment. Returns seconds, warm-up left out."""
+    in this process, with the worker, Redis and the simulator of the rig and no dev host or
+    queue beside it, in alternating rounds: one delivery alone, then an alert's two deliveries
+    (both accounts) started together, as the dev host starts them. Returns seconds (alone,
+    and each delivery of the pairs), warm-up left out."""
     saved = dict(os.environ)
     os.environ.update({**rig.env, **rig.tradebridge_env()})
     try:
@@ -382,39 +383,58 @@ def executor_alone(rig: rigging.Rig, deliveries: int) -> list[float]:
         os.environ.update(saved)
 
 
-async def _executor_alone(deliveries: int) -> list[float]:
+async def _executor_alone(deliveries: int) -> tuple[list[float], list[float]]:
     from decimal import Decimal
 
     from shared.config import Settings
     from shared.container import Container
     from shared.domain.alerts import parse_alert
+    from shared.domain.planning.model import is_leg_of
     from shared.services.envelope import Envelope
     from shared.services.execute import Delivery
 
     container = Container(Settings())
     executor = container.executor
     warm = len(rigging.ROOTS)
-    own: list[float] = []
+    alone: list[float] = []
+    paired: list[float] = []
     try:
-        for n in range(warm + deliveries):
+        for n in range(warm + 2 * deliveries):
             alert = rigging.alert(rigging.ROOTS[n % len(rigging.ROOTS)], f"alone-{n}")
             signal_id = f"{time.time_ns():032x}"[-32:]
-            envelope = Envelope(
-                signal_id=signal_id, strategy_id=rigging.TRADEBRIDGE_STRATEGY,
-                account="DEMO10001", account_id=10001, multiplier=Decimal(1),
-                alert_format="native", received_at=datetime.now(UTC), correlation_id=signal_id,
-                signal=parse_alert(json.dumps(alert)).signal,
-            )  # fmt: skip
-            await executor.execute(Delivery(envelope, f"{signal_id}:DEMO10001", 1))
-            rows = {row.row_key: row for row in await container.ledger.rows(signal_id)}
-            summary = rows.pop("exec:DEMO10001").fields
-            sent = min(row.fields["sent_at"] for row in rows.values())
-            if n >= warm:
-                own.append((sent - summary["dequeued_at"]).total_seconds())
+            signal = parse_alert(json.dumps(alert)).signal
+            accounts = rigging.TRADEBRIDGE_ACCOUNTS[: 2 if n % 2 else 1]
+            envelopes = [
+                Envelope(
+                    signal_id=signal_id,
+                    strategy_id=rigging.TRADEBRIDGE_STRATEGY,
+                    account=name,
+                    account_id=ident,
+                    multiplier=Decimal(1),
+                    alert_format="native",
+                    received_at=datetime.now(UTC),
+                    correlation_id=signal_id,
+                    signal=signal,
+                )
+                for ident, name in accounts
+            ]
+            await asyncio.gather(
+                *(executor.execute(Delivery(e, f"{signal_id}:{e.account}", 1)) for e in envelopes)
+            )
+            rows = await container.ledger.rows(signal_id)
+            for envelope in envelopes if n >= warm else ():
+                summary = next(r for r in rows if r.row_key == f"exec:{envelope.account}")
+                sent = min(
+                    r.fields["sent_at"]
+                    for r in rows
+                    if is_leg_of(r.row_key, signal_id, envelope.account)
+                )
+                own = (sent - summary.fields["dequeued_at"]).total_seconds()
+                (paired if len(envelopes) > 1 else alone).append(own)
             await asyncio.sleep(0.02)  # the next alert comes after this one's aftermath
     finally:
         await container.aclose()
-    return own
+    return alone, paired
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -423,7 +443,7 @@ def run(options: Options) -> dict[str, Any]:
         designs, pings = measure_designs(rig, options)
         cold = cold_first_alert(rig, options.cold_runs)
         redis_counts = count_redis(rig, options.counted)
-        alone = executor_alone(rig, options.alone)
+        alone, paired = executor_alone(rig, options.alone)
     return {
         "options": asdict(options),
         "designs": designs,
@@ -434,6 +454,7 @@ def run(options: Options) -> dict[str, Any]:
         "redis": redis_counts,
         "redis_ping": pings,
         "executor_alone": alone,
+        "executor_pair": paired,
     }
 
 
@@ -462,12 +483,14 @@ def print_results(results: Mapping[str, Any]) -> None:
         f"round trips, not counted); Tradovate requests per order: "
         + ", ".join(f"{d} {designs[d]['tradovate_requests_per_order']:.3f}" for d in DESIGNS)
     )
-    if results.get("executor_alone"):
-        alone = summary_ms(results["executor_alone"])
-        print(
-            f"executor own time in one process, one delivery at a time: p50 {alone['p50']:.2f} ms,"
-            f" p99 {alone['p99']:.2f} ms"
-        )
+    references = (("executor_alone", "one delivery at a time"), ("executor_pair", "two at once"))
+    for key, what in references:
+        if results.get(key):
+            own = summary_ms(results[key])
+            print(
+                f"executor own time in one process, {what}: p50 {own['p50']:.2f} ms,"
+                f" p99 {own['p99']:.2f} ms"
+            )
     if results.get("redis_ping"):
         ping = summary_ms(results["redis_ping"])
         print(

@@ -136,6 +136,7 @@ def summarize(
         "redis_breakdown": e2e["redis"]["breakdown"],
         "redis_ping_ms": _summary(e2e.get("redis_ping", [])),
         "executor_alone_ms": _summary(e2e.get("executor_alone", [])),
+        "executor_pair_ms": _summary(e2e.get("executor_pair", [])),
         "imports_ms": {m: s * 1000 for m, s in imports["median_s"].items()},
         "import_runs": imports["runs"],
         "cold_first_alert_ms": {
@@ -228,6 +229,9 @@ def _stage_rows(m: Mapping[str, Any]) -> list[Row]:
         ),
         *_reference_rows(
             m, "executor_alone_ms", "executor own, in one process, one delivery at a time"
+        ),
+        *_reference_rows(
+            m, "executor_pair_ms", "executor own, in one process, an alert's two deliveries at once"
         ),
         stage("delivery_to_claimed", "p50", "stage: delivery → legs claimed"),
         stage("broker", "p50", "stage: broker (Tradovate call → answer)"),

@@ -79,6 +79,7 @@ def _raw(scale: float = 1.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         },
         "redis_ping": [0.0002 * (i + 1) for i in range(100)],  # 0.2 .. 20 ms
         "executor_alone": [0.0007] * 99 + [0.009],
+        "executor_pair": [0.0012] * 50 + [0.0016] * 50,
     }
     webhook = {
         "own_s": [0.001] * 100,
@@ -133,6 +134,11 @@ def test_build_rows_judges_each_target_against_its_baseline() -> None:
     assert _row(rows, "executor own, in one process, one delivery at a time, p99").value == (
         pytest.approx(0.7)  # the one 9 ms sample is the 100th of 100
     )
+    pair = _row(rows, "executor own, in one process, an alert's two deliveries at once, p50")
+    assert (pair.value, pair.passed) == (pytest.approx(1.2), None)
+    assert _row(
+        rows, "executor own, in one process, an alert's two deliveries at once, p99"
+    ).value == pytest.approx(1.6)
     cold = _row(rows, "cold hosts: first request")
     assert cold.value == pytest.approx(200)
     assert cold.baseline == pytest.approx(14.9)  # warm Tradebridge p50: 10 ms x 1.49
