@@ -113,9 +113,10 @@ async def upsert_transaction(
     from azure.core.rest import HttpRequest
     from azure.data.tables._table_batch import TableBatchOperations
 
+    endpoint = f"{table.scheme}://{table._primary_hostname}"
     operations = TableBatchOperations(
         config=client._config,
-        endpoint=f"{table.scheme}://{table._primary_hostname}",
+        endpoint=endpoint,
         table_name=table.table_name,
         is_cosmos_endpoint=bool(getattr(table, "_cosmos_endpoint", False)),
     )
@@ -132,7 +133,7 @@ async def upsert_transaction(
     batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
     request = HttpRequest(
         "POST",
-        f"{table.scheme}://{table._primary_hostname}/$batch",
+        f"{endpoint}/$batch",
         headers={
             "x-ms-version": client._config.version,
             "DataServiceVersion": "3.0",

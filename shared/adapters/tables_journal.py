@@ -179,11 +179,10 @@ class TablesAlertJournal:
     ``spacing_s`` after the one before (unless 100 rows wait), so a transaction gathers more
     than the few alerts of one request's time. An alert that finds no write under way is
     written at once (a lone one as one upsert); in a burst the journal costs a request per
-    strategy and turn instead of one per alert. A
-    transaction that the service refuses for one row is retried row by row, so one bad row
-    never costs its neighbours their record. A write that fails is retried, then parked in
-    ``pending`` (see the module docstring); without ``pending`` its caller hears
-    ``DependencyUnavailable``.
+    strategy and turn instead of one per alert. A transaction that the service refuses for
+    one row is retried row by row, so one bad row never costs its neighbours their record. A
+    write that fails is retried, then parked in ``pending`` (see the module docstring);
+    without ``pending`` its caller hears ``DependencyUnavailable``.
     """
 
     def __init__(
