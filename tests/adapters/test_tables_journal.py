@@ -104,7 +104,7 @@ async def test_record_alert_during_a_backlog_spaces_the_writes_and_a_lone_one_go
 ) -> None:
     from shared.adapters.tables_common import build_table_service
 
-    spacing_s = 0.05
+    spacing_s = 0.3  # wide, so the arrivals below land inside it on a busy machine too
     journal = TablesAlertJournal(
         lambda: build_table_service(
             service_uri=None, connection_string=azurite.connection_string, client_id=None
