@@ -12,8 +12,10 @@ loaded by the same dev host that runs Tradebridge's app:
   ledger, no plan: the cost of the design's queue hop and nothing else.
 
 Both share ``OrderPlacer``: one login per process (the first order waits for it), a contract
-per instrument root handed in by the benchmark (``BENCH_CONTRACTS``, JSON), one pooled
-``httpx`` client. Each order's moments are taken on this process's clock (epoch seconds):
+per instrument root handed in by the benchmark (``BENCH_CONTRACTS``, JSON), and Tradebridge's
+own Tradovate transport (``TradovateHttp``), so the three designs place orders through the
+same HTTP stack and differ only in what happens before the request. Each order's moments are
+taken on this process's clock (epoch seconds):
 ``started`` (the function began), ``sent`` (just before the placeorder request, as the
 executor's ledger stamps ``sent_at``) and ``acked`` (the answer read). The direct forwarder
 answers them to its caller; the durable one pushes them, after the order, to the Redis list
@@ -33,8 +35,9 @@ from datetime import UTC
 from typing import Any
 
 import azure.functions as func
-import httpx
 import redis.asyncio as aioredis
+
+from shared.adapters.tradovate.transport import RestConfig, TradovateHttp
 
 RECORD_KEY = "bench:forwarded"
 
@@ -56,10 +59,8 @@ class OrderPlacer:
     def __init__(self, base_url: str, credentials: Mapping[str, Any], contracts: Mapping[str, str]):
         self._credentials = dict(credentials)
         self._contracts = dict(contracts)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(10.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        self._http = TradovateHttp(
+            RestConfig(base_url=base_url, timeout_s=10.0, max_connections=200)
         )
         self._token: str | None = None
         self._login = asyncio.Lock()
@@ -78,20 +79,23 @@ class OrderPlacer:
         }
         return cls(env["TRADOVATE_BASE_URL"], credentials, json.loads(env["BENCH_CONTRACTS"]))
 
-    async def _headers(self) -> dict[str, str]:
+    async def _signed_in(self) -> str:
         if self._token is None:
             async with self._login:
                 if self._token is None:
-                    answer = await self._client.post(
-                        "auth/accesstokenrequest", json=self._credentials
+                    answer = await self._http.call(
+                        "auth/accesstokenrequest",
+                        token=None,
+                        body=self._credentials,
+                        idempotent=False,
                     )
-                    answer.raise_for_status()
-                    self._token = str(answer.json()["accessToken"])
-        return {"Authorization": f"Bearer {self._token}"}
+                    self._token = str(answer["accessToken"])
+        return self._token
 
     async def place(self, account_id: int, root: str, started: float) -> Placed:
-        """Buy one lot of ``root``'s contract for ``account_id``; raise if Tradovate refuses."""
-        headers = await self._headers()
+        """Buy one lot of ``root``'s contract for ``account_id``; raise if Tradovate refuses
+        (``BrokerRejected``)."""
+        token = await self._signed_in()
         body = {
             "accountId": account_id,
             "action": "Buy",
@@ -101,20 +105,16 @@ class OrderPlacer:
             "isAutomated": True,
         }
         sent = time.time()
-        answer = await self._client.post("order/placeorder", headers=headers, json=body)
+        data = await self._http.call("order/placeorder", token=token, body=body, idempotent=False)
         acked = time.time()
-        answer.raise_for_status()
-        data = answer.json()
-        if "failureReason" in data or "errorText" in data:
-            raise RuntimeError(f"placeorder refused: {data}")
         order_id = data.get("orderId")
         return Placed(
             account_id, order_id if isinstance(order_id, int) else None, started, sent, acked
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._client.aclose()
+        """Close the pooled connections."""
+        await self._http.aclose()
 
 
 _placer: OrderPlacer | None = None

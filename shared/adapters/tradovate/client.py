@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 from redis.asyncio import Redis
 
 from shared.adapters.tradovate.auth import Credentials, TradovateAuth
+from shared.adapters.tradovate.exchange import Exchange
 from shared.adapters.tradovate.rest import TradovateRest
 from shared.adapters.tradovate.token import TokenManager, TokenPolicy, namespace_for
 from shared.adapters.tradovate.transport import RestConfig, TradovateHttp
@@ -55,11 +55,11 @@ class TradovateClient:
         redis: Redis,
         *,
         clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        exchange: Exchange | None = None,
         policy: TokenPolicy | None = None,
     ) -> TradovateClient:
         """Wire the client from settings; nothing connects until the first call."""
-        http = TradovateHttp(RestConfig.from_settings(settings), transport=transport)
+        http = TradovateHttp(RestConfig.from_settings(settings), exchange=exchange)
         tokens = token_manager(settings, redis, http, clock=clock, policy=policy)
         return cls(http=http, tokens=tokens, rest=TradovateRest(http, tokens))
 

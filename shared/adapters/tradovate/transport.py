@@ -1,7 +1,8 @@
 """Send one logical Tradovate REST request: penalties, throttling and transient retries.
 
-``TradovateHttp`` owns the process's pooled ``httpx.AsyncClient``; its ``transport``
-argument is the one I/O seam (``httpx.MockTransport`` in tests). It knows nothing about
+``TradovateHttp`` owns the process's pooled connections through an ``Exchange``
+(``shared.adapters.tradovate.exchange``: aiohttp in production, a recording router in
+tests), the one I/O seam. It knows nothing about
 tokens beyond putting one in the ``Authorization`` header, and nothing about orders beyond
 the ``idempotent`` flag: only requests that are safe to repeat are repeated after a
 timeout or a 5xx. Requests the server did not process (429/423, p-tickets, connection
@@ -18,11 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from shared.adapters.tradovate.backoff import Backoff
 from shared.adapters.tradovate.classify import Ok, Penalty, Throttled, classify, decode_body
 from shared.adapters.tradovate.errors import CaptchaRequired, PenaltyTooLong, RateLimited
+from shared.adapters.tradovate.exchange import AiohttpExchange, Exchange
 from shared.config import Settings
 from shared.domain.errors import TransientBrokerError
 
@@ -45,7 +45,6 @@ class RestConfig:
     captcha_backoff_s: float = 3600.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.25, cap_s=4.0))
     max_connections: int = 20
-    max_keepalive: int = 10
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RestConfig:
@@ -67,7 +66,7 @@ class TradovateHttp:
         self,
         config: RestConfig,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        exchange: Exchange | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Monotonic = time.monotonic,
     ) -> None:
@@ -77,20 +76,17 @@ class TradovateHttp:
         # Shared by every request of this process: after a 429 nobody sends until it passes,
         # because requests made during a lockout extend it (reference §3.4).
         self._throttled_until = 0.0
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_keepalive,
-            ),
-            headers={"Accept": "application/json"},
-            transport=transport,
+        self._exchange = exchange or AiohttpExchange(
+            config.base_url,
+            timeout_s=config.timeout_s,
+            connect_timeout_s=config.connect_timeout_s,
+            max_connections=config.max_connections,
+            default_headers={"Accept": "application/json"},
         )
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        await self._client.aclose()
+        await self._exchange.aclose()
 
     async def call(
         self,
@@ -140,30 +136,19 @@ class TradovateHttp:
         params: Mapping[str, str | int] | None,
     ) -> Ok | Penalty | Throttled:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        try:
-            if payload is None:
-                response = await self._client.get(endpoint, params=params, headers=headers)
-            else:
-                content = json.dumps(payload, separators=(",", ":"))
-                headers["Content-Type"] = "application/json"
-                response = await self._client.post(
-                    endpoint, params=params, headers=headers, content=content
-                )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise TransientBrokerError(
-                f"cannot connect to Tradovate for {endpoint}: {type(exc).__name__}",
-                code="broker_connect_failed",
-            ) from None
-        except httpx.TimeoutException as exc:
-            raise TransientBrokerError(
-                f"Tradovate {endpoint} timed out ({type(exc).__name__})", code="broker_timeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientBrokerError(
-                f"Tradovate {endpoint} failed in transit ({type(exc).__name__})",
-                code="broker_transport_error",
-            ) from None
-        return classify(response.status_code, decode_body(response.content), endpoint=endpoint)
+        content = None
+        if payload is not None:
+            content = json.dumps(payload, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        # Raises TransientBrokerError with a code that says whether anything was sent.
+        status, body = await self._exchange.request(
+            "GET" if payload is None else "POST",
+            endpoint,
+            headers=headers,
+            params=params,
+            content=content,
+        )
+        return classify(status, decode_body(body), endpoint=endpoint)
 
     async def _wait_for_throttle(self, endpoint: str, deadline: float) -> None:
         wait_s = self._throttled_until - self._clock()

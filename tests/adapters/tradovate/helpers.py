@@ -1,10 +1,11 @@
-"""Test doubles for the Tradovate client: a recording MockTransport router, fake time, tokens."""
+"""Test doubles for the Tradovate client: a recording router exchange, fake time, tokens."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 from shared.adapters.tradovate.auth import SessionToken
 from shared.adapters.tradovate.backoff import Backoff
 from shared.adapters.tradovate.transport import RestConfig, TradovateHttp
+from shared.domain.errors import TransientBrokerError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tradovate"
 BASE_URL = "https://demo.example.invalid/v1"
@@ -28,11 +30,31 @@ def fixture(name: str) -> Any:
     return path.read_text(encoding="utf-8").strip()
 
 
+def timed_out() -> TransientBrokerError:
+    """What an exchange raises when a sent request got no answer in time."""
+    return TransientBrokerError("Tradovate timed out (test)", code="broker_timeout")
+
+
+def not_connected() -> TransientBrokerError:
+    """What an exchange raises when no connection was made (nothing was sent)."""
+    return TransientBrokerError("cannot connect (test)", code="broker_connect_failed")
+
+
+def broken() -> TransientBrokerError:
+    """What an exchange raises when the connection broke after the request went out."""
+    return TransientBrokerError("failed in transit (test)", code="broker_transport_error")
+
+
 Reply = tuple[int, Any] | Exception | Callable[[httpx.Request], httpx.Response]
 
 
 class BrokerRouter:
-    """Answer requests per endpoint from queued replies (the last one repeats) and record them."""
+    """Answer requests per endpoint from queued replies (the last one repeats) and record them.
+
+    It is the client's ``Exchange``: each request is recorded as an ``httpx.Request`` (for
+    its method, URL, headers and body); a queued exception is raised as the exchange would
+    raise it (``TransientBrokerError`` with the code that says how far the request got).
+    """
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
@@ -59,6 +81,31 @@ class BrokerRouter:
         if isinstance(body, str):
             return httpx.Response(status, text=body)
         return httpx.Response(status, json=body)
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str | int] | None,
+        content: bytes | None,
+    ) -> tuple[int, bytes]:
+        """Answer one request (``shared.adapters.tradovate.exchange.Exchange``)."""
+        request = httpx.Request(
+            method,
+            f"{BASE_URL}/{endpoint}",
+            params=None if params is None else dict(params),
+            headers={"Accept": "application/json", **headers},
+            content=content,
+        )
+        response: Any = self(request)
+        if inspect.isawaitable(response):  # a reply that answers after a delay
+            response = await response
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
 
     def sent(self, endpoint: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.url.path.lower() == f"/v1/{endpoint.lower()}"]
@@ -95,7 +142,7 @@ def make_http(router: BrokerRouter, time: FakeTime | None = None, **config: Any)
     values.update(config)
     return TradovateHttp(
         RestConfig(**values),
-        transport=httpx.MockTransport(router),
+        exchange=router,
         sleep=time.sleep,
         clock=time,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.adapters.tradovate import encode
@@ -27,7 +26,14 @@ from shared.domain.broker import (
     Side,
 )
 from shared.domain.errors import BrokerRejected, TransientBrokerError
-from tests.adapters.tradovate.helpers import BrokerRouter, FakeTime, FakeTokens, fixture, make_http
+from tests.adapters.tradovate.helpers import (
+    BrokerRouter,
+    FakeTime,
+    FakeTokens,
+    fixture,
+    make_http,
+    timed_out,
+)
 
 ENTRY = OrderRequest(
     account_id=10001,
@@ -218,7 +224,7 @@ async def test_place_order_with_timeout_and_order_found_returns_recovered_withou
                  "commandStatus": "AtExecution"}]  # fmt: skip
     router = (
         BrokerRouter()
-        .on("order/placeorder", httpx.ReadTimeout("slow"))
+        .on("order/placeorder", timed_out())
         .on("order/deps", (200, fixture("order_deps.json")))
         .on("command/ldeps", (200, commands))
     )
@@ -254,11 +260,7 @@ async def test_place_order_with_persistent_5xx_raises_outcome_unknown_after_atte
 
 
 async def test_place_order_with_failed_lookup_raises_outcome_unknown_without_resend() -> None:
-    router = (
-        BrokerRouter()
-        .on("order/placeorder", httpx.ReadTimeout("slow"))
-        .on("order/deps", (503, None))
-    )
+    router = BrokerRouter().on("order/placeorder", timed_out()).on("order/deps", (503, None))
     with pytest.raises(OrderOutcomeUnknown):
         await _rest(router).place_order(ENTRY)
     assert router.count("order/placeorder") == 1
@@ -374,7 +376,7 @@ async def test_liquidate_position_with_result_returns_order_id() -> None:
 async def test_place_order_with_timeout_waits_settle_time_before_lookup_but_not_after_5xx() -> None:
     commands = [{"id": 1, "orderId": 7001, "clOrdId": ENTRY.cl_ord_id, "commandType": "New",
                  "commandStatus": "AtExecution"}]  # fmt: skip
-    for failure, expected_pause in ((httpx.ReadTimeout("slow"), 1.5), ((502, None), 0.2)):
+    for failure, expected_pause in ((timed_out(), 1.5), ((502, None), 0.2)):
         router = (
             BrokerRouter()
             .on("order/placeorder", failure)

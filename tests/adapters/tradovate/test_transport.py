@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
 import pytest
 
 from shared.adapters.tradovate.errors import CaptchaRequired, PenaltyTooLong, RateLimited
 from shared.domain.errors import BrokerRejected, TransientBrokerError
-from tests.adapters.tradovate.helpers import BrokerRouter, FakeTime, fixture, make_http
+from tests.adapters.tradovate.helpers import (
+    BrokerRouter,
+    FakeTime,
+    broken,
+    fixture,
+    make_http,
+    not_connected,
+    timed_out,
+)
 
 BODY = {"accountId": 10001, "clOrdId": "tb-1", "action": "Buy", "symbol": "NQZ4",
         "orderQty": 1, "orderType": "Market", "isAutomated": True}  # fmt: skip
@@ -159,7 +166,7 @@ async def test_call_with_5xx_on_write_raises_transient_after_one_attempt() -> No
 
 
 async def test_call_with_read_timeout_on_write_raises_timeout_after_one_attempt() -> None:
-    router = BrokerRouter().on("order/placeorder", httpx.ReadTimeout("slow"))
+    router = BrokerRouter().on("order/placeorder", timed_out())
     http = make_http(router)
     with pytest.raises(TransientBrokerError) as info:
         await http.call("order/placeorder", token="t", body=BODY, idempotent=False)
@@ -169,9 +176,7 @@ async def test_call_with_read_timeout_on_write_raises_timeout_after_one_attempt(
 
 
 async def test_call_with_connect_error_on_write_retries_because_nothing_was_sent() -> None:
-    router = BrokerRouter().on(
-        "order/placeorder", httpx.ConnectError("refused"), (200, {"orderId": 1})
-    )
+    router = BrokerRouter().on("order/placeorder", not_connected(), (200, {"orderId": 1}))
     http = make_http(router)
     assert await http.call("order/placeorder", token="t", body=BODY, idempotent=False) == {
         "orderId": 1
@@ -180,7 +185,7 @@ async def test_call_with_connect_error_on_write_retries_because_nothing_was_sent
 
 
 async def test_call_with_dropped_connection_on_write_raises_transport_error() -> None:
-    router = BrokerRouter().on("order/placeorder", httpx.RemoteProtocolError("eof"))
+    router = BrokerRouter().on("order/placeorder", broken())
     http = make_http(router)
     with pytest.raises(TransientBrokerError) as info:
         await http.call("order/placeorder", token="t", body=BODY, idempotent=False)
