@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -68,25 +68,42 @@ def encode_without(value: object, *names: str) -> dict[str, Any]:
     return data
 
 
+Decoder = Callable[[Any, str], Any]
+
+# One decoder per type hint, built on first use: a queue message is decoded on every delivery,
+# and walking the hints (origins, unions, dataclass checks) for each value cost more than the
+# values themselves. The decoders check exactly what the walk did, with the same messages.
+_DECODERS: dict[Any, Decoder] = {}
+
+
 def _decode(value: Any, hint: Any, where: str) -> Any:
+    decoder = _DECODERS.get(hint)
+    if decoder is None:
+        decoder = _DECODERS[hint] = _decoder_for(hint)
+    return decoder(value, where)
+
+
+def _decoder_for(hint: Any) -> Decoder:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, UnionType):
-        return _decode_union(value, typing.get_args(hint), where)
-    if value is None:
-        fail(f"{where} is missing", "malformed_signal_message", where)
+        # Every union in the model is "X | None": null means the alert did not say.
+        concrete = next(option for option in typing.get_args(hint) if option is not NoneType)
+        return lambda value, where: None if value is None else _decode(value, concrete, where)
     if origin is tuple:
-        return _decode_tuple(value, typing.get_args(hint)[0], where)
+        item = typing.get_args(hint)[0]
+        return _present(lambda value, where: _decode_tuple(value, item, where))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _decode_dataclass(value, hint, where)
-    return _decode_leaf(value, origin or hint, where)
+        return _present(_dataclass_decoder(hint))
+    return _present(_leaf_decoder(origin or hint))
 
 
-def _decode_union(value: Any, options: tuple[Any, ...], where: str) -> Any:
-    # Every union in the model is "X | None": null means the alert did not say.
-    if value is None:
-        return None
-    concrete = [option for option in options if option is not NoneType]
-    return _decode(value, concrete[0], where)
+def _present(decoder: Decoder) -> Decoder:
+    def decode_present(value: Any, where: str) -> Any:
+        if value is None:
+            fail(f"{where} is missing", "malformed_signal_message", where)
+        return decoder(value, where)
+
+    return decode_present
 
 
 def _decode_tuple(value: Any, item: Any, where: str) -> tuple[Any, ...]:
@@ -95,18 +112,23 @@ def _decode_tuple(value: Any, item: Any, where: str) -> tuple[Any, ...]:
     return tuple(_decode(v, item, f"{where}[{i}]") for i, v in enumerate(value))
 
 
-def _decode_dataclass(value: Any, cls: type[Any], where: str) -> Any:
-    if not isinstance(value, dict):
-        fail(f"{where} must be an object", "malformed_signal_message", where)
-    hints = _hints(cls)
-    unknown = sorted(set(value) - set(hints))
-    if unknown:
-        fail(f"{where}.{unknown[0]} is not a signal field", "malformed_signal_message", where)
-    kwargs = {name: _decode(value[name], hints[name], f"{where}.{name}") for name in value}
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        fail(f"{where} lacks a required field", "malformed_signal_message", where)
+def _dataclass_decoder(cls: type[Any]) -> Decoder:
+    def decode_dataclass(value: Any, where: str) -> Any:
+        if not isinstance(value, dict):
+            fail(f"{where} must be an object", "malformed_signal_message", where)
+        hints = _hints(cls)
+        if not value.keys() <= hints.keys():
+            unknown = sorted(set(value) - set(hints))
+            fail(f"{where}.{unknown[0]} is not a signal field", "malformed_signal_message", where)
+        kwargs = {
+            name: _decode(item, hints[name], f"{where}.{name}") for name, item in value.items()
+        }
+        try:
+            return cls(**kwargs)
+        except TypeError:
+            fail(f"{where} lacks a required field", "malformed_signal_message", where)
+
+    return decode_dataclass
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
@@ -120,20 +142,51 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
     return _HINTS[cls]
 
 
-def _decode_leaf(value: Any, kind: Any, where: str) -> Any:
+def _leaf_decoder(kind: Any) -> Decoder:
     if isinstance(kind, type) and issubclass(kind, Enum):
+        return _enum_decoder(kind)
+    if kind is Decimal:
+        return to_decimal
+    if kind is datetime:
+        return to_datetime
+    if kind is Mapping:
+        return _decode_extras
+    if kind in (str, int, bool):
+        return _scalar_decoder(kind)
+    return _decode_unknown
+
+
+def _enum_decoder(enum: type[Enum]) -> Decoder:
+    def decode_enum(value: Any, where: str) -> Any:
         try:
-            return kind(value)
+            return enum(value)
         except ValueError:
             fail(f"{where} has an unknown value", "malformed_signal_message", where)
-    if kind is Decimal:
-        return to_decimal(value, where)
-    if kind is datetime:
-        return to_datetime(value, where)
-    if kind is Mapping:  # extras: plain JSON, frozen as the readers freeze them
-        if not isinstance(value, dict):
-            fail(f"{where} must be an object", "malformed_signal_message", where)
-        return extras_of(value)
-    if kind in (str, int, bool) and type(value) is kind:
-        return value
-    raise InvalidSignal(f"{where} has the wrong type", code="malformed_signal_message", field=where)
+
+    return decode_enum
+
+
+def _decode_extras(value: Any, where: str) -> Any:
+    # Extras: plain JSON, frozen as the readers freeze them.
+    if not isinstance(value, dict):
+        fail(f"{where} must be an object", "malformed_signal_message", where)
+    return extras_of(value)
+
+
+def _scalar_decoder(kind: type[Any]) -> Decoder:
+    def decode_scalar(value: Any, where: str) -> Any:
+        if type(value) is kind:
+            return value
+        raise _wrong_type(where)
+
+    return decode_scalar
+
+
+def _decode_unknown(value: Any, where: str) -> Any:
+    raise _wrong_type(where)
+
+
+def _wrong_type(where: str) -> InvalidSignal:
+    return InvalidSignal(
+        f"{where} has the wrong type", code="malformed_signal_message", field=where
+    )

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from shared import redis_keys as keys
@@ -122,14 +123,19 @@ class LiveState:
     def __init__(self, redis: KeyReader) -> None:
         self._redis = redis
 
-    async def _documents(self, names: list[str]) -> list[dict[str, Any] | None] | None:
-        """Return the parsed documents, or None unless the worker is alive and synced."""
+    async def _raw(self, names: list[str]) -> Sequence[Any] | None:
+        """Return the stored values, or None unless the worker is alive and synced."""
         values: Sequence[Any] = await self._redis.mget(
             [keys.WORKER_HEARTBEAT, keys.WORKER_SYNC_STATE, *names]
         )
         if _text(values[0]) is None or _text(values[1]) != SYNCED:
             return None
-        return [parse_document(raw) for raw in values[2:]]
+        return values[2:]
+
+    async def _documents(self, names: list[str]) -> list[dict[str, Any] | None] | None:
+        """Return the parsed documents, or None unless the worker is alive and synced."""
+        values = await self._raw(names)
+        return None if values is None else [parse_document(raw) for raw in values]
 
     async def _document(self, key: str) -> dict[str, Any] | None:
         documents = await self._documents([key])
@@ -141,7 +147,7 @@ class LiveState:
 
     async def view(self, account_id: int, contract_id: int) -> LiveView | None:
         """Return position, working orders (on the contract), cash and last price at once."""
-        documents = await self._documents(
+        values = await self._raw(
             [
                 keys.live_positions(account_id),
                 keys.live_orders(account_id),
@@ -149,22 +155,24 @@ class LiveState:
                 keys.quote(contract_id),
             ]
         )
-        if documents is None:
+        if values is None:
             return None
-        positions, orders, cash, quote = documents
+        positions, cash, quote = (parse_document(values[i]) for i in (0, 2, 3))
+        orders = orders_read(account_id, values[1])
         return LiveView(
             position=_position(positions, account_id, contract_id),
-            working_orders=_working_orders(orders, contract_id),
+            working_orders=_working_orders(orders.document, contract_id),
             cash=_cash(cash, account_id),
             last_price=None if quote is None else _decimal(quote.get("mark")),
-            settled=_settled(orders),
-            parents=_parents(orders),
+            settled=orders.settled,
+            parents=orders.parents,
         )
 
     async def settled(self, account_id: int) -> Mapping[int, SettledOrder] | None:
         """Return the account's settled orders by id, or None unless the worker is live and
         lists them."""
-        return _settled(await self._document(keys.live_orders(account_id)))
+        values = await self._raw([keys.live_orders(account_id)])
+        return None if values is None else orders_read(account_id, values[0]).settled
 
     async def position(self, account_id: int, contract_id: int) -> Position | None:
         """Return the account's position in the contract (flat with id 0 if never traded)."""
@@ -257,6 +265,40 @@ def settled_order(entry: dict[str, Any]) -> SettledOrder:
         _SETTLED_PARSED.clear()
     _SETTLED_PARSED[raw] = parsed
     return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersRead:
+    """An orders document as read (treat as read-only: reads of the same value share it), and
+    what the executor derives from it: its settled orders by id, and the bracket parents."""
+
+    document: dict[str, Any] | None
+    settled: Mapping[int, SettledOrder] | None
+    parents: frozenset[int]
+
+
+# The last orders document read per account, with what was derived from it. In a burst every
+# delivery for an account reads the same document until the worker rewrites it, and parsing
+# it (up to a hundred settled entries) was the largest part of reading the view; a value
+# equal to the last one (compared byte for byte) is not parsed again. One entry per account.
+_ORDERS_READ: dict[int, tuple[Any, OrdersRead]] = {}
+
+
+def orders_read(account_id: int, raw: Any) -> OrdersRead:
+    """Return the orders document ``raw`` (as stored) parsed, reusing the last parse of an
+    equal value for the same account."""
+    last = _ORDERS_READ.get(account_id)
+    if last is not None and raw is not None and last[0] == raw:
+        return last[1]
+    document = parse_document(raw)
+    settled = _settled(document)
+    read = OrdersRead(
+        document,
+        None if settled is None else MappingProxyType(settled),
+        _parents(document),
+    )
+    _ORDERS_READ[account_id] = (raw, read)
+    return read
 
 
 def _settled(document: dict[str, Any] | None) -> dict[int, SettledOrder] | None:

@@ -26,6 +26,7 @@ from shared.services.expectation import Expectation, unproven
 from shared.services.live_state import LiveState, LiveView
 from shared.services.settle import Timing
 from shared.strategies import Strategy
+from shared.structural import conforms
 
 Facts = tuple[LiveView | None, tuple[bool, bool, bool, datetime | None], str | None]
 _GUESSES = 256  # symbols whose last contract a process remembers
@@ -128,7 +129,7 @@ class FactsReader:
         if (
             guess is None
             or not first
-            or not isinstance(store, FactsStore)
+            or not conforms(store, FactsStore)  # type: ignore[type-abstract]
             or not isinstance(self._live, LiveState)
         ):
             contract = await self._contracts.resolve(symbol)
@@ -152,7 +153,7 @@ class FactsReader:
         round trip when the store reads them together (``FactsStore``)."""
         store, root = self._store, target.contract.product.name
         account_id, contract_id = target.account.id, target.contract.contract.id
-        if isinstance(store, FactsStore) and isinstance(self._live, LiveState):
+        if conforms(store, FactsStore) and isinstance(self._live, LiveState):  # type: ignore[type-abstract]
             # One read only when the store reads the same cache the reader does.
             return await store.plan_facts(
                 account_id, contract_id, target.strategy.id, env.account, root, events=events

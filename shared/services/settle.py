@@ -34,6 +34,7 @@ from shared.domain.broker import OrderStatus
 from shared.domain.errors import TransientBrokerError
 from shared.ports import BrokerTrading, LiveReader
 from shared.services.live_state import SettledOrder
+from shared.structural import conforms
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class NoticeSource(Protocol):
 
 def notices_of(store: object) -> Notices | None:
     """Return the store's notices, or None when it offers none (the wait polls)."""
-    return store.order_notices() if isinstance(store, NoticeSource) else None
+    return store.order_notices() if conforms(store, NoticeSource) else None  # type: ignore[type-abstract]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from shared.ports import Events, ExecutionStore, Ledger, LedgerEntry
+from shared.structural import conforms
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ async def write_with(
 ) -> None:
     """Merge ``entries`` into the ledger and make ``writes``: one round trip when the store
     batches, else the store's writes first (events, intent, hand-over), then the ledger's."""
-    if isinstance(store, BatchedStore):
+    if conforms(store, BatchedStore):  # type: ignore[type-abstract]
         await store.update_with(ledger, entries, writes)
         return
     for event, payload in writes.events:
@@ -73,7 +74,7 @@ async def claim_with(
     store: ExecutionStore, ledger: Ledger, entries: list[LedgerEntry], writes: StoreWrites
 ) -> bool:
     """Claim ``entries`` (all or none), then make ``writes``; one round trip when batched."""
-    if isinstance(store, BatchedStore):
+    if conforms(store, BatchedStore):  # type: ignore[type-abstract]
         return await store.claim_with(ledger, entries, writes)
     claimed = await ledger.claim_all(entries)
     await store.link_orders(

@@ -139,6 +139,36 @@ async def test_plan_facts_read_view_switches_stamp_and_expectation_at_one_moment
     await pubsub.aclose()
 
 
+async def test_plan_facts_parse_an_unchanged_orders_document_once_and_a_rewritten_one_again(
+    client: aioredis.Redis,
+) -> None:
+    store = RedisExecutionStore(client)
+    await client.set(keys.WORKER_HEARTBEAT, "{}")
+    await client.set(keys.WORKER_SYNC_STATE, "synced")
+    await client.set(keys.live_positions(76), json.dumps({"positions": {}}))
+    settled = [{"order_id": 5, "status": "filled", "filled_qty": 1, "parent_id": 4}]
+    working = {"order_id": 6, "contract_id": 777, "status": "working", "side": "sell", "qty": 1,
+               "order_type": "limit", "price": "21010", "parent_id": 4}  # fmt: skip
+    document = {"orders": [working], "settled": settled}
+    await client.set(keys.live_orders(76), json.dumps(document))
+    first, _, _ = await store.plan_facts(76, 777, "pf", "PF1", "NQ")
+    again, _, _ = await store.plan_facts(76, 777, "pf", "PF1", "NQ")
+    assert first is not None
+    assert again is not None
+    assert first.settled is again.settled  # the same value: the parse was reused
+    assert set(first.settled or {}) == {5}
+    assert first.parents == frozenset({4})
+    assert [o.order_id for o in again.working_orders or ()] == [6]
+    with pytest.raises(TypeError):
+        first.settled[7] = first.settled[5]  # type: ignore[index]  # shared, so read-only
+    settled.append({"order_id": 6, "status": "filled", "filled_qty": 1, "parent_id": 4})
+    await client.set(keys.live_orders(76), json.dumps({"orders": [], "settled": settled}))
+    moved, _, _ = await store.plan_facts(76, 777, "pf", "PF1", "NQ")
+    assert moved is not None
+    assert set(moved.settled or {}) == {5, 6}
+    assert moved.working_orders == ()
+
+
 def _row(signal_id: str, row_key: str, status: str, **fields: Any) -> LedgerEntry:
     return LedgerEntry(signal_id, row_key, status, fields)
 

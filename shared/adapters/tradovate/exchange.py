@@ -16,7 +16,7 @@ answer cost this process about a fifth of the CPU httpx's pure-Python stack does
 (``docs/tradovate-client.md``), and on the order path that CPU delays every other delivery
 the process is working on. Each request is an OpenTelemetry client span (method, URL without
 its query, status), so Application Insights lists Tradovate calls as dependencies; without a
-configured provider (the local stack) the span is a no-op.
+configured provider (the local stack) no span is made at all.
 """
 
 from __future__ import annotations
@@ -128,16 +128,15 @@ class AiohttpExchange:
         content: bytes | None,
     ) -> tuple[int, bytes]:
         """Send one request (``Exchange.request``)."""
+        session = self._current()
+        path = endpoint.lstrip("/")
+        tracer = self._span_tracer()
+        if tracer is None:  # no telemetry configured: not even a no-op span on the order path
+            return await self._send(session, method, path, headers, params, content)
         from opentelemetry.trace import SpanKind, StatusCode
 
-        session = self._current()
-        if self._tracer is None:
-            from opentelemetry import trace
-
-            self._tracer = trace.get_tracer(INSTRUMENTATION_SCOPE)
-        path = endpoint.lstrip("/")
         attributes = {"http.request.method": method, "url.full": self._base_url + path}
-        with self._tracer.start_as_current_span(
+        with tracer.start_as_current_span(
             method,
             kind=SpanKind.CLIENT,
             attributes=attributes,
@@ -153,6 +152,17 @@ class AiohttpExchange:
             if status >= 400:
                 span.set_status(StatusCode.ERROR)
             return status, body
+
+    def _span_tracer(self) -> Tracer | None:
+        # The tracer of the configured provider (shared.telemetry), or None while none is.
+        if self._tracer is None:
+            from opentelemetry import trace
+
+            provider = trace.get_tracer_provider()
+            if isinstance(provider, trace.ProxyTracerProvider):
+                return None
+            self._tracer = provider.get_tracer(INSTRUMENTATION_SCOPE)
+        return self._tracer
 
     async def _send(
         self,

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -304,3 +307,51 @@ async def test_each_request_is_a_client_span_with_method_url_and_status_for_app_
     assert missing.status.status_code == StatusCode.ERROR
     assert refused.status.status_code == StatusCode.ERROR
     assert refused.status.description == "broker_connect_failed"
+
+
+_GLOBAL_PROVIDER_SCRIPT = """
+import asyncio
+from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from shared.adapters.tradovate.exchange import AiohttpExchange
+
+async def main():
+    async def ok(request):
+        return web.json_response({})
+    app = web.Application()
+    app.router.add_get("/v1/account/list", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    exchange = AiohttpExchange(url, timeout_s=2, connect_timeout_s=1, max_connections=1)
+    send = lambda: exchange.request("GET", "account/list", headers={}, params=None, content=None)
+    await send()  # before telemetry is configured: no span
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(provider)  # what configure_azure_monitor does
+    await send()
+    await exchange.aclose()
+    await runner.cleanup()
+    print([(s.name, s.attributes["http.response.status_code"]) for s in spans.get_finished_spans()])
+
+asyncio.run(main())
+"""
+
+
+def test_spans_start_once_the_process_configures_a_tracer_provider() -> None:
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_PROVIDER_SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[('GET', 200)]"
