@@ -111,6 +111,10 @@ class Book:
         self.positions: dict[tuple[int, int], Position] = {}
         self.cash: dict[int, CashBalance] = {}
         self.fills: dict[int, dict[int, Fill]] = {}
+        # Each order's (filled quantity, average price) once asked, until a fill of it changes:
+        # the orders document lists up to SETTLED_LIMIT settled orders with theirs, and it is
+        # rendered again on every change of the account.
+        self._averages: dict[int, tuple[int, Decimal] | None] = {}
         self.contract_names: dict[int, str] = {}
         self._announced: set[int] = set()
         self._pending_fills: dict[int, list[Fill]] = {}
@@ -306,6 +310,7 @@ class Book:
             effects.unknown_fills.append(fill)
             return
         self.fills.setdefault(fill.order_id, {})[fill.id] = fill
+        self._averages.pop(fill.order_id, None)
         self._fill_run[fill.order_id] = self._run
         effects.orders.add(order.account_id)  # its settlement waits for the position
         effects.fills.append(AccountFill(fill, order.account_id, self.cl_ord_ids.get(order.id)))
@@ -370,11 +375,13 @@ class Book:
 
     def average_fill(self, order_id: int) -> tuple[int, Decimal] | None:
         """Return (filled quantity, volume-weighted price) of an order's fills, or None."""
+        if order_id in self._averages:
+            return self._averages[order_id]
         fills = [f for f in self.fills.get(order_id, {}).values() if f.active]
         qty = sum(f.qty for f in fills)
-        if qty == 0:
-            return None
-        return qty, sum((f.price * f.qty for f in fills), Decimal(0)) / qty
+        found = None if qty == 0 else (qty, sum((f.price * f.qty for f in fills), Decimal(0)) / qty)
+        self._averages[order_id] = found
+        return found
 
     def fully_filled(self, order_id: int, filled_qty: int) -> bool:
         """Tell whether ``filled_qty`` (from ``average_fill``) is all of an order's quantity

@@ -85,14 +85,23 @@ class LiveStore:
             f"Redis {what} failed: {type(exc).__name__}", code="redis_unavailable"
         )
 
-    async def write_documents(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+    async def write_documents(
+        self,
+        documents: Mapping[str, Mapping[str, Any]],
+        events: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> None:
         """Replace several documents in one round trip, atomically: a reader that fetches an
         account's documents together (the executor's ``MGET``) never sees half a write. When
         an orders document's ``settled`` list changed since this process last wrote it, a
         notice goes out on ``ORDERS_NOTICE_CHANNEL`` in the same transaction: the account id
         and the entries newly listed (``orders_notice``), so a fill wait learns that its
-        orders settled without reading the document."""
+        orders settled without reading the document. ``events`` (what the same changes
+        mean, as ``publish`` sends them) go out in that transaction too, after the documents
+        they describe: one round trip instead of two. If the write fails they are lost with
+        it, as a failed ``publish`` loses them."""
+        batch = list(events)
         if not documents:
+            await self.publish(batch)
             return
         changed: dict[str, Any] = {}
         notices: list[str] = []
@@ -108,8 +117,11 @@ class LiveStore:
                     pipe.set(key, dumps(document))
                 for notice in notices:
                     pipe.publish(ORDERS_NOTICE_CHANNEL, notice)
+                self._queue_events(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            if batch:
+                logger.warning("worker events were not published", extra={"count": len(batch)})
             raise self._failed("document write", exc) from exc
         self._settled.update(changed)
 
@@ -143,18 +155,22 @@ class LiveStore:
         except (RedisError, OSError) as exc:
             raise self._failed("quote write", exc) from exc
 
+    def _queue_events(self, pipe: Any, events: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """Add ``events`` to ``pipe``: each on its channel, the notifiable ones to the feed."""
+        at = self._now().isoformat() if events else ""
+        for name, payload in events:
+            message = keys.event_message(name, payload, at=at)
+            pipe.publish(name, message)
+            queue_feed(pipe, name, message)
+
     async def publish(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Publish events on their channels (best effort: failures are logged, not raised)."""
         batch = list(events)
         if not batch:
             return
-        at = self._now().isoformat()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for name, payload in batch:
-                    message = keys.event_message(name, payload, at=at)
-                    pipe.publish(name, message)
-                    queue_feed(pipe, name, message)  # notifiable ones also go to the feed
+                self._queue_events(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("publish", exc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -100,8 +100,10 @@ class LivePipeline:
             effects.merge(self.book.apply(change))
         if effects.positions:
             self._resolve_missing_terms()
-        await self.write_accounts(effects.touched_accounts, publish_cash=bool(effects.cash))
-        await self.store.publish(effects.events)
+        # The events go out with the documents they describe, in the same round trip.
+        await self.write_accounts(
+            effects.touched_accounts, publish_cash=bool(effects.cash), events=effects.events
+        )
         if effects.fills:
             await self.recorder.announce(effects.fills, self.book)
         self._record(effects)
@@ -169,10 +171,13 @@ class LivePipeline:
         *,
         publish_cash: bool = False,
         kinds: tuple[str, ...] = ("positions", "orders", "cash"),
+        events: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> None:
-        """Render and write the documents of ``accounts``; failures leave them dirty."""
+        """Render and write the documents of ``accounts`` (with ``events``, in the same
+        transaction); failures leave them dirty."""
         wanted = set(accounts)
         if not wanted:
+            await self.store.publish(events)
             return
         async with self._write_lock:
             # A dirty account gets everything rewritten: its last full write failed.
@@ -183,7 +188,7 @@ class LivePipeline:
                     self._documents(account_id, ("positions", "orders", "cash") if every else kinds)
                 )
             try:
-                await self.store.write_documents(documents)
+                await self.store.write_documents(documents, events)
             except DependencyUnavailable as exc:
                 self.dirty |= wanted
                 logger.warning("live documents not written", extra={"error": exc.message})

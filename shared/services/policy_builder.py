@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from shared.domain.policy import (
@@ -38,13 +39,33 @@ def limits_for(strategy: Strategy) -> RiskLimits:
     )
 
 
+# Policies built before, by (strategy object, account, multiplier): a strategy is frozen and
+# lives as long as its strategy file is loaded, and every delivery of an account asks for the
+# same policy (its risk limits resolve a time zone and build sets). The entry holds the
+# strategy itself, so the id in its key cannot be reused while it is there.
+_POLICIES: dict[tuple[int, str, Decimal], tuple[Strategy, StrategyPolicy]] = {}
+_POLICIES_MAX = 1024
+
+
 def policy_for(strategy: Strategy, account: str, multiplier: Decimal) -> StrategyPolicy:
-    """Return the policy for one account of a strategy.
+    """Return the policy for one account of a strategy (built once per process).
 
     The webhook already applied the symbol map and chose the account's multiplier (the
     alert's own, or the strategy file's), so the policy carries that one multiplier and
     an identity symbol map.
     """
+    key = (id(strategy), account, multiplier)
+    held = _POLICIES.get(key)
+    if held is not None and held[0] is strategy:
+        return held[1]
+    policy = _policy(strategy, account, multiplier)
+    if len(_POLICIES) >= _POLICIES_MAX:
+        _POLICIES.clear()
+    _POLICIES[key] = (strategy, policy)
+    return policy
+
+
+def _policy(strategy: Strategy, account: str, multiplier: Decimal) -> StrategyPolicy:
     defaults, behaviour = strategy.defaults, strategy.behaviour
     return StrategyPolicy(
         strategy_id=strategy.id,
@@ -56,6 +77,6 @@ def policy_for(strategy: Strategy, account: str, multiplier: Decimal) -> Strateg
         default_brackets=defaults.brackets(),
         bracket_anchor=BracketAnchor(behaviour.bracket_anchor),
         bracket_failure=BracketFailure(behaviour.bracket_failure),
-        account_multipliers={account: multiplier},
+        account_multipliers=MappingProxyType({account: multiplier}),  # shared: read-only
         limits=limits_for(strategy),
     )

@@ -274,3 +274,23 @@ async def test_order_notices_wake_a_wait_when_the_worker_writes_its_orders_docum
         assert not unknown.covered
     await notices.aclose()
     assert notices.up_since is None
+
+
+async def test_worker_events_go_out_in_the_documents_transaction_after_its_notice(
+    client: aioredis.Redis,
+) -> None:
+    live = LiveStore(client, now=lambda: AT, liveness_ttl_s=5, quote_ttl_s=5)
+    pubsub = await _listen(client, ORDERS_NOTICE_CHANNEL, "position.update", "order.placed")
+    settled = [{"order_id": 8, "status": "filled", "filled_qty": 1}]
+    await live.write_documents(
+        {keys.live_orders(77): {"orders": [], "settled": settled}},
+        [("position.update", {"account_id": 77, "net_pos": 1})],
+    )
+    assert json.loads(await client.get(keys.live_orders(77)))["settled"] == settled
+    notice, event = await _received(pubsub, 2)  # the notice first, then the event
+    assert notice["account_id"] == 77
+    assert (event["type"], event["net_pos"]) == ("position.update", 1)
+    await live.write_documents({}, [("order.placed", {"order_id": 9})])  # nothing to write
+    [alone] = await _received(pubsub, 1)
+    assert (alone["type"], alone["order_id"]) == ("order.placed", 9)
+    await pubsub.aclose()

@@ -104,10 +104,15 @@ class FakeStore:
         self.events: list[tuple[str, Mapping[str, Any]]] = []
         self.down = False
 
-    async def write_documents(self, documents: Mapping[str, dict[str, Any]]) -> None:
+    async def write_documents(
+        self,
+        documents: Mapping[str, dict[str, Any]],
+        events: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> None:
         if self.down:
             raise DependencyUnavailable("redis down")
         self.documents.update(documents)
+        self.events.extend(events)
 
     async def set_quotes(self, documents: Mapping[int, Mapping[str, Any]]) -> None:
         self.quotes.update(documents)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from shared.domain.broker import Account, ChangeKind, Contract, OrderStatus, OrderType, Side
@@ -122,6 +123,18 @@ def test_average_fill_with_partial_fills_is_volume_weighted() -> None:
     book.apply(change(fill(90, 9, 1, "6000")))
     book.apply(change(fill(91, 9, 3, "6004")))
     assert book.average_fill(9) == (4, Decimal("6003"))
+
+
+def test_average_fill_follows_a_fill_corrected_after_it_was_asked() -> None:
+    book = Book()
+    book.apply(change(order(9, OrderStatus.FILLED)))
+    book.apply(change(fill(90, 9, 1, "6000")))
+    book.apply(change(fill(91, 9, 3, "6004")))
+    assert book.average_fill(9) == (4, Decimal("6003"))
+    book.apply(change(dataclasses.replace(fill(91, 9, 3, "6004"), active=False)))  # busted
+    assert book.average_fill(9) == (1, Decimal("6000"))
+    book.add_recovered_fill(fill(92, 9, 1, "6010"))
+    assert book.average_fill(9) == (2, Decimal("6005"))
 
 
 def test_recovered_fills_and_adopted_orders_are_taken_once() -> None:
