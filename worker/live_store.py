@@ -143,16 +143,26 @@ class LiveStore:
         except (RedisError, OSError) as exc:
             raise self._failed("liveness clear", exc) from exc
 
-    async def set_quotes(self, documents: Mapping[int, Mapping[str, Any]]) -> None:
-        """Store quote snapshots with their short TTL."""
+    async def set_quotes(
+        self,
+        documents: Mapping[int, Mapping[str, Any]],
+        events: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> None:
+        """Store quote snapshots with their short TTL; ``events`` (``price.update``) go out
+        in the same round trip, after them. If the write fails they are lost with it."""
+        batch = list(events)
         if not documents:
+            await self.publish(batch)
             return
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for contract_id, document in documents.items():
                     pipe.set(keys.quote(contract_id), dumps(document), px=self._quote_ttl_ms)
+                self._queue_events(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            if batch:
+                logger.warning("worker events were not published", extra={"count": len(batch)})
             raise self._failed("quote write", exc) from exc
 
     def _queue_events(self, pipe: Any, events: list[tuple[str, Mapping[str, Any]]]) -> None:

@@ -130,8 +130,8 @@ class LivePipeline:
             return set()
         async with self._quote_lock:
             self.quotes.update(documents)
-            await self.store.set_quotes(documents)
-        await self.store.publish(("price.update", doc) for doc in documents.values())
+            prices = [("price.update", doc) for doc in documents.values()]
+            await self.store.set_quotes(documents, prices)  # one round trip for both
         holders = {p.account_id for p in self.book.open_positions() if p.contract_id in remarked}
         await self.write_accounts(holders, publish_cash=True, kinds=("positions", "cash"))
         return set(documents)

@@ -294,3 +294,17 @@ async def test_worker_events_go_out_in_the_documents_transaction_after_its_notic
     [alone] = await _received(pubsub, 1)
     assert (alone["type"], alone["order_id"]) == ("order.placed", 9)
     await pubsub.aclose()
+
+
+async def test_quote_snapshots_and_their_price_events_go_in_one_round_trip(
+    client: aioredis.Redis,
+) -> None:
+    live = LiveStore(client, now=lambda: AT, liveness_ttl_s=5, quote_ttl_s=5)
+    pubsub = await _listen(client, "price.update")
+    quote = {"contract_id": 778, "mark": "21000.25"}
+    await live.set_quotes({778: quote}, [("price.update", quote)])
+    assert json.loads(await client.get(keys.quote(778)))["mark"] == "21000.25"
+    assert 0 < await client.pttl(keys.quote(778)) <= 5000
+    [event] = await _received(pubsub, 1)
+    assert (event["type"], event["mark"]) == ("price.update", "21000.25")
+    await pubsub.aclose()

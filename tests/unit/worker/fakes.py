@@ -114,8 +114,13 @@ class FakeStore:
         self.documents.update(documents)
         self.events.extend(events)
 
-    async def set_quotes(self, documents: Mapping[int, Mapping[str, Any]]) -> None:
+    async def set_quotes(
+        self,
+        documents: Mapping[int, Mapping[str, Any]],
+        events: Iterable[tuple[str, Mapping[str, Any]]] = (),
+    ) -> None:
         self.quotes.update(documents)
+        self.events.extend(events)
 
     async def publish(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         self.events.extend(events)
