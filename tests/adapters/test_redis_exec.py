@@ -108,12 +108,16 @@ async def test_redis_down_fails_the_facts_but_never_a_bare_event() -> None:
     await dead.aclose()
 
 
+async def _worker_live_and_synced(client: aioredis.Redis) -> None:
+    await client.set(keys.WORKER_HEARTBEAT, "{}")
+    await client.set(keys.WORKER_SYNC_STATE, "synced")
+
+
 async def test_plan_facts_read_view_switches_stamp_and_expectation_at_one_moment(
     client: aioredis.Redis,
 ) -> None:
     store = RedisExecutionStore(client)
-    await client.set(keys.WORKER_HEARTBEAT, "{}")
-    await client.set(keys.WORKER_SYNC_STATE, "synced")
+    await _worker_live_and_synced(client)
     position = {"net_pos": 2, "net_price": "21000", "bought": 5, "sold": 3, "position_id": 9}
     await client.set(keys.live_positions(71), json.dumps({"positions": {"777": position}}))
     await client.set(keys.live_orders(71), json.dumps({"orders": [], "settled": []}))
@@ -143,8 +147,7 @@ async def test_plan_facts_parse_an_unchanged_orders_document_once_and_a_rewritte
     client: aioredis.Redis,
 ) -> None:
     store = RedisExecutionStore(client)
-    await client.set(keys.WORKER_HEARTBEAT, "{}")
-    await client.set(keys.WORKER_SYNC_STATE, "synced")
+    await _worker_live_and_synced(client)
     await client.set(keys.live_positions(76), json.dumps({"positions": {}}))
     settled = [{"order_id": 5, "status": "filled", "filled_qty": 1, "parent_id": 4}]
     working = {"order_id": 6, "contract_id": 777, "status": "working", "side": "sell", "qty": 1,
