@@ -272,6 +272,12 @@ class Settings(BaseSettings):
     tradovate_request_timeout_s: float = Field(
         5.0, gt=0, le=60, validation_alias=_env("TRADOVATE_REQUEST_TIMEOUT_S")
     )
+    # How long an idle REST connection is kept for the next request. Longer saves an alert
+    # after a quiet spell a new TCP and TLS connection; Tradovate's own idle timeout is not
+    # published, and Azure drops idle outbound flows after 4 minutes, hence the bound.
+    tradovate_keepalive_s: float = Field(
+        5.0, ge=0, le=230, validation_alias=_env("TRADOVATE_KEEPALIVE_S")
+    )
     # Client behaviour (shared/adapters/tradovate): retry budget for 429/423 and safe repeats,
     # longest p-ticket wait we obey inline, how long logins pause after a p-captcha.
     tradovate_retry_budget_s: float = Field(

@@ -54,6 +54,7 @@ locals {
     TRADOVATE_SEC                         = format(local.kv_ref, "tradovate-sec")
     TRADOVATE_DEVICE_ID                   = var.tradovate_device_id
     TRADOVATE_REQUEST_TIMEOUT_S           = "5"
+    TRADOVATE_KEEPALIVE_S                 = "5"
     TRADOVATE_RETRY_BUDGET_S              = "10"
     TRADOVATE_MAX_PENALTY_WAIT_S          = "30"
     TRADOVATE_CAPTCHA_BACKOFF_S           = "3600"

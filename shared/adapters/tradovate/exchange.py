@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AiohttpExchange", "Exchange"]
 
-# How long an idle pooled connection is kept for the next request (httpx's default, which
-# this client had before): short enough that no load balancer on the way drops it silently.
-KEEPALIVE_S = 5.0
-
 
 class Exchange(Protocol):
     """Send one HTTP request to Tradovate and return its status and body."""
@@ -88,6 +84,7 @@ class AiohttpExchange:
         timeout_s: float,
         connect_timeout_s: float,
         max_connections: int,
+        keepalive_s: float = 5.0,
         default_headers: Mapping[str, str] | None = None,
         tracer: Tracer | None = None,
     ) -> None:
@@ -95,6 +92,7 @@ class AiohttpExchange:
         self._tracer = tracer
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s)
         self._max_connections = max_connections
+        self._keepalive_s = keepalive_s  # TRADOVATE_KEEPALIVE_S
         self._headers = dict(default_headers or {})
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,10 +100,14 @@ class AiohttpExchange:
     def _current(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
+            # 0 keeps nothing: a new connection per request (aiohttp's force_close).
+            kept = (
+                {"keepalive_timeout": self._keepalive_s}
+                if self._keepalive_s
+                else {"force_close": True}
+            )
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                keepalive_timeout=KEEPALIVE_S,
-                ssl=_tls_context(),
+                limit=self._max_connections, ssl=_tls_context(), **kept
             )
             self._session = aiohttp.ClientSession(
                 base_url=self._base_url,

@@ -45,6 +45,7 @@ class RestConfig:
     captcha_backoff_s: float = 3600.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.25, cap_s=4.0))
     max_connections: int = 20
+    keepalive_s: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RestConfig:
@@ -53,6 +54,7 @@ class RestConfig:
             base_url=settings.tradovate_base_url,
             timeout_s=settings.tradovate_request_timeout_s,
             connect_timeout_s=min(settings.tradovate_request_timeout_s, 3.0),
+            keepalive_s=settings.tradovate_keepalive_s,
             retry_budget_s=settings.tradovate_retry_budget_s,
             max_penalty_wait_s=settings.tradovate_max_penalty_wait_s,
             captcha_backoff_s=settings.tradovate_captcha_backoff_s,
@@ -81,6 +83,7 @@ class TradovateHttp:
             timeout_s=config.timeout_s,
             connect_timeout_s=config.connect_timeout_s,
             max_connections=config.max_connections,
+            keepalive_s=config.keepalive_s,
             default_headers={"Accept": "application/json"},
         )
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from shared.adapters.tradovate.exchange import AiohttpExchange
 from shared.adapters.tradovate.transport import RestConfig, TradovateHttp
 from shared.domain.errors import TransientBrokerError
+from tests.conftest import make_settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,8 +33,10 @@ class Server:
         self.url = ""
 
     async def _record(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         self.seen.append(
             {
+                "port": None if peer is None else peer[1],  # the client's end of the connection
                 "method": request.method,
                 "path": request.path,
                 "query": dict(request.query),
@@ -355,3 +358,36 @@ def test_spans_start_once_the_process_configures_a_tracer_provider() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[('GET', 200)]"
+
+
+async def _ports(server: Server, keepalive_s: float, gap_s: float) -> list[object]:
+    exchange = AiohttpExchange(
+        server.url, timeout_s=2.0, connect_timeout_s=1.0, max_connections=2, keepalive_s=keepalive_s
+    )
+    for _ in range(2):
+        await exchange.request("GET", "account/list", headers={}, params=None, content=None)
+        await asyncio.sleep(gap_s)
+    await exchange.aclose()
+    ports = [seen["port"] for seen in server.seen]
+    server.seen.clear()
+    return ports
+
+
+async def test_an_idle_connection_is_kept_for_the_keepalive_and_not_longer(
+    served: Callable[..., Awaitable[Server]],
+) -> None:
+    server = await served(_ok)
+    first, second = await _ports(server, keepalive_s=5.0, gap_s=0.3)
+    assert first == second  # reused within the keep-alive
+    first, second = await _ports(server, keepalive_s=0.1, gap_s=0.4)
+    assert first != second  # closed once idle longer than it
+    first, second = await _ports(server, keepalive_s=0, gap_s=0)
+    assert first != second  # 0: a connection per request
+
+
+def test_the_keepalive_setting_reaches_the_client() -> None:
+    assert RestConfig.from_settings(make_settings()).keepalive_s == 5.0
+    chosen = make_settings(tradovate_keepalive_s=60)
+    assert RestConfig.from_settings(chosen).keepalive_s == 60.0
+    with pytest.raises(ValueError, match=r"tradovate_keepalive_s|TRADOVATE_KEEPALIVE_S"):
+        make_settings(tradovate_keepalive_s=600)  # past Azure's idle timeout for outbound flows
