@@ -59,6 +59,12 @@ def dumps(document: Mapping[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), default=str)
 
 
+def _lost(events: list[tuple[str, Mapping[str, Any]]]) -> None:
+    # Events ride on a write that failed (or on their own publish): say they are gone.
+    if events:
+        logger.warning("worker events were not published", extra={"count": len(events)})
+
+
 class LiveStore:
     """Own the worker's Redis writes."""
 
@@ -120,8 +126,7 @@ class LiveStore:
                 self._queue_events(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            if batch:
-                logger.warning("worker events were not published", extra={"count": len(batch)})
+            _lost(batch)
             raise self._failed("document write", exc) from exc
         self._settled.update(changed)
 
@@ -161,8 +166,7 @@ class LiveStore:
                 self._queue_events(pipe, batch)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            if batch:
-                logger.warning("worker events were not published", extra={"count": len(batch)})
+            _lost(batch)
             raise self._failed("quote write", exc) from exc
 
     def _queue_events(self, pipe: Any, events: list[tuple[str, Mapping[str, Any]]]) -> None:
@@ -184,4 +188,4 @@ class LiveStore:
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._failed("publish", exc)
-            logger.warning("worker events were not published", extra={"count": len(batch)})
+            _lost(batch)
