@@ -368,12 +368,15 @@ def count_redis(rig: rigging.Rig, counted: int) -> dict[str, Any]:
     return {**per_order(trips, windows, orders), "orders": orders, "breakdown": tally(trips)}
 
 
-def executor_alone(rig: rigging.Rig, deliveries: int) -> tuple[list[float], list[float]]:
+def executor_alone(
+    rig: rigging.Rig, deliveries: int
+) -> tuple[list[float], list[float], list[float]]:
     """Time the executor's own work (delivery start → Tradovate call, as the ledger stamps it)
     in this process, with the worker, Redis and the simulator of the rig and no dev host or
     queue beside it, in alternating rounds: one delivery alone, then an alert's two deliveries
     (both accounts) started together, as the dev host starts them. Returns seconds (alone,
-    and each delivery of the pairs), warm-up left out."""
+    each delivery of the pairs, and the CPU time this thread spent on each delivery alone up
+    to its first Tradovate request), warm-up left out."""
     saved = dict(os.environ)
     os.environ.update({**rig.env, **rig.tradebridge_env()})
     try:
@@ -383,7 +386,7 @@ def executor_alone(rig: rigging.Rig, deliveries: int) -> tuple[list[float], list
         os.environ.update(saved)
 
 
-async def _executor_alone(deliveries: int) -> tuple[list[float], list[float]]:
+async def _executor_alone(deliveries: int) -> tuple[list[float], list[float], list[float]]:
     from decimal import Decimal
 
     from shared.config import Settings
@@ -395,9 +398,17 @@ async def _executor_alone(deliveries: int) -> tuple[list[float], list[float]]:
 
     container = Container(Settings())
     executor = container.executor
+    # The thread's CPU clock at each order request: against the clock at the delivery's
+    # start, it tells how much of a delivery's own time is this process's work (the rest
+    # is waiting for Redis). Instance attributes shadow the client's methods.
+    requested: list[float] = []
+    rest: Any = container.tradovate.rest
+    for name in ("place_order", "place_bracket"):
+        setattr(rest, name, _cpu_stamped(getattr(rest, name), requested))
     warm = len(rigging.ROOTS)
     alone: list[float] = []
     paired: list[float] = []
+    alone_cpu: list[float] = []
     try:
         for n in range(warm + 2 * deliveries):
             alert = rigging.alert(rigging.ROOTS[n % len(rigging.ROOTS)], f"alone-{n}")
@@ -418,9 +429,13 @@ async def _executor_alone(deliveries: int) -> tuple[list[float], list[float]]:
                 )
                 for ident, name in accounts
             ]
+            requested.clear()
+            started_cpu = time.thread_time()
             await asyncio.gather(
                 *(executor.execute(Delivery(e, f"{signal_id}:{e.account}", 1)) for e in envelopes)
             )
+            if n >= warm and len(envelopes) == 1 and requested:
+                alone_cpu.append(requested[0] - started_cpu)
             rows = await container.ledger.rows(signal_id)
             for envelope in envelopes if n >= warm else ():
                 summary = next(r for r in rows if r.row_key == f"exec:{envelope.account}")
@@ -434,7 +449,99 @@ async def _executor_alone(deliveries: int) -> tuple[list[float], list[float]]:
             await asyncio.sleep(0.02)  # the next alert comes after this one's aftermath
     finally:
         await container.aclose()
-    return alone, paired
+    return alone, paired, alone_cpu
+
+
+def _cpu_stamped(call: Any, stamps: list[float]) -> Any:
+    async def stamped(*args: Any, **kwargs: Any) -> Any:
+        stamps.append(time.thread_time())
+        return await call(*args, **kwargs)
+
+    return stamped
+
+
+# The floor's claim does what the ledger's claim does (refuse when a row exists, else write
+# the rows and a TTL) on a bench key of its own, so the real ledger, its mirror to Table
+# storage and the executor's expectations are left untouched.
+_FLOOR_CLAIM = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then return 0 end
+end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], 600)
+return 1
+"""
+
+
+def round_trip_floor(rig: rigging.Rig, deliveries: int) -> tuple[list[float], list[float]]:
+    """Time the executor's two Redis round trips before a Tradovate call with no work between
+    or around them, in this process against the rig's Redis (the worker still running):
+    the pipelined event and ``MGET`` of the eleven keys a plan reads, then a claim script
+    with the writes that precede the call, with payloads of the sizes Tradebridge sends.
+    Alternating rounds as in ``executor_alone``: one alone, then two started together.
+    Returns seconds (alone, and each of the pairs). No implementation of this design can
+    spend less on its round trips here; the rest of the executor's own time is its work."""
+    return asyncio.run(_round_trip_floor(rig.redis_url, deliveries))
+
+
+async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float], list[float]]:
+    import redis.asyncio as aioredis
+
+    from shared import redis_keys as keys
+
+    client = aioredis.from_url(redis_url)
+    try:
+        claim = await client.script_load(_FLOOR_CLAIM)
+        quotes = [k async for k in client.scan_iter(match=keys.quote(0).removesuffix("0") + "*")]
+        contract_id = int(quotes[0].decode().rsplit(":", 1)[1]) if quotes else 0
+        ident, name = rigging.TRADEBRIDGE_ACCOUNTS[0]
+        facts = [
+            keys.WORKER_HEARTBEAT,
+            keys.WORKER_SYNC_STATE,
+            keys.live_positions(ident),
+            keys.live_orders(ident),
+            keys.live_cash(ident),
+            keys.quote(contract_id),
+            keys.KILL_GLOBAL,
+            keys.kill_strategy(rigging.TRADEBRIDGE_STRATEGY),
+            keys.kill_account(name),
+            keys.last_order(name, rigging.ROOTS[0]),
+            keys.expectation(ident, contract_id),
+        ]
+        # Sizes as Tradebridge's own: the trade.signal event, the summary row with its plan
+        # and basis, one leg row, the clOrdId link, the entry stamp, the expectation and the
+        # order.request event.
+        event, summary, leg, link, stamp, expected, request = (
+            "e" * 300, "s" * 1500, "l" * 400, "c" * 150, "t" * 32, "x" * 300, "r" * 400
+        )  # fmt: skip
+
+        async def one(tag: str) -> float:
+            started = time.perf_counter()
+            pipe = client.pipeline(transaction=False)
+            pipe.publish("bench:floor:events", event)
+            pipe.mget(*facts)
+            await pipe.execute()
+            pipe = client.pipeline(transaction=False)
+            pipe.evalsha(claim, 1, f"bench:floor:{tag}", "exec", summary, "leg", leg)
+            pipe.set(f"bench:floor:link:{tag}", link, ex=600)
+            pipe.set("bench:floor:stamp", stamp, ex=600)
+            pipe.set("bench:floor:expected", expected, ex=600)
+            pipe.publish("bench:floor:events", request)
+            await pipe.execute()
+            return time.perf_counter() - started
+
+        warm = len(rigging.ROOTS)
+        alone: list[float] = []
+        paired: list[float] = []
+        for n in range(warm + 2 * deliveries):
+            tag = f"{time.time_ns():x}"
+            took = await asyncio.gather(*(one(f"{tag}:{k}") for k in range(1 + n % 2)))
+            if n >= warm:
+                (paired if len(took) > 1 else alone).extend(took)
+            await asyncio.sleep(0.02)
+        return alone, paired
+    finally:
+        await client.aclose()
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -443,7 +550,8 @@ def run(options: Options) -> dict[str, Any]:
         designs, pings = measure_designs(rig, options)
         cold = cold_first_alert(rig, options.cold_runs)
         redis_counts = count_redis(rig, options.counted)
-        alone, paired = executor_alone(rig, options.alone)
+        alone, paired, alone_cpu = executor_alone(rig, options.alone)
+        floor_alone, floor_pair = round_trip_floor(rig, options.alone)
     return {
         "options": asdict(options),
         "designs": designs,
@@ -455,6 +563,9 @@ def run(options: Options) -> dict[str, Any]:
         "redis_ping": pings,
         "executor_alone": alone,
         "executor_pair": paired,
+        "executor_alone_cpu": alone_cpu,
+        "floor_alone": floor_alone,
+        "floor_pair": floor_pair,
     }
 
 
@@ -483,14 +594,17 @@ def print_results(results: Mapping[str, Any]) -> None:
         f"round trips, not counted); Tradovate requests per order: "
         + ", ".join(f"{d} {designs[d]['tradovate_requests_per_order']:.3f}" for d in DESIGNS)
     )
-    references = (("executor_alone", "one delivery at a time"), ("executor_pair", "two at once"))
+    references = (
+        ("executor_alone", "executor own time in one process, one delivery at a time"),
+        ("executor_pair", "executor own time in one process, two at once"),
+        ("executor_alone_cpu", "  of it this thread's CPU, one delivery at a time"),
+        ("floor_alone", "floor (the two round trips, no work), one at a time"),
+        ("floor_pair", "floor (the two round trips, no work), two at once"),
+    )
     for key, what in references:
         if results.get(key):
             own = summary_ms(results[key])
-            print(
-                f"executor own time in one process, {what}: p50 {own['p50']:.2f} ms,"
-                f" p99 {own['p99']:.2f} ms"
-            )
+            print(f"{what}: p50 {own['p50']:.2f} ms, p99 {own['p99']:.2f} ms")
     if results.get("redis_ping"):
         ping = summary_ms(results["redis_ping"])
         print(

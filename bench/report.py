@@ -137,6 +137,9 @@ def summarize(
         "redis_ping_ms": _summary(e2e.get("redis_ping", [])),
         "executor_alone_ms": _summary(e2e.get("executor_alone", [])),
         "executor_pair_ms": _summary(e2e.get("executor_pair", [])),
+        "executor_alone_cpu_ms": _summary(e2e.get("executor_alone_cpu", [])),
+        "floor_alone_ms": _summary(e2e.get("floor_alone", [])),
+        "floor_pair_ms": _summary(e2e.get("floor_pair", [])),
         "imports_ms": {m: s * 1000 for m, s in imports["median_s"].items()},
         "import_runs": imports["runs"],
         "cold_first_alert_ms": {
@@ -232,6 +235,17 @@ def _stage_rows(m: Mapping[str, Any]) -> list[Row]:
         ),
         *_reference_rows(
             m, "executor_pair_ms", "executor own, in one process, an alert's two deliveries at once"
+        ),
+        *_reference_rows(
+            m,
+            "executor_alone_cpu_ms",
+            "executor own, in one process, one delivery at a time, the thread's CPU",
+        ),
+        *_reference_rows(
+            m, "floor_alone_ms", "floor: the executor's two Redis round trips alone, no work"
+        ),
+        *_reference_rows(
+            m, "floor_pair_ms", "floor: the executor's two Redis round trips, two at once, no work"
         ),
         stage("delivery_to_claimed", "p50", "stage: delivery → legs claimed"),
         stage("broker", "p50", "stage: broker (Tradovate call → answer)"),

@@ -80,6 +80,9 @@ def _raw(scale: float = 1.0) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         "redis_ping": [0.0002 * (i + 1) for i in range(100)],  # 0.2 .. 20 ms
         "executor_alone": [0.0007] * 99 + [0.009],
         "executor_pair": [0.0012] * 50 + [0.0016] * 50,
+        "executor_alone_cpu": [0.0006] * 100,
+        "floor_alone": [0.0003] * 100,
+        "floor_pair": [0.0004] * 50 + [0.0005] * 50,
     }
     webhook = {
         "own_s": [0.001] * 100,
@@ -139,6 +142,13 @@ def test_build_rows_judges_each_target_against_its_baseline() -> None:
     assert _row(
         rows, "executor own, in one process, an alert's two deliveries at once, p99"
     ).value == pytest.approx(1.6)
+    cpu = _row(rows, "executor own, in one process, one delivery at a time, the thread's CPU, p50")
+    assert (cpu.value, cpu.passed) == (pytest.approx(0.6), None)
+    floor = _row(rows, "floor: the executor's two Redis round trips alone, no work, p50")
+    assert (floor.value, floor.passed) == (pytest.approx(0.3), None)
+    assert _row(
+        rows, "floor: the executor's two Redis round trips, two at once, no work, p99"
+    ).value == pytest.approx(0.5)
     cold = _row(rows, "cold hosts: first request")
     assert cold.value == pytest.approx(200)
     assert cold.baseline == pytest.approx(14.9)  # warm Tradebridge p50: 10 ms x 1.49
