@@ -137,12 +137,6 @@ class Settings(BaseSettings):
     queue_message_ttl_s: int = Field(
         3600, ge=60, validation_alias=_env("QUEUE_MESSAGE_TTL_S", "queue_message_ttl_s")
     )
-    queue_max_concurrent_sessions: int = Field(
-        8,
-        ge=1,
-        le=64,
-        validation_alias=_env("QUEUE_MAX_CONCURRENT_SESSIONS", "queue_max_concurrent_sessions"),
-    )
     # Back-off between deliveries of a message that failed transiently: the trigger waits
     # min(max, base * 2**(delivery - 1)) times a random fraction before it lets the message go
     # back (functions/execute_sb.py). Every wait of one message together must fit in one run

@@ -123,7 +123,6 @@ locals {
     QUEUE_LOCK_DURATION_S                         = tostring(local.queue_lock_duration_s)
     QUEUE_DUPLICATE_WINDOW_S                      = tostring(local.queue_duplicate_window_s)
     QUEUE_MESSAGE_TTL_S                           = tostring(local.queue_message_ttl_s)
-    QUEUE_MAX_CONCURRENT_SESSIONS                 = "8"
     # Back-off before a transiently failed message is abandoned (the cap x (deliveries - 1) < 120 s).
     QUEUE_RETRY_BACKOFF_BASE_S = "1.0"
     QUEUE_RETRY_BACKOFF_MAX_S  = "20.0"

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,43 @@ class DevHostConfig:
         )
 
 
-def _read_host_json(app_root: Path) -> dict[str, Any]:
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def read_host_json(app_root: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read the app's host.json with the app settings that override it applied, as the
+    Functions host does (``AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentSessions``
+    replaces ``extensions.serviceBus.maxConcurrentSessions``; learn.microsoft.com/azure/
+    azure-functions/functions-host-json#override-hostjson-values)."""
     path = app_root / "host.json"
-    if not path.exists():
-        return {}
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return apply_host_overrides(document, environ)
+
+
+def apply_host_overrides(document: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return ``document`` with every ``AzureFunctionsJobHost__a__b`` setting written to
+    ``a.b``: path parts match the document's keys without regard to case (the host reads
+    configuration that way), missing sections are made, the value stays text (each reader
+    converts it, as the host's option binding does)."""
+    result = json.loads(json.dumps(document))
+    for name in sorted(environ):
+        if not name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
+            continue
+        parts = [p for p in name[len(HOST_OVERRIDE_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        section = result
+        for part in parts[:-1]:
+            key = _matching_key(section, part)
+            if not isinstance(section.get(key), dict):
+                section[key] = {}
+            section = section[key]
+        section[_matching_key(section, parts[-1])] = environ[name]
+    return result
+
+
+def _matching_key(section: dict[str, Any], part: str) -> str:
+    return next((k for k in section if k.lower() == part.lower()), part)
 
 
 class DevHost:
@@ -145,7 +177,7 @@ class DevHost:
         """Index the app, then start serving, scheduling and delivering."""
         self._mask_logs()
         self.specs = index_function_app(self.config.app_root, self.config.script)
-        host_json = _read_host_json(self.config.app_root)
+        host_json = read_host_json(self.config.app_root, os.environ)
         extensions = host_json.get("extensions", {})
         prefix = str(extensions.get("http", {}).get("routePrefix", "api"))
         groups = self.config.groups
@@ -248,7 +280,10 @@ class DevHost:
                 for s in sorted(self.specs, key=lambda s: s.name)
             ],
             "timers": {n: {"runs": t.runs, "failures": t.failures} for n, t in self.timers.items()},
-            "queues": {n: {"delivered": q.delivered} for n, q in self.queue_triggers.items()},
+            "queues": {
+                n: {"delivered": q.delivered, "max_concurrent_sessions": q.max_concurrent_sessions}
+                for n, q in self.queue_triggers.items()
+            },
         }
 
     def run_now(self, spec: FunctionSpec) -> None:

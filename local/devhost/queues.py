@@ -89,6 +89,7 @@ class QueueTrigger:
         self.spec = spec
         self.queue = queue
         self.delivered = 0
+        self.max_concurrent_sessions = max_concurrent_sessions
         # The session lock is renewed while the function runs, like the Functions host does
         # up to host.json maxAutoLockRenewalDuration, so a slow order keeps its session.
         self._processor = SessionProcessor(

@@ -188,11 +188,13 @@ async def test_failing_queue_message_is_retried_then_dead_lettered(
     assert "poison message" in letter["description"]
 
 
-def _host(redis_url: str, tmp_path: Path, *extra: str) -> ReadyLineProcess:
+def _host(
+    redis_url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
+) -> ReadyLineProcess:
     env = {
         **os.environ, "REDIS_URL": redis_url, "SAMPLE_QUEUE": "samples",
         "TICK_SCHEDULE": "*/1 * * * * *", "DEVHOST_FUNCTION_KEYS": FUNCTION_KEY,
-        "DEVHOST_MASTER_KEY": MASTER_KEY,
+        "DEVHOST_MASTER_KEY": MASTER_KEY, **(env or {}),
     }  # fmt: skip
     return ReadyLineProcess(
         [sys.executable, "-m", "local.devhost", "--port", "0", "--app-root", str(SAMPLE_APP),
@@ -235,6 +237,28 @@ def test_trigger_groups_split_http_from_queue_and_timers(redis_url: str, tmp_pat
     finally:
         assert http_only.stop() == 0, http_only.log_text[-2000:]
         assert background.stop() == 0, background.log_text[-2000:]
+
+
+def test_app_settings_override_host_json_like_the_functions_host(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # host.json says routePrefix "api" and 4 sessions; AzureFunctionsJobHost__ settings win.
+    proc = _host(
+        redis_url,
+        tmp_path,
+        env={
+            "AzureFunctionsJobHost__extensions__http__routePrefix": "hooks",
+            "AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentSessions": "2",
+        },
+    )
+    base = str(proc.start()["functions"])
+    try:
+        assert httpx.get(f"{base}/hooks/items/7").status_code == 200
+        assert httpx.get(f"{base}/api/items/7").status_code == 404
+        status = httpx.get(f"{base}/admin/host/status", headers={"x-functions-key": MASTER_KEY})
+        assert status.json()["queues"]["consume"]["max_concurrent_sessions"] == 2
+    finally:
+        assert proc.stop() == 0, proc.log_text[-2000:]
 
 
 def test_unknown_trigger_group_is_refused(redis_url: str, tmp_path: Path) -> None:

@@ -324,7 +324,6 @@ var functionOnlySettings = {
   QUEUE_LOCK_DURATION_S: string(queueLockDurationS)
   QUEUE_DUPLICATE_WINDOW_S: string(queueDuplicateWindowS)
   QUEUE_MESSAGE_TTL_S: string(queueMessageTtlS)
-  QUEUE_MAX_CONCURRENT_SESSIONS: '8'
   // Back-off before a transiently failed message is abandoned (the cap x (deliveries - 1) < 120 s).
   QUEUE_RETRY_BACKOFF_BASE_S: '1.0'
   QUEUE_RETRY_BACKOFF_MAX_S: '20.0'
