@@ -6,7 +6,8 @@ designs take the same alerts (``bench.designs`` says how each order is timed), e
 own accounts of one simulator:
 
 - **Tradebridge**: the webhook's dev host → the local queue (Redis, the Service Bus
-  stand-in) → the executor's dev host, with the worker keeping its cache;
+  stand-in) → the executor's dev host (its queue function alone; the timers in a dev host
+  of their own, as Flex Consumption scales them apart), with the worker keeping its cache;
 - **durable forwarder**: the same webhook in its own dev host → the same local queue →
   a bench-only queue function in a dev host that places each message's order at once
   (``bench/forwarders``): the design's durable hop and nothing else;
@@ -222,7 +223,10 @@ def measure_designs(rig: rigging.Rig, options: Options) -> tuple[dict[str, Any],
     worker.start()  # first: it signs in and fills the cache the executor reads
     hosts = {
         "tradebridge": rig.process(rigging.devhost_command("http"), **tb_env),
-        "executor": rig.process(rigging.devhost_command("queue,timer"), **tb_env),
+        # As in Flex Consumption, where every function but HTTP's scales on instances of its
+        # own: the executor's host runs the queue function alone, the timers run beside it.
+        "executor": rig.process(rigging.devhost_command("queue"), **tb_env),
+        "timers": rig.process(rigging.devhost_command("timer"), **tb_env),
         "durable": rig.process(rigging.devhost_command("http"), **rig.durable_env()),
         "consumer": rig.process(
             rigging.devhost_command("queue", rigging.FORWARDERS_APP), **rig.durable_env()
@@ -259,7 +263,7 @@ def measure_designs(rig: rigging.Rig, options: Options) -> tuple[dict[str, Any],
     finally:
         probe.close()
     stamps = _sim_stamps(rig.sim)
-    for name in ("tradebridge", "executor"):
+    for name in ("tradebridge", "executor", "timers"):
         hosts[name].stop()
     return _design_results(timed, stamps), probe.samples
 
@@ -298,7 +302,7 @@ def cold_first_alert(rig: rigging.Rig, runs: int) -> list[dict[str, float]]:
     for number in range(runs):
         tb_env = rig.tradebridge_env()
         hook = rig.process(rigging.devhost_command("http"), **tb_env)
-        executor = rig.process(rigging.devhost_command("queue,timer"), **tb_env)
+        executor = rig.process(rigging.devhost_command("queue"), **tb_env)
         spawned = time.time()
         ready = _start_all([hook, executor])
         both_ready = time.time()
