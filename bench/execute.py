@@ -483,8 +483,9 @@ def round_trip_floor(rig: rigging.Rig, deliveries: int) -> tuple[list[float], li
     the pipelined event and ``MGET`` of the eleven keys a plan reads, then a claim script
     with the writes that precede the call, with payloads of the sizes Tradebridge sends.
     Alternating rounds as in ``executor_alone``: one alone, then two started together.
-    Returns seconds (alone, and each of the pairs). No implementation of this design can
-    spend less on its round trips here; the rest of the executor's own time is its work."""
+    Returns seconds (alone, and each of the pairs). No implementation of this design with
+    redis-py spends less on its round trips here; the rest of the executor's own time is
+    its work."""
     return asyncio.run(_round_trip_floor(rig.redis_url, deliveries))
 
 
