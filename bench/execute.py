@@ -493,6 +493,7 @@ async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float
     import redis.asyncio as aioredis
 
     from shared import redis_keys as keys
+    from shared.adapters.redis_exec import plan_fact_keys
 
     client = aioredis.from_url(redis_url)
     try:
@@ -500,19 +501,9 @@ async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float
         quotes = [k async for k in client.scan_iter(match=keys.quote(0).removesuffix("0") + "*")]
         contract_id = int(quotes[0].decode().rsplit(":", 1)[1]) if quotes else 0
         ident, name = rigging.TRADEBRIDGE_ACCOUNTS[0]
-        facts = [
-            keys.WORKER_HEARTBEAT,
-            keys.WORKER_SYNC_STATE,
-            keys.live_positions(ident),
-            keys.live_orders(ident),
-            keys.live_cash(ident),
-            keys.quote(contract_id),
-            keys.KILL_GLOBAL,
-            keys.kill_strategy(rigging.TRADEBRIDGE_STRATEGY),
-            keys.kill_account(name),
-            keys.last_order(name, rigging.ROOTS[0]),
-            keys.expectation(ident, contract_id),
-        ]
+        facts = plan_fact_keys(
+            ident, contract_id, rigging.TRADEBRIDGE_STRATEGY, name, rigging.ROOTS[0]
+        )
         # Sizes as Tradebridge's own: the trade.signal event, the summary row with its plan
         # and basis, one leg row, the clOrdId link, the entry stamp, the expectation and the
         # order.request event.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -131,7 +132,7 @@ def apply_host_overrides(document: dict[str, Any], environ: Mapping[str, str]) -
     ``a.b``: path parts match the document's keys without regard to case (the host reads
     configuration that way), missing sections are made, the value stays text (each reader
     converts it, as the host's option binding does)."""
-    result = json.loads(json.dumps(document))
+    result = copy.deepcopy(document)
     for name in sorted(environ):
         if not name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
             continue

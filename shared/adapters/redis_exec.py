@@ -69,6 +69,27 @@ def _raise_errors(results: list[Any]) -> None:
             raise redis_unavailable(result) from result
 
 
+def plan_fact_keys(
+    account_id: int, contract_id: int, strategy_id: str, account_name: str, root: str
+) -> list[str]:
+    """Return the keys a plan reads in its one ``MGET`` (``plan_facts``), in its order: the
+    worker's liveness and its view (heartbeat, sync state, positions, orders, cash, quote),
+    the kill switches (global, strategy, account), the entry stamp and the expectation."""
+    return [
+        keys.WORKER_HEARTBEAT,
+        keys.WORKER_SYNC_STATE,
+        keys.live_positions(account_id),
+        keys.live_orders(account_id),
+        keys.live_cash(account_id),
+        keys.quote(contract_id),
+        keys.KILL_GLOBAL,
+        keys.kill_strategy(strategy_id),
+        keys.kill_account(account_name),
+        keys.last_order(account_name, root),
+        keys.expectation(account_id, contract_id),
+    ]
+
+
 class RedisExecutionStore:
     """Read and write the small shared facts the executor needs, one round trip where possible."""
 
@@ -90,19 +111,7 @@ class RedisExecutionStore:
         ``MGET`` (one moment for all of them), pipelined after ``events``."""
         pipe = self._redis.pipeline(transaction=False)
         _queue_events(pipe, events)
-        pipe.mget(
-            keys.WORKER_HEARTBEAT,
-            keys.WORKER_SYNC_STATE,
-            keys.live_positions(account_id),
-            keys.live_orders(account_id),
-            keys.live_cash(account_id),
-            keys.quote(contract_id),
-            keys.KILL_GLOBAL,
-            keys.kill_strategy(strategy_id),
-            keys.kill_account(account_name),
-            keys.last_order(account_name, root),
-            keys.expectation(account_id, contract_id),
-        )
+        pipe.mget(*plan_fact_keys(account_id, contract_id, strategy_id, account_name, root))
         try:
             values = (await pipe.execute(raise_on_error=False))[-1]
         except (RedisError, OSError) as exc:
