@@ -179,16 +179,21 @@ class RoundTripProxy:
         except (OSError, ConnectionError):
             pass  # either side went away: close both
         finally:
+            # Close both sides before awaiting anything: ``stop`` may cancel this task while
+            # it waits below, and a socket not closed by then would only be found by the
+            # garbage collector, after the loop is gone.
+            writers = [w for w in (server_w, client_w) if w is not None]
+            for writer in writers:
+                writer.close()
             if back is not None:
                 back.cancel()
-                await asyncio.gather(back, return_exceptions=True)
-            for writer in (server_w, client_w):
-                if writer is not None:
-                    writer.close()
-                    with contextlib.suppress(OSError, ConnectionError):
-                        await writer.wait_closed()
-            if task is not None:
-                self._connections.discard(task)
+            try:
+                await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+                if back is not None:
+                    await asyncio.gather(back, return_exceptions=True)
+            finally:
+                if task is not None:
+                    self._connections.discard(task)
 
     async def _client_side(
         self, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter
