@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
 from shared.adapters.notify_feed import queue_feed
+from shared.adapters.redis_batch import PipelineBatcher
 from shared.adapters.redis_errors import redis_unavailable
 from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.redis_replies import optional_text
@@ -95,6 +96,7 @@ class RedisExecutionStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._batcher = PipelineBatcher(client)
         self._notices: OrderNotices | None = None
 
     async def plan_facts(
@@ -113,7 +115,7 @@ class RedisExecutionStore:
         _queue_events(pipe, events)
         pipe.mget(*plan_fact_keys(account_id, contract_id, strategy_id, account_name, root))
         try:
-            values = (await pipe.execute(raise_on_error=False))[-1]
+            values = (await self._batcher.execute(pipe))[-1]
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         if isinstance(values, Exception):
@@ -158,7 +160,7 @@ class RedisExecutionStore:
         batched.queue_claim_all(pipe, entries)
         self._queue_writes(pipe, writes)
         try:
-            results = await pipe.execute(raise_on_error=False)
+            results = await self._batcher.execute(pipe)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         _raise_errors(results[1:])
@@ -179,7 +181,7 @@ class RedisExecutionStore:
             batched.queue_merge(pipe, entries)
         self._queue_writes(pipe, writes)
         try:
-            results = await pipe.execute(raise_on_error=False)
+            results = await self._batcher.execute(pipe)
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         _raise_errors(results[1:] if entries else results)
@@ -192,7 +194,7 @@ class RedisExecutionStore:
         if len(pipe) == 0:
             return
         try:
-            _raise_errors(await pipe.execute(raise_on_error=False))
+            _raise_errors(await self._batcher.execute(pipe))
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
 
@@ -216,7 +218,7 @@ class RedisExecutionStore:
             keys.last_order(account_name, root),
         )
         try:
-            values = (await pipe.execute(raise_on_error=False))[-1]
+            values = (await self._batcher.execute(pipe))[-1]
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         if isinstance(values, Exception):
