@@ -482,10 +482,10 @@ def round_trip_floor(rig: rigging.Rig, deliveries: int) -> tuple[list[float], li
     or around them, in this process against the rig's Redis (the worker still running):
     the pipelined event and ``MGET`` of the eleven keys a plan reads, then a claim script
     with the writes that precede the call, with payloads of the sizes Tradebridge sends.
-    Alternating rounds as in ``executor_alone``: one alone, then two started together.
-    Returns seconds (alone, and each of the pairs). No implementation of this design with
-    redis-py spends less on its round trips here; the rest of the executor's own time is
-    its work."""
+    Alternating rounds as in ``executor_alone``: one alone, then two started together, whose
+    round trips go out together as the executor's do (``PipelineBatcher``). Returns seconds
+    (alone, and each of the pairs). No implementation of this design with redis-py spends
+    less on its round trips here; the rest of the executor's own time is its work."""
     return asyncio.run(_round_trip_floor(rig.redis_url, deliveries))
 
 
@@ -493,9 +493,11 @@ async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float
     import redis.asyncio as aioredis
 
     from shared import redis_keys as keys
+    from shared.adapters.redis_batch import PipelineBatcher
     from shared.adapters.redis_exec import plan_fact_keys
 
     client = aioredis.from_url(redis_url)
+    batcher = PipelineBatcher(client)
     try:
         claim = await client.script_load(_FLOOR_CLAIM)
         quotes = [k async for k in client.scan_iter(match=keys.quote(0).removesuffix("0") + "*")]
@@ -516,14 +518,14 @@ async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float
             pipe = client.pipeline(transaction=False)
             pipe.publish("bench:floor:events", event)
             pipe.mget(*facts)
-            await pipe.execute()
+            await batcher.execute(pipe)
             pipe = client.pipeline(transaction=False)
             pipe.evalsha(claim, 1, f"bench:floor:{tag}", "exec", summary, "leg", leg)
             pipe.set(f"bench:floor:link:{tag}", link, ex=600)
             pipe.set("bench:floor:stamp", stamp, ex=600)
             pipe.set("bench:floor:expected", expected, ex=600)
             pipe.publish("bench:floor:events", request)
-            await pipe.execute()
+            await batcher.execute(pipe)
             return time.perf_counter() - started
 
         warm = len(rigging.ROOTS)
