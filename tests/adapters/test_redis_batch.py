@@ -42,6 +42,14 @@ async def client(proxy: RoundTripProxy) -> AsyncIterator[aioredis.Redis]:
     await c.aclose()
 
 
+async def _sent(batcher: PipelineBatcher, client: aioredis.Redis, *commands: Any) -> list[Any]:
+    """Queue ``commands`` (name, *args) on a pipeline of their own and send it by ``batcher``."""
+    pipe = client.pipeline(transaction=False)
+    for name, *args in commands:
+        getattr(pipe, name)(*args)
+    return await batcher.execute(pipe)
+
+
 def _work(proxy: RoundTripProxy, since: int) -> list[RoundTrip]:
     trips = proxy.trips()[since:]
     return [t for t in trips if t.kind == "work"]
@@ -78,13 +86,10 @@ async def test_each_callers_commands_stay_together_and_in_their_order(
 ) -> None:
     batcher = PipelineBatcher(client)
 
-    async def caller(name: str) -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        pipe.rpush("shared", f"{name}1")
-        pipe.rpush("shared", f"{name}2")
-        return await batcher.execute(pipe)
-
-    await asyncio.gather(caller("a"), caller("b"), caller("c"))
+    await asyncio.gather(
+        *(_sent(batcher, client, ("rpush", "shared", f"{n}1"), ("rpush", "shared", f"{n}2"))
+          for n in "abc")
+    )  # fmt: skip
 
     assert await client.lrange("shared", 0, -1) == [b"a1", b"a2", b"b1", b"b2", b"c1", b"c2"]
 
@@ -95,18 +100,10 @@ async def test_a_commands_error_is_its_callers_reply_in_place_and_no_one_elses(
     batcher = PipelineBatcher(client)
     await client.set("text", "not a number")
 
-    async def failing() -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        pipe.incr("text")
-        pipe.set("after", "still run")
-        return await batcher.execute(pipe)
-
-    async def fine() -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        pipe.incr("counter")
-        return await batcher.execute(pipe)
-
-    bad, good = await asyncio.gather(failing(), fine())
+    bad, good = await asyncio.gather(
+        _sent(batcher, client, ("incr", "text"), ("set", "after", "still run")),
+        _sent(batcher, client, ("incr", "counter")),
+    )
 
     assert isinstance(bad[0], ResponseError)
     assert bad[1] is True
@@ -120,9 +117,7 @@ async def test_pipelines_of_later_turns_go_in_round_trips_of_their_own(
     batcher = PipelineBatcher(client)
     seen = len(proxy.trips())
     for n in range(3):
-        pipe = client.pipeline(transaction=False)
-        pipe.set(f"k{n}", n)
-        assert await batcher.execute(pipe) == [True]
+        assert await _sent(batcher, client, ("set", f"k{n}", n)) == [True]
 
     assert len(_work(proxy, seen)) == 3
 
@@ -132,13 +127,8 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_others_their_replies(
 ) -> None:
     batcher = PipelineBatcher(client)
 
-    async def caller(key: str) -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, "sent")
-        return await batcher.execute(pipe)
-
-    gone = asyncio.create_task(caller("gone"))
-    kept = asyncio.create_task(caller("kept"))
+    gone = asyncio.create_task(_sent(batcher, client, ("set", "gone", "sent")))
+    kept = asyncio.create_task(_sent(batcher, client, ("set", "kept", "sent")))
     await asyncio.sleep(0)  # both have joined the batch; it has not been sent yet
     gone.cancel()
 
@@ -153,13 +143,12 @@ async def test_a_failed_send_raises_in_every_caller_of_the_batch() -> None:
     nowhere = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
     batcher = PipelineBatcher(nowhere)
 
-    async def caller(key: str) -> list[Any]:
-        pipe = nowhere.pipeline(transaction=False)
-        pipe.set(key, "1")
-        return await batcher.execute(pipe)
-
     try:
-        results = await asyncio.gather(caller("a"), caller("b"), return_exceptions=True)
+        results = await asyncio.gather(
+            _sent(batcher, nowhere, ("set", "a", "1")),
+            _sent(batcher, nowhere, ("set", "b", "1")),
+            return_exceptions=True,
+        )
     finally:
         await nowhere.aclose()
 
