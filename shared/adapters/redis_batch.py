@@ -24,7 +24,8 @@ What callers keep, and why it is safe:
   is raised in every caller of that batch, as each of their own sends would have raised it.
 - **Cancellation.** A caller cancelled while waiting stops waiting; the batch is sent for
   the others (its commands too: they were already on their way, as with a plain pipeline
-  cancelled after its send).
+  cancelled after its send). A batch whose event loop stopped before sending it (a
+  shutdown) is left behind: a caller on another loop opens a batch of its own.
 
 A transactional pipeline, or one that runs registered ``Script`` objects (redis-py loads
 those first), is executed on its own, unchanged.
@@ -41,6 +42,7 @@ import redis.asyncio as aioredis
 
 @dataclass
 class _Batch:
+    loop: asyncio.AbstractEventLoop
     pipes: list[Any] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)  # commands per pipeline, as joined
     waiters: list[asyncio.Future[list[Any]]] = field(default_factory=list)
@@ -62,8 +64,9 @@ class PipelineBatcher:
             return []
         loop = asyncio.get_running_loop()
         batch = self._open
-        if batch is None:
-            batch = self._open = _Batch()
+        # A batch whose loop ended before it was sent (a shutdown) is left behind, not joined.
+        if batch is None or batch.loop is not loop:
+            batch = self._open = _Batch(loop)
             task = loop.create_task(self._send(batch))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
@@ -76,15 +79,10 @@ class PipelineBatcher:
     async def _send(self, batch: _Batch) -> None:
         # Runs in the loop turn after the batch opened: every pipeline that joined it in
         # that turn is in; later ones open the next batch.
-        self._open = None
+        if self._open is batch:
+            self._open = None
         try:
-            if len(batch.pipes) == 1:
-                replies = list(await batch.pipes[0].execute(raise_on_error=False))
-            else:
-                combined = self._client.pipeline(transaction=False)
-                for pipe in batch.pipes:
-                    combined.command_stack.extend(pipe.command_stack)
-                replies = list(await combined.execute(raise_on_error=False))
+            replies = await self._replies(batch.pipes)
         except asyncio.CancelledError:  # the loop is closing: so is every caller's wait
             for waiter in batch.waiters:
                 waiter.cancel()
@@ -99,3 +97,12 @@ class PipelineBatcher:
             if not waiter.done():
                 waiter.set_result(replies[start : start + size])
             start += size
+
+    async def _replies(self, pipes: list[Any]) -> list[Any]:
+        """Send the pipelines' commands in one pipeline and return every reply in order."""
+        if len(pipes) == 1:
+            return list(await pipes[0].execute(raise_on_error=False))
+        combined = self._client.pipeline(transaction=False)
+        for pipe in pipes:
+            combined.command_stack.extend(pipe.command_stack)
+        return list(await combined.execute(raise_on_error=False))
