@@ -500,7 +500,7 @@ async def _round_trip_floor(redis_url: str, deliveries: int) -> tuple[list[float
     batcher = PipelineBatcher(client)
     try:
         claim = await client.script_load(_FLOOR_CLAIM)
-        quotes = [k async for k in client.scan_iter(match=keys.quote(0).removesuffix("0") + "*")]
+        quotes = [k async for k in client.scan_iter(match=keys.QUOTE_PREFIX + "*")]
         contract_id = int(quotes[0].decode().rsplit(":", 1)[1]) if quotes else 0
         ident, name = rigging.TRADEBRIDGE_ACCOUNTS[0]
         facts = plan_fact_keys(

@@ -92,9 +92,12 @@ def live_cash(account_id: int) -> str:
     return f"live:{account_id}:cash"
 
 
+QUOTE_PREFIX = "quote:"  # every contract's quote key: this, then the contract id
+
+
 def quote(contract_id: int) -> str:
     """Return the key of a contract's latest quote."""
-    return f"quote:{contract_id}"
+    return f"{QUOTE_PREFIX}{contract_id}"
 
 
 WORKER_FILLS_RECORDED = "worker:fills"

@@ -63,7 +63,7 @@ local entry = doc['contracts'][name]
 if type(entry) ~= 'table' or type(entry['id']) ~= 'number' then return {raw, false} end
 local quote = redis.call('GET', '__QUOTE__' .. string.format('%d', entry['id']))
 return {raw, quote or false}
-""".replace("__QUOTE__", keys.quote(0)[:-1])
+""".replace("__QUOTE__", keys.QUOTE_PREFIX)
 
 
 class RedisOpsStore:
