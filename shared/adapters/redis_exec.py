@@ -4,7 +4,8 @@ The hot path is a few round trips (``docs/architecture.md``, *Redis round trips 
 order*): ``plan_facts`` reads the worker's view, the risk facts and the expectation in one
 ``MGET``; ``claim_with`` and ``update_with`` send a ledger script (``RedisLedger``) with the
 store's own writes in one pipeline; ``OrderNotices`` wakes the fill wait when the worker
-rewrites an account's settled orders.
+rewrites an account's settled orders. The pipelines that deliveries of one instance start in
+the same event-loop turn travel as one (``shared.adapters.redis_batch``).
 """
 
 from __future__ import annotations
