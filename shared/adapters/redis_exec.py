@@ -71,12 +71,26 @@ def _raise_errors(results: list[Any]) -> None:
             raise redis_unavailable(result) from result
 
 
+def risk_fact_keys(strategy_id: str, account_name: str, root: str) -> list[str]:
+    """Return the keys of the risk facts (``risk_facts``), in their order: the kill switches
+    (global, strategy, account) and the entry stamp."""
+    return [
+        keys.KILL_GLOBAL,
+        keys.kill_strategy(strategy_id),
+        keys.kill_account(account_name),
+        keys.last_order(account_name, root),
+    ]
+
+
+_VIEW_KEYS = 6  # heartbeat, sync state, positions, orders, cash, quote
+
+
 def plan_fact_keys(
     account_id: int, contract_id: int, strategy_id: str, account_name: str, root: str
 ) -> list[str]:
     """Return the keys a plan reads in its one ``MGET`` (``plan_facts``), in its order: the
     worker's liveness and its view (heartbeat, sync state, positions, orders, cash, quote),
-    the kill switches (global, strategy, account), the entry stamp and the expectation."""
+    the risk facts (``risk_fact_keys``) and, last, the expectation."""
     return [
         keys.WORKER_HEARTBEAT,
         keys.WORKER_SYNC_STATE,
@@ -84,10 +98,7 @@ def plan_fact_keys(
         keys.live_orders(account_id),
         keys.live_cash(account_id),
         keys.quote(contract_id),
-        keys.KILL_GLOBAL,
-        keys.kill_strategy(strategy_id),
-        keys.kill_account(account_name),
-        keys.last_order(account_name, root),
+        *risk_fact_keys(strategy_id, account_name, root),
         keys.expectation(account_id, contract_id),
     ]
 
@@ -112,17 +123,23 @@ class RedisExecutionStore:
     ) -> tuple[LiveView | None, tuple[bool, bool, bool, datetime | None], str | None]:
         """Return the worker's view, the risk facts and the stored expectation, read in one
         ``MGET`` (one moment for all of them), pipelined after ``events``."""
+        names = plan_fact_keys(account_id, contract_id, strategy_id, account_name, root)
+        values = await self._mget_after(events, names)
+        view = await LiveState(_Prefetched(values[:_VIEW_KEYS])).view(account_id, contract_id)
+        return view, _risk_flags(values[_VIEW_KEYS:-1]), optional_text(values[-1])
+
+    async def _mget_after(self, events: Events, names: list[str]) -> list[Any]:
+        """Publish ``events``, then ``MGET`` ``names``, in one pipeline; return the values."""
         pipe = self._redis.pipeline(transaction=False)
         _queue_events(pipe, events)
-        pipe.mget(*plan_fact_keys(account_id, contract_id, strategy_id, account_name, root))
+        pipe.mget(*names)
         try:
             values = (await self._batcher.execute(pipe))[-1]
         except (RedisError, OSError) as exc:
             raise redis_unavailable(exc) from exc
         if isinstance(values, Exception):
             raise redis_unavailable(values) from values
-        view = await LiveState(_Prefetched(values[:6])).view(account_id, contract_id)
-        return view, _risk_flags(values[6:10]), optional_text(values[10])
+        return list(values)
 
     def _queue_writes(self, pipe: Any, writes: StoreWrites) -> None:
         _queue_events(pipe, writes.events)
@@ -210,21 +227,9 @@ class RedisExecutionStore:
     ) -> tuple[bool, bool, bool, datetime | None]:
         """Return (global kill, strategy kill, account kill, last entry time) in one MGET,
         pipelined after ``events``."""
-        pipe = self._redis.pipeline(transaction=False)
-        _queue_events(pipe, events)
-        pipe.mget(
-            keys.KILL_GLOBAL,
-            keys.kill_strategy(strategy_id),
-            keys.kill_account(account_name),
-            keys.last_order(account_name, root),
+        return _risk_flags(
+            await self._mget_after(events, risk_fact_keys(strategy_id, account_name, root))
         )
-        try:
-            values = (await self._batcher.execute(pipe))[-1]
-        except (RedisError, OSError) as exc:
-            raise redis_unavailable(exc) from exc
-        if isinstance(values, Exception):
-            raise redis_unavailable(values) from values
-        return _risk_flags(values)
 
     async def link_orders(
         self,
