@@ -159,6 +159,44 @@ class Masker:
         """Return ``text`` with every secret value and secret-like field's value masked."""
         return self._sweep(self._any(text, 0))
 
+    def json(self, data: object) -> str:
+        """Return ``data`` (JSON-ready: dicts, lists, text, numbers) as JSON text, masked.
+
+        The same masking as ``text(json.dumps(data))``, applied to the values before they are
+        written instead of to the written text's tokens: secret-like names' values replaced,
+        each key and text value masked as a JSON string token is, then the same by-value
+        sweep over the whole text. Only the masked strings' escaping may differ. About a
+        tenth of the time for a signal, whose values are mostly empty or plain words.
+        """
+        if not isinstance(data, dict | list):
+            return self.text(json.dumps(data))
+        return self._sweep(json.dumps(self._data(data)))
+
+    def _data(self, data: object) -> object:
+        if isinstance(data, str):
+            return self._string(data)
+        if isinstance(data, dict):
+            return dict(self._field(key, value) for key, value in data.items())
+        if isinstance(data, list):
+            return [self._data(value) for value in data]
+        return data  # numbers, booleans and null are written without an ``=`` to mask
+
+    def _field(self, key: object, value: object) -> tuple[object, object]:
+        if not isinstance(key, str):  # written as a number's text: the sweep sees it
+            return key, self._data(value)
+        if is_secret_name(key):
+            return self._string(key), MASK
+        return self._string(key), self._data(value)
+
+    def _string(self, text: str) -> str:
+        # As ``_token`` does for a string token at the top level of a JSON text.
+        if not _STRUCTURED.search(text) and not self._holds_secret(text):
+            return text
+        masked = self._any(text, 1)
+        if masked == text and not self._holds_secret(text):
+            return text
+        return self._sweep(masked)
+
     # --- by value ----------------------------------------------------------------------------
 
     def _holds_secret(self, text: str) -> bool:
@@ -211,7 +249,9 @@ class Masker:
                     index += 2
                     continue
                 value_end = len(text) if end_index >= len(tokens) else tokens[end_index].end()
-                out.append(text[cursor : tokens[index + 2].start()] + f'"{MASK}"')
+                name = self._token(value, depth)  # ``"x=1&password=p": …`` holds one itself
+                between = text[token.end() : tokens[index + 2].start()]
+                out.append(f'{text[cursor : token.start()]}{name}{between}"{MASK}"')
                 cursor = value_end
                 index = end_index + 1
                 continue
@@ -343,4 +383,19 @@ def _value_end(tokens: list[re.Match[str]], start: int) -> int | None:
 
 def mask_text(text: str, secrets: Iterable[object] = ()) -> str:
     """Mask ``secrets`` (in any spelling) and every secret-like field's value in ``text``."""
-    return Masker(secrets).text(text)
+    return masker_for(secrets).text(text)
+
+
+def masker_for(secrets: Iterable[object]) -> Masker:
+    """Return a ``Masker`` for ``secrets``, built once per distinct set of them.
+
+    A strategy's alerts present the same secret again and again, and building a masker
+    (every spelling of each secret, one pattern of them all) costs about as much as masking
+    a short alert. The few most recent sets are kept.
+    """
+    return _masker(frozenset(secret for secret in secrets if isinstance(secret, str)))
+
+
+@functools.lru_cache(maxsize=32)
+def _masker(secrets: frozenset[str]) -> Masker:
+    return Masker(secrets)

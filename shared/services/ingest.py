@@ -45,7 +45,6 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -64,7 +63,7 @@ from shared.domain.errors import (
     RateLimited,
     Unauthorized,
 )
-from shared.domain.masking import Masker
+from shared.domain.masking import masker_for
 from shared.domain.signal import Intent, MarketPosition, Signal
 from shared.ports import (
     Admission,
@@ -169,7 +168,7 @@ def redact(text: str, secrets: Collection[object]) -> str:
 
     Masking runs before the cut, so a secret straddling the limit cannot leave a prefix behind.
     """
-    return _bounded(Masker(secrets).text(text))
+    return _bounded(masker_for(secrets).text(text))
 
 
 def secrets_match(presented: object, expected: str) -> bool:
@@ -506,10 +505,12 @@ class _JournalEntry:
         only free text, are withheld rather than stored unmasked.
         """
         alert, parsed, error = self.alert, self.parsed, self.error
-        masker = Masker([*known_secrets, parsed.secret if parsed else None])
+        masker = masker_for([*known_secrets, parsed.secret if parsed else None])
         raw = alert.body.decode("utf-8", errors="replace")
-        signal_json = json.dumps(encode_without(parsed.signal, "extras")) if parsed else None
-        extras_json = json.dumps(encode(parsed.extras)) if parsed and parsed.extras else None
+        signal = masker.json(encode_without(parsed.signal, "extras")) if parsed else None
+        extras = None  # free text: withheld with the raw body
+        if parsed and parsed.extras and complete:
+            extras = masker.json(encode(parsed.extras))
         return AlertRecord(
             strategy_id=self.strategy_id,
             signal_id=self.signal_id,
@@ -520,8 +521,8 @@ class _JournalEntry:
             reason_code=error.code if error else None,
             reason=masker.text(error.message) if error else None,
             alert_format=parsed.format if parsed else None,
-            signal_json=masker.text(signal_json) if signal_json else None,
-            extras_json=masker.text(extras_json) if extras_json and complete else None,
+            signal_json=signal,
+            extras_json=extras,
             tv_time=parsed.signal.tv_time if parsed else None,
             client_ip=client_address(alert.forwarded_for),
             messages=self.messages,
