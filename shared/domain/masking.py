@@ -59,6 +59,7 @@ _STRUCTURED = re.compile(r"[=:%+{\[]")  # what makes text more than plain words
 _CACHED_NAME_CHARS = 64
 _MIN_TAIL = 4  # a cut-off secret's first characters are masked from this many on
 _MAX_DEPTH = 4  # JSON inside a form value inside a JSON string… is masked this deep, then whole
+_MAX_DATA_DEPTH = 32  # containers ``Masker.json`` walks into (the alert parser stops at 8)
 
 
 def is_secret_name(name: str) -> bool:
@@ -165,28 +166,32 @@ class Masker:
         The same masking as ``text(json.dumps(data))``, applied to the values before they are
         written instead of to the written text's tokens: secret-like names' values replaced,
         each key and text value masked as a JSON string token is, then the same by-value
-        sweep over the whole text. Only the masked strings' escaping may differ. About a
-        tenth of the time for a signal, whose values are mostly empty or plain words.
+        sweep over the whole text. Only the masked strings' escaping may differ, and a
+        container nested deeper than 32 levels is replaced whole (the alert parser refuses
+        bodies nested deeper than 8). About a tenth of the time for a signal, whose values
+        are mostly empty or plain words.
         """
         if not isinstance(data, dict | list):
             return self.text(json.dumps(data))
         return self._sweep(json.dumps(self._data(data)))
 
-    def _data(self, data: object) -> object:
+    def _data(self, data: object, depth: int = 0) -> object:
         if isinstance(data, str):
             return self._string(data)
+        if depth > _MAX_DATA_DEPTH and isinstance(data, dict | list):
+            return MASK  # deeper than any parsed alert nests: keep none of it, never recurse on
         if isinstance(data, dict):
-            return dict(self._field(key, value) for key, value in data.items())
+            return dict(self._field(key, value, depth) for key, value in data.items())
         if isinstance(data, list):
-            return [self._data(value) for value in data]
+            return [self._data(value, depth + 1) for value in data]
         return data  # numbers, booleans and null are written without an ``=`` to mask
 
-    def _field(self, key: object, value: object) -> tuple[object, object]:
+    def _field(self, key: object, value: object, depth: int) -> tuple[object, object]:
         if not isinstance(key, str):  # written as a number's text: the sweep sees it
-            return key, self._data(value)
+            return key, self._data(value, depth + 1)
         if is_secret_name(key):
             return self._string(key), MASK
-        return self._string(key), self._data(value)
+        return self._string(key), self._data(value, depth + 1)
 
     def _string(self, text: str) -> str:
         # As ``_token`` does for a string token at the top level of a JSON text.

@@ -451,6 +451,19 @@ def test_masker_json_with_secret_like_fields_and_values_masks_them(data: Any, ma
     assert json.loads(Masker(["s3cr3t-value"]).json(data)) == masked
 
 
+def test_masker_json_with_data_nested_past_its_depth_masks_the_rest_and_never_raises() -> None:
+    deep: Any = ["s3cr3t-value"]
+    for _ in range(5_000):
+        deep = [deep]
+    masked = json.loads(Masker(["s3cr3t-value"]).json({"keep": "plain", "deep": deep}))
+    assert masked["keep"] == "plain"
+    level = masked["deep"]  # a list at depth 1
+    for _ in range(31):
+        level = level[0]
+    assert isinstance(level, list)  # depth 32: still walked
+    assert level[0] == MASK  # depth 33: replaced whole
+
+
 def test_masker_for_the_same_secrets_reuses_one_masker_and_keeps_sets_apart() -> None:
     first = masker_for(["s3cr3t-one", None, 42])
     assert masker_for(["s3cr3t-one"]) is first
