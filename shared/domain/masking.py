@@ -177,7 +177,7 @@ class Masker:
 
     def _data(self, data: object, depth: int = 0) -> object:
         if isinstance(data, str):
-            return self._string(data)
+            return self._data_string(data)
         if depth > _MAX_DATA_DEPTH and isinstance(data, dict | list):
             return MASK  # deeper than any parsed alert nests: keep none of it, never recurse on
         if isinstance(data, dict):
@@ -190,17 +190,13 @@ class Masker:
         if not isinstance(key, str):  # written as a number's text: the sweep sees it
             return key, self._data(value, depth + 1)
         if is_secret_name(key):
-            return self._string(key), MASK
-        return self._string(key), self._data(value, depth + 1)
+            return self._data_string(key), MASK
+        return self._data_string(key), self._data(value, depth + 1)
 
-    def _string(self, text: str) -> str:
-        # As ``_token`` does for a string token at the top level of a JSON text.
-        if not _STRUCTURED.search(text) and not self._holds_secret(text):
-            return text
-        masked = self._any(text, 1)
-        if masked == text and not self._holds_secret(text):
-            return text
-        return self._sweep(masked)
+    def _data_string(self, text: str) -> str:
+        # A key or text value, masked as its string token at a JSON text's top level would be.
+        masked = self._string(text, 0)
+        return text if masked is None else masked
 
     # --- by value ----------------------------------------------------------------------------
 
@@ -276,13 +272,17 @@ class Masker:
         if not token.startswith('"'):
             # A bare run in invalid JSON may still be ``secret=abc`` text.
             return self._pairs(token, depth + 1) if "=" in token else token
-        decoded = _decode_json_string(token)
-        if not _STRUCTURED.search(decoded) and not self._holds_secret(decoded):
-            return token  # plain text: neither a field nor a secret to mask
-        masked = self._any(decoded, depth + 1)
-        if masked == decoded and not self._holds_secret(decoded):
-            return token
-        return _encode_json_string(self._sweep(masked))
+        masked = self._string(_decode_json_string(token), depth)
+        return token if masked is None else _encode_json_string(masked)
+
+    def _string(self, text: str, depth: int) -> str | None:
+        """Return one JSON string's text masked, or None when it holds nothing to mask."""
+        if not _STRUCTURED.search(text) and not self._holds_secret(text):
+            return None  # plain text: neither a field nor a secret to mask
+        masked = self._any(text, depth + 1)
+        if masked == text and not self._holds_secret(text):
+            return None
+        return self._sweep(masked)
 
     def _pairs(self, text: str, depth: int) -> str:
         pieces = _PAIR_SEPARATORS.split(text)
