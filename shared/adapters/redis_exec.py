@@ -242,21 +242,9 @@ class RedisExecutionStore:
         """Index client order ids to their signal, stamp the entry time, replace the
         expectation (account id, contract id, document) and publish ``events``, in one
         pipeline."""
-        pipe = self._redis.pipeline(transaction=False)
-        _queue_events(pipe, events)
-        for cl_ord_id, info in entries.items():
-            pipe.set(keys.cl_ord_index(cl_ord_id), json.dumps(info), ex=keys.CL_ORD_INDEX_TTL_S)
-        if stamp is not None:
-            account, root, at = stamp
-            pipe.set(keys.last_order(account, root), at.isoformat(), ex=86_400)
-        if expecting is not None:
-            account_id, contract_id, document = expecting
-            key = keys.expectation(account_id, contract_id)
-            pipe.set(key, document, ex=keys.EXPECTATION_TTL_S)
-        try:
-            await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise redis_unavailable(exc) from exc
+        await self._write(
+            StoreWrites(events=events, links=entries, stamp=stamp, expecting=expecting)
+        )
 
     async def expectation(self, account_id: int, contract_id: int) -> str | None:
         """Return the stored expectation for one account and contract (None if none)."""
