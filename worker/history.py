@@ -2,12 +2,21 @@
 
 Tables (``{prefix}`` is ``TABLE_PREFIX``):
 
-* ``{prefix}Fills``: PartitionKey = signal id (``unlinked`` when no signal placed the
-  order), RowKey = the broker's fill id. One row per fill, price as a decimal string.
-* ``{prefix}Executions``: PartitionKey = signal id or ``unlinked``, RowKey =
+* ``{prefix}Fills``: PartitionKey = the UTC date of the broker's fill time (``2026-12-04``;
+  ``undated`` for a fill without one), RowKey = the broker's fill id, zero-padded to 12
+  digits so a day's rows sort in time. One row per fill, price as a decimal string,
+  ``signal_id`` naming the signal that placed the order (absent when no signal did).
+* ``{prefix}Executions``: PartitionKey = the UTC date of the report's time, RowKey =
   ``{order id}-{execution report id}`` (both zero-padded, so an order's rows sort in time):
   every execution report (New, Trade, Replaced, Canceled, Rejected, ...), i.e. each order
-  status change.
+  status change, with ``signal_id`` as for fills.
+
+A day per partition, not a signal per partition: Table storage writes rows together only
+within one partition, so a burst of signals' rows costs one transaction per 100 rows rather
+than one per signal, and a request costs more than the rows it carries (about 1 ms of
+Azurite's CPU and 0.65 ms of the worker's per transaction, against 0.04 ms per row, measured
+locally). A day's
+rows are also what an audit reads first; a signal's are ``signal_id eq '...'`` within its day.
 
 The ledger (the executor's, ``shared.adapters.redis_ledger``): the worker merges only the
 end of a leg's story into its Redis working copy, which the ledger mirror copies to
@@ -15,17 +24,16 @@ end of a leg's story into its Redis working copy, which the ledger mirror copies
 and ``filled_qty`` (``partially_filled`` while only part of the order has traded), or
 ``cancelled`` with ``cancelled_at``.
 
-Every write is an upsert keyed by broker ids, so writing a row twice (after a resync or a
-restart) changes nothing. Rows are written per partition, up to 100 in one transaction: a
-signal's reports and fills from one burst of changes cost one request. Failures raise
-``DependencyUnavailable`` for the caller to retry.
+Every write is an upsert keyed by the broker's ids and times, so writing a row twice (after
+a resync or a restart, on any day) changes nothing. Failures raise ``DependencyUnavailable``
+for the caller to retry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +45,14 @@ from shared.ports import LedgerEntry
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
 
-UNLINKED = "unlinked"
+UNDATED = "undated"
+
+
+def history_partition(at: datetime | None) -> str:
+    """Return the partition of a row the broker timed ``at``: its UTC date, ``undated`` without
+    one. Taken from the broker's time, not the moment of writing, so a row written again
+    on another day lands on itself."""
+    return UNDATED if at is None else at.astimezone(UTC).date().isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +95,9 @@ def fill_entity(
     """Render one fill as a ``Fills`` row."""
     return _compact(
         {
-            "PartitionKey": link.signal_id if link else UNLINKED,
-            "RowKey": str(fill.id),
+            "PartitionKey": history_partition(fill.timestamp),
+            "RowKey": f"{fill.id:012d}",
+            "signal_id": link.signal_id if link else None,
             "fill_id": fill.id,
             "order_id": fill.order_id,
             "account_id": account_id,
@@ -107,8 +123,9 @@ def execution_entity(
     """Render one execution report as an ``Executions`` row."""
     return _compact(
         {
-            "PartitionKey": link.signal_id if link else UNLINKED,
+            "PartitionKey": history_partition(report.timestamp),
             "RowKey": f"{report.order_id:012d}-{report.id:012d}",
+            "signal_id": link.signal_id if link else None,
             "report_id": report.id,
             "order_id": report.order_id,
             "account_id": report.account_id,
@@ -176,9 +193,17 @@ class TablesHistory:
                 await upsert_transaction(table, entities[start : start + TRANSACTION_ROWS])
 
     async def read(self, role: str, partition_key: str) -> list[dict[str, Any]]:
-        """Return every row of one partition (tests and runbooks)."""
+        """Return every row of one partition, a day (tests and runbooks)."""
+        return await self._query(role, "PartitionKey eq @value", partition_key)
+
+    async def signal_rows(self, role: str, signal_id: str) -> list[dict[str, Any]]:
+        """Return a signal's rows, whatever their day (tests and runbooks: this reads the
+        whole table; within a known day, add ``PartitionKey eq '<date>'``)."""
+        return await self._query(role, "signal_id eq @value", signal_id)
+
+    async def _query(self, role: str, query: str, value: str) -> list[dict[str, Any]]:
         table = await self._tables[role].client()
-        rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key})
+        rows = table.query_entities(query, parameters={"value": value})
         return [dict(row) async for row in rows]
 
     async def close(self) -> None:

@@ -2,8 +2,9 @@
 
 Order of work for each batch: drop the items ``worker:fills`` / ``worker:executions``
 already list; look the rest's ``clOrdId``s up in the executor's ``clord:`` index (one
-``MGET``); then, signal by signal, upsert their rows (one Table transaction) and merge the
-ledger legs' ends (one script); last, add every written id to the set (one round trip).
+``MGET``); then, day by day, upsert their rows (one Table transaction per 100 rows) and
+merge each signal's ledger legs' ends (one script per signal); last, add every written id
+to the set (one round trip).
 Writing before marking means a crash in between only writes the rows again (idempotent
 upserts) rather than losing them. A Table or Redis failure keeps the items in ``pending``
 for the maintenance loop to retry, so no fill is lost to an outage. ``order.filled`` is
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared import redis_keys as keys
+from shared.adapters.tables_common import TRANSACTION_ROWS
 from shared.domain.broker import ExecutionReport, OrderStatus
 from shared.domain.errors import DependencyUnavailable
 from shared.ports import Ledger, LedgerEntry
@@ -96,9 +98,9 @@ class _Row:
 class HistoryRecorder:
     """Write new fills and execution reports exactly once per id (at least once on a crash).
 
-    Each call writes its rows partition by partition (one signal's rows in one Table
-    transaction), merges the ledger ends of that signal in one script, then marks every row
-    written in one round trip.
+    Each call writes its rows partition by partition (a day's rows, up to 100 in one Table
+    transaction), merges the ledger ends of each signal among them in one script, then
+    marks every row written in one round trip.
     """
 
     def __init__(
@@ -143,28 +145,47 @@ class HistoryRecorder:
 
     async def _write(self, role: str, key: str, rows: Sequence[_Row]) -> set[int]:
         """Write the rows and their ledger ends, then mark them; return the ids marked."""
-        partitions: dict[str, list[_Row]] = {}
-        for row in rows:
-            partitions.setdefault(row.entity["PartitionKey"], []).append(row)
         written: list[int] = []
-        for partition in partitions.values():
+        for chunk in _transactions(rows):
             # Rows before the ledger, ledger before the mark: a crash in between only writes
             # them again (idempotent merges) rather than losing them.
-            ends = {r.ledger.row_key: r.ledger for r in partition if r.ledger is not None}
             try:
-                await self._history.upsert_partition(role, [r.entity for r in partition])
-                await self._ledger.update_all(list(ends.values()))
+                await self._history.upsert_partition(role, [r.entity for r in chunk])
             except DependencyUnavailable as exc:
                 logger.warning(
                     "%s not recorded yet; will retry",
                     role,
-                    extra={"rows": len(partition), "error": exc.message},
+                    extra={"rows": len(chunk), "error": exc.message},
                 )
                 continue
-            written += (r.item_id for r in partition)
+            written += await self._merge_ends(role, chunk)
         if written:
             await self._mark(key, written)
         return set(written)
+
+    async def _merge_ends(self, role: str, chunk: Sequence[_Row]) -> list[int]:
+        """Merge the legs' ends of written rows, one script per signal; return the ids whose
+        ends are merged (or that have none). A signal whose merge fails keeps its rows
+        unmarked, to be written again with their ends."""
+        done = [r.item_id for r in chunk if r.ledger is None]
+        signals: dict[str, list[_Row]] = {}
+        for row in chunk:
+            if row.ledger is not None:
+                signals.setdefault(row.ledger.signal_id, []).append(row)
+        for signal_id, signal_rows in signals.items():
+            # The last row of a leg holds its latest end (rows come in id order).
+            ends = {r.ledger.row_key: r.ledger for r in signal_rows if r.ledger is not None}
+            try:
+                await self._ledger.update_all(list(ends.values()))
+            except DependencyUnavailable as exc:
+                logger.warning(
+                    "%s ledger ends not merged yet; will retry",
+                    role,
+                    extra={"signal_id": signal_id, "rows": len(signal_rows), "error": exc.message},
+                )
+                continue
+            done += (r.item_id for r in signal_rows)
+        return done
 
     async def announce(self, fills: Iterable[AccountFill], book: Book) -> None:
         """Publish ``order.filled`` for fills seen live, before they reach Table storage."""
@@ -254,6 +275,18 @@ class HistoryRecorder:
     def pending(self) -> int:
         """Return how many items wait for a retry."""
         return len(self.pending_fills) + len(self.pending_executions)
+
+
+def _transactions(rows: Sequence[_Row]) -> list[list[_Row]]:
+    """Group rows by partition (a day), in order, up to one transaction's rows per group."""
+    partitions: dict[str, list[_Row]] = {}
+    for row in rows:
+        partitions.setdefault(row.entity["PartitionKey"], []).append(row)
+    return [
+        part[start : start + TRANSACTION_ROWS]
+        for part in partitions.values()
+        for start in range(0, len(part), TRANSACTION_ROWS)
+    ]
 
 
 def _with_order_id(end: LedgerEntry, order_id: int) -> LedgerEntry:

@@ -75,8 +75,9 @@ class AzureLike:
         ).json()
         return str(next(iter(prices.values()))["price"])
 
-    def rows(self, table: str, partition: str) -> list[dict[str, Any]]:
-        """Read rows from Azurite over HTTPS, signed in as the operator's managed identity."""
+    def rows(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
+        """Read the rows whose ``column`` is ``value`` from Azurite over HTTPS, signed in as
+        the operator's managed identity."""
         operator = self.identity()["operator"]
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("IDENTITY_ENDPOINT", operator["IDENTITY_ENDPOINT"])
@@ -89,8 +90,8 @@ class AzureLike:
                 if table not in names:
                     return []
                 client = service.get_table_client(table)
-                query = "PartitionKey eq @pk"
-                return list(client.query_entities(query, parameters={"pk": partition}))
+                query = f"{column} eq @value"
+                return list(client.query_entities(query, parameters={"value": value}))
 
     def dead_letters(self) -> list[Any]:
         master = self.values["DEVHOST_MASTER_KEY"]
@@ -136,8 +137,8 @@ def _fills_on_both_accounts(stack: AzureLike, action: str, count: int) -> list[A
     return fills if len(fills) >= count else None
 
 
-def _rows(stack: AzureLike, table: str, partition: str, count: int) -> list[Any] | None:
-    rows = stack.rows(table, partition)
+def _fill_rows(stack: AzureLike, signal_id: str, count: int) -> list[Any] | None:
+    rows = stack.rows("tbFills", "signal_id", signal_id)
     return rows if len(rows) >= count else None
 
 
@@ -157,8 +158,10 @@ def test_alerts_fill_record_and_journal_across_token_expiry(azure_like: AzureLik
     positions = {p["accountId"]: p["netPos"] for p in stack.sim_state()["positions"]}
     assert (positions.get(10001), positions.get(10002)) == (1, 2)
     # The worker recorded both fills (its identity, over HTTPS) and the webhook journaled it.
-    wait_for(lambda: _rows(stack, "tbFills", signal_id, 2), 30, "the worker's fill rows")
-    [journal] = wait_for(lambda: stack.rows("tbAlerts", "demo") or None, 20, "the journal")
+    wait_for(lambda: _fill_rows(stack, signal_id, 2), 30, "the worker's fill rows")
+    [journal] = wait_for(
+        lambda: stack.rows("tbAlerts", "PartitionKey", "demo") or None, 20, "the journal"
+    )
     assert journal["RowKey"] == signal_id
 
     # Outlive every token issued so far, then trade again on renewed ones.
@@ -167,7 +170,7 @@ def test_alerts_fill_record_and_journal_across_token_expiry(azure_like: AzureLik
     assert second.status_code == 202, second.text
     second_id = second.json()["id"]
     wait_for(lambda: _fills_on_both_accounts(stack, "Sell", 2), 30, "the exit fills")
-    wait_for(lambda: _rows(stack, "tbFills", second_id, 2), 30, "the worker's exit fill rows")
+    wait_for(lambda: _fill_rows(stack, second_id, 2), 30, "the worker's exit fill rows")
 
     issued = stack.identity()["apps"]
     for app in ("functions", "worker"):

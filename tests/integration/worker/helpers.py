@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from shared.adapters.tradovate.client import TradovateClient
 from shared.services.live_state import LiveState
+from worker.history import TablesHistory, history_partition
 
 ACCOUNTS = (10001, 10002)
 
@@ -55,3 +57,12 @@ async def settled(live: LiveState, client: TradovateClient, timeout_s: float = 5
         await asyncio.sleep(0.05)
         found = await differences(live, client)
     return found
+
+
+async def unlinked_fill_rows(
+    history: TablesHistory, client: TradovateClient
+) -> list[dict[str, Any]]:
+    """Return the ``Fills`` rows no signal placed, from the days of the fills REST lists."""
+    days = sorted({history_partition(f.timestamp) for f in await client.rest.fills()})
+    rows = [row for day in days for row in await history.read("fills", day)]
+    return [row for row in rows if "signal_id" not in row]

@@ -13,7 +13,7 @@ from shared.adapters.tradovate.client import TradovateClient
 from shared.domain.broker import OrderRequest, OrderType, Side
 from shared.services.live_state import LiveState
 from tests.integration.worker.conftest import front_month, until
-from tests.integration.worker.helpers import settled
+from tests.integration.worker.helpers import settled, unlinked_fill_rows
 from worker.app import WorkerApp
 from worker.states import WorkerState
 
@@ -68,6 +68,6 @@ async def test_worker_with_100_drops_and_5_revocations_reconnects_without_storm_
     rest_fills = {f.id for f in await client.rest.fills()}
     assert len(rest_fills) == orders
     assert await until(lambda: worker.pipeline.history_backlog == 0)
-    rows = await worker_app.history.read("fills", "unlinked")
+    rows = await unlinked_fill_rows(worker_app.history, client)
     assert {int(r["RowKey"]) for r in rows} == rest_fills
     print(f"\n{DROPS} drops + {REVOCATIONS} revocations: {attempts} attempts in {elapsed:.1f} s")

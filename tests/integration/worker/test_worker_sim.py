@@ -20,7 +20,7 @@ from shared.domain.broker import OrderRequest, OrderType, Side
 from shared.ports import LedgerEntry
 from shared.services.live_state import LiveState
 from tests.integration.worker.conftest import fast, front_month, until
-from tests.integration.worker.helpers import settled
+from tests.integration.worker.helpers import settled, unlinked_fill_rows
 from worker.app import WorkerApp
 
 pytestmark = pytest.mark.integration
@@ -85,11 +85,11 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
     )
     history = worker_app.history
     assert await until(lambda: worker_app.worker.pipeline.recorder.fills_recorded == 2)
-    fills = await history.read("fills", "sig-1")
+    fills = await history.signal_rows("fills", "sig-1")
     assert [(f["order_id"], f["price"], f["qty"], f["leg"]) for f in fills] == [
         (ack.order_id, "21012.25", 2, "entry")
     ]
-    assert len(await history.read("fills", "unlinked")) == 1
+    assert len(await unlinked_fill_rows(history, client)) == 1
     # The worker merges the leg's end in Redis; its ledger loop copies it to Table storage,
     # where the fill outranks the executor's earlier "acknowledged".
     deadline = asyncio.get_running_loop().time() + 10.0  # settles 2 s, then the next loop
@@ -101,7 +101,7 @@ async def test_worker_with_linked_order_records_fill_ledger_and_events(
     assert ledger.fields["filled_qty"] == 2
     assert ledger.fields["order_id"] == 1  # the executor's own field survives the merge
     assert isinstance(ledger.fields["filled_at"], datetime)
-    executions = await history.read("executions", "sig-1")
+    executions = await history.signal_rows("executions", "sig-1")
     assert {e["exec_type"] for e in executions} >= {"New", "Trade"}
     seen: dict[str, list[dict[str, object]]] = {}
     loop = asyncio.get_running_loop()

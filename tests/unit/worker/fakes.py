@@ -87,10 +87,13 @@ class FakeLedgerWrites:
     def __init__(self) -> None:
         self.entries: list[LedgerEntry] = []
         self.down = False
+        self.down_signals: set[str] = set()
+        self.merges = 0
 
     async def update_all(self, entries: Sequence[LedgerEntry]) -> None:
-        if self.down:
+        if self.down or {e.signal_id for e in entries} & self.down_signals:
             raise DependencyUnavailable("redis down")
+        self.merges += 1
         assert len({e.signal_id for e in entries}) <= 1, "one signal per merge"
         self.entries.extend(entries)
 

@@ -72,11 +72,11 @@ async def test_recover_fills_with_fills_the_socket_missed_records_them_once() ->
     pipeline, _, history = _pipeline(rest)
     await pipeline.on_snapshot(snapshot(orders=(order(7, OrderStatus.FILLED),), fills=(known,)))
     await pipeline.drain_history()
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["70"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [70]
     assert await pipeline.recover_fills(rest) == 2
     assert pipeline.history_backlog == 1
     await pipeline.drain_history()
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["70", "71", "90"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [70, 71, 90]
     assert history.rows["fills"][-1]["cl_ord_id"] == "cl-9"
     assert await pipeline.recover_fills(rest) == 0
 
@@ -142,7 +142,7 @@ async def test_drain_history_with_changes_queued_one_by_one_writes_them_together
     assert pipeline.history_backlog == 3
     await pipeline.drain_history()
     assert pipeline.history_backlog == 0
-    assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71", "72", "73"]]
+    assert [[r["fill_id"] for r in t] for t in history.transactions] == [[71, 72, 73]]
 
 
 async def test_run_history_waits_for_a_burst_to_pass_then_writes_it_in_one_transaction() -> None:
@@ -162,7 +162,7 @@ async def test_run_history_waits_for_a_burst_to_pass_then_writes_it_in_one_trans
             if history.transactions:
                 break
             await asyncio.sleep(0.01)
-        assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71", "72", "73"]]
+        assert [[r["fill_id"] for r in t] for t in history.transactions] == [[71, 72, 73]]
         assert pipeline.history_backlog == 0
     finally:
         task.cancel()
@@ -183,6 +183,6 @@ async def test_run_history_under_changes_that_never_stop_writes_after_the_defer_
             if history.transactions:
                 break
             await asyncio.sleep(0.01)
-        assert [[r["RowKey"] for r in t] for t in history.transactions] == [["71"]]
+        assert [[r["fill_id"] for r in t] for t in history.transactions] == [[71]]
     finally:
         task.cancel()

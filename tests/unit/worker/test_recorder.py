@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from shared import redis_keys as keys
+from shared.adapters.tables_common import TRANSACTION_ROWS
 from shared.domain.broker import OrderStatus
 from shared.domain.errors import DependencyUnavailable
 from tests.unit.worker.builders import AT, change, command, fill, order, report, version
@@ -20,6 +23,8 @@ LEDGER = FakeLedgerWrites()
 def _setup() -> tuple[HistoryRecorder, FakeRedis, FakeHistory, list[tuple[str, Any]], Book]:
     redis, history = FakeRedis(), FakeHistory()
     LEDGER.entries.clear()
+    LEDGER.down_signals.clear()
+    LEDGER.merges = 0
     events: list[tuple[str, Any]] = []
 
     async def publish(batch: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
@@ -46,7 +51,7 @@ async def test_record_fills_with_linked_fill_writes_row_ledger_event_once() -> N
     effects = book.apply(change(fill(71, 7, 2, "6000.5")))
     await recorder.record_fills(effects.fills, book)
     await recorder.record_fills(effects.fills, book)  # a resync delivers it again
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["71"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [71]
     [leg] = LEDGER.entries
     assert (leg.signal_id, leg.row_key, leg.status) == ("sig-7", "cl-7", "filled")
     assert leg.fields["fill_price"] == "6000.5"
@@ -65,7 +70,7 @@ async def test_record_fills_with_tables_down_keeps_fill_pending_until_it_is_writ
     history.down = False
     await recorder.record_fills((), book)
     assert recorder.pending == 0
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["72"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [72]
 
 
 async def test_record_fills_with_redis_down_keeps_the_batch_and_raises() -> None:
@@ -114,10 +119,10 @@ async def test_announce_then_record_publishes_order_filled_once() -> None:
     assert [(name, body["signal_id"]) for name, body in events] == [("order.filled", "sig-7")]
     await recorder.record_fills(effects.fills, book)
     assert len(events) == 1
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["74"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [74]
 
 
-async def test_record_executions_writes_one_transaction_per_signal_and_marks_once() -> None:
+async def test_record_executions_writes_one_transaction_per_day_and_merges_per_signal() -> None:
     recorder, redis, history, _, _ = _setup()
     index = {"signal_id": "sig-8", "strategy": "s", "account": "DEMO10001", "leg": "entry"}
     redis.values[keys.cl_ord_index("cl-8")] = json.dumps(index)
@@ -129,29 +134,37 @@ async def test_record_executions_writes_one_transaction_per_signal_and_marks_onc
         (report(94, 9, "New", OrderStatus.WORKING), None),
     ]
     await recorder.record_executions(reports)
-    assert sorted([r["RowKey"] for r in t] for t in history.transactions) == [
-        ["000000000007-000000000090", "000000000007-000000000092"],
-        ["000000000008-000000000091", "000000000008-000000000093"],
-        ["000000000009-000000000094"],
-    ]
+    # Two signals and an unlinked order, all of one day: one Table transaction.
+    assert [[r["report_id"] for r in t] for t in history.transactions] == [[90, 91, 92, 93, 94]]
+    assert [r.get("signal_id") for r in history.transactions[0]] == [
+        "sig-7", "sig-8", "sig-7", "sig-8", None
+    ]  # fmt: skip
     assert redis.mgets == [[keys.cl_ord_index("cl-7"), keys.cl_ord_index("cl-8")]]
+    assert LEDGER.merges == 2  # one script per signal
     assert sorted((e.signal_id, e.status) for e in LEDGER.entries) == [
         ("sig-7", "cancelled"), ("sig-8", "cancelled")
     ]  # fmt: skip
     assert set(redis.sets[keys.WORKER_EXECUTIONS_RECORDED]) == {"90", "91", "92", "93", "94"}
 
 
-async def test_record_fills_with_one_signal_failing_records_the_others_and_retries_it() -> None:
-    recorder, redis, history, events, book = _setup()
+def _second_signal(book: Book, redis: FakeRedis) -> None:
     book.apply(change(order(8, OrderStatus.FILLED)))
     book.apply(change(command(80, 8, "cl-8")))
     index = {"signal_id": "sig-8", "strategy": "s", "account": "DEMO10001", "leg": "entry"}
     redis.values[keys.cl_ord_index("cl-8")] = json.dumps(index)
+
+
+async def test_record_fills_with_one_day_failing_records_the_others_and_retries_it() -> None:
+    recorder, redis, history, events, book = _setup()
+    _second_signal(book, redis)
     effects = book.apply(change(fill(75, 7, 1, "6000")))
-    effects.merge(book.apply(change(fill(76, 8, 1, "6001"))))
-    history.down_partitions = {"sig-8"}
+    next_day = replace(fill(76, 8, 1, "6001"), timestamp=AT + timedelta(days=1))
+    effects.merge(book.apply(change(next_day)))
+    history.down_partitions = {"2026-03-03"}
     await recorder.record_fills(effects.fills, book)
-    assert [r["PartitionKey"] for r in history.rows["fills"]] == ["sig-7"]
+    assert [(r["PartitionKey"], r["fill_id"]) for r in history.rows["fills"]] == [
+        ("2026-03-02", 75)
+    ]
     assert list(recorder.pending_fills) == [76]
     assert [e.signal_id for e in LEDGER.entries] == ["sig-7"]  # sig-8's end waits with its row
     assert set(redis.sets[keys.WORKER_FILLS_RECORDED]) == {"75"}
@@ -159,8 +172,37 @@ async def test_record_fills_with_one_signal_failing_records_the_others_and_retri
     history.down_partitions = set()
     await recorder.record_fills((), book)
     assert recorder.pending == 0
-    assert [r["RowKey"] for r in history.rows["fills"]] == ["75", "76"]
+    assert [r["fill_id"] for r in history.rows["fills"]] == [75, 76]
     assert [body["fill_id"] for _, body in events] == [75, 76]
+
+
+async def test_record_fills_with_one_signals_ledger_failing_marks_only_the_others() -> None:
+    recorder, redis, history, _, book = _setup()
+    _second_signal(book, redis)
+    effects = book.apply(change(fill(75, 7, 1, "6000")))
+    effects.merge(book.apply(change(fill(76, 8, 1, "6001"))))
+    LEDGER.down_signals = {"sig-8"}
+    await recorder.record_fills(effects.fills, book)
+    assert [[r["fill_id"] for r in t] for t in history.transactions] == [[75, 76]]
+    assert [e.signal_id for e in LEDGER.entries] == ["sig-7"]
+    assert set(redis.sets[keys.WORKER_FILLS_RECORDED]) == {"75"}  # 76 is written, not marked
+    assert list(recorder.pending_fills) == [76]
+    LEDGER.down_signals = set()
+    await recorder.record_fills((), book)
+    assert [r["fill_id"] for r in history.rows["fills"]] == [75, 76, 76]  # the same row again
+    assert [e.signal_id for e in LEDGER.entries] == ["sig-7", "sig-8"]
+    assert set(redis.sets[keys.WORKER_FILLS_RECORDED]) == {"75", "76"}
+    assert recorder.pending == 0
+
+
+async def test_record_executions_of_more_rows_than_one_transaction_splits_the_day() -> None:
+    recorder, _, history, _, _ = _setup()
+    count = TRANSACTION_ROWS + 5
+    await recorder.record_executions(
+        (report(1000 + n, 9, "New", OrderStatus.WORKING), None) for n in range(count)
+    )
+    assert [len(t) for t in history.transactions] == [TRANSACTION_ROWS, 5]
+    assert recorder.pending == 0
 
 
 async def test_record_fills_with_two_fills_of_one_order_merges_the_leg_end_once() -> None:
