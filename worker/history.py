@@ -13,10 +13,10 @@ Tables (``{prefix}`` is ``TABLE_PREFIX``):
 
 A day per partition, not a signal per partition: Table storage writes rows together only
 within one partition, so a burst of signals' rows costs one transaction per 100 rows rather
-than one per signal, and a request costs more than the rows it carries (about 1 ms of
-Azurite's CPU and 0.65 ms of the worker's per transaction, against 0.04 ms per row, measured
-locally). A day's
-rows are also what an audit reads first; a signal's are ``signal_id eq '...'`` within its day.
+than one per signal, and a request costs more than the rows it carries (measured locally,
+about 1 ms of Azurite's CPU and 0.65 ms of the worker's per transaction, against 0.04 ms per
+row). A day's rows are also what an audit reads first; a signal's are
+``signal_id eq '...'`` within its day.
 
 The ledger (the executor's, ``shared.adapters.redis_ledger``): the worker merges only the
 end of a leg's story into its Redis working copy, which the ledger mirror copies to
