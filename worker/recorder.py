@@ -167,24 +167,26 @@ class HistoryRecorder:
         """Merge the legs' ends of written rows, one script per signal; return the ids whose
         ends are merged (or that have none). A signal whose merge fails keeps its rows
         unmarked, to be written again with their ends."""
-        done = [r.item_id for r in chunk if r.ledger is None]
-        signals: dict[str, list[_Row]] = {}
+        done: list[int] = []
+        signals: dict[str, tuple[list[int], dict[str, LedgerEntry]]] = {}
         for row in chunk:
-            if row.ledger is not None:
-                signals.setdefault(row.ledger.signal_id, []).append(row)
-        for signal_id, signal_rows in signals.items():
-            # The last row of a leg holds its latest end (rows come in id order).
-            ends = {r.ledger.row_key: r.ledger for r in signal_rows if r.ledger is not None}
+            if row.ledger is None:
+                done.append(row.item_id)
+                continue
+            ids, ends = signals.setdefault(row.ledger.signal_id, ([], {}))
+            ids.append(row.item_id)
+            ends[row.ledger.row_key] = row.ledger  # rows come in id order: the last end wins
+        for signal_id, (ids, ends) in signals.items():
             try:
                 await self._ledger.update_all(list(ends.values()))
             except DependencyUnavailable as exc:
                 logger.warning(
                     "%s ledger ends not merged yet; will retry",
                     role,
-                    extra={"signal_id": signal_id, "rows": len(signal_rows), "error": exc.message},
+                    extra={"signal_id": signal_id, "rows": len(ids), "error": exc.message},
                 )
                 continue
-            done += (r.item_id for r in signal_rows)
+            done += ids
         return done
 
     async def announce(self, fills: Iterable[AccountFill], book: Book) -> None:
