@@ -8,11 +8,16 @@ Table writes the larger half of the worker's CPU per order and a sixth of the we
 The framing itself is a fixed text format (learn.microsoft.com/rest/api/storageservices/
 performing-entity-group-transactions), so this module writes it directly:
 
-- the operations are still built by the SDK (``TableBatchOperations``: entity serialisation
-  with its EDM types, key escaping, URLs and headers), so every part is the SDK's own request;
+- each entity's body is the SDK's own serialisation (``_add_entity_properties``: its EDM
+  types and their annotations, written as the SDK's JSON encoder writes them);
+- each operation's request line and headers are written here as the SDK's request builder
+  writes them (``TableBatchOperations.upsert``: the key's quotes doubled, table and keys
+  percent-encoded, the same headers in the same order). Building them through the SDK made
+  an ``HttpRequest`` per row and cost about 35 µs per row, two thirds of a row's cost, and
+  most of the worker's history transactions of 100 rows; a test holds the parts equal to
+  the SDK's for generated entities, and another the bytes on the wire, boundaries aside;
 - each part is written as the SDK writes it (the ``application/http`` request line, headers,
-  ``Content-Length`` and body), inside the same batch and changeset envelopes; a test holds
-  the bytes equal to the SDK's, boundaries aside;
+  ``Content-Length`` and body), inside the same batch and changeset envelopes;
 - the request goes through the table client's own pipeline (authentication, retries,
   logging, transport), as the SDK's ``_batch_send`` sends it;
 - the answer is accepted when the batch is ``202 Accepted`` and every part's status is 2xx.
@@ -21,17 +26,20 @@ Anything else is handed to ``submit_transaction`` with the same operations: a tr
 that failed applied nothing, and a merge or replace upsert may be sent again, so the SDK
 answers exactly as before (its own exceptions, its own error codes). Only upserts go this way;
 an insert ("create"), whose repetition after an unclear answer would report a conflict with
-itself, keeps to the SDK. Should a later SDK lack the client internals this needs, every
-transaction goes to ``submit_transaction`` and one warning says so.
+itself, keeps to the SDK, and so does a Cosmos DB endpoint (the SDK rewrites its merges).
+Should a later SDK lack the client internals this needs, every transaction goes to
+``submit_transaction`` and one warning says so.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -51,11 +59,70 @@ def _internals(table: TableClient) -> Any | None:
     client = getattr(table, "_client", None)
     needed = (
         callable(getattr(client, "send_request", None))
-        and hasattr(client, "_config")
+        and isinstance(getattr(getattr(client, "_config", None), "version", None), str)
         and isinstance(getattr(table, "_primary_hostname", None), str)
         and isinstance(getattr(table, "scheme", None), str)
+        and isinstance(getattr(table, "table_name", None), str)
+        and _entity_properties() is not None
     )
     return client if needed else None
+
+
+def _entity_properties() -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
+    """Return the SDK's entity serialiser (values with their EDM annotations), or None."""
+    try:
+        from azure.data.tables._serialize import _add_entity_properties
+    except ImportError:
+        return None
+    return _add_entity_properties
+
+
+def _json_encoder() -> type[json.JSONEncoder]:
+    from azure.core.serialization import AzureJSONEncoder
+
+    return AzureJSONEncoder
+
+
+def _key(entity: Mapping[str, Any], name: str) -> str:
+    """Return a key escaped for the operation's URL: quotes doubled (OData), then
+    percent-encoded with nothing kept (as the SDK's URL serializer)."""
+    value = entity[name]
+    if not isinstance(value, str):
+        raise TypeError("PartitionKey or RowKey must be of type string.")  # as the SDK
+    return quote(value.replace("'", "''"), safe="")
+
+
+def upsert_part(
+    endpoint: str,
+    table_name: str,
+    version: str,
+    entity: Mapping[str, Any],
+    mode: UpsertMode,
+    stamp: str,
+) -> bytes:
+    """Write one upsert as the ``application/http`` part the SDK would send for it: ``PATCH``
+    (merge) or ``PUT`` (replace) to the entity's URL, the SDK's headers in its order, dated
+    ``stamp``, and the entity serialised with its EDM annotations."""
+    add_properties = _entity_properties()
+    if add_properties is None:
+        raise RuntimeError("this azure-data-tables has no entity serialiser to use")
+    if "PartitionKey" not in entity or "RowKey" not in entity:
+        raise ValueError("PartitionKey and/or RowKey were not provided in entity")  # as the SDK
+    url = (
+        f"{endpoint}/{quote(table_name, safe='')}"
+        f"(PartitionKey='{_key(entity, 'PartitionKey')}',RowKey='{_key(entity, 'RowKey')}')"
+    )
+    body = json.dumps(add_properties(entity), cls=_json_encoder())
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),  # ASCII: the encoder escapes everything else
+        "x-ms-version": version,
+        "DataServiceVersion": "3.0",
+        "Accept": "application/json",
+        "x-ms-date": stamp,
+        "Date": stamp,
+    }
+    return serialize_part("PATCH" if mode == "merge" else "PUT", url, headers, body.encode())
 
 
 def _sdk_mode(mode: UpsertMode) -> Any:
@@ -92,18 +159,14 @@ def part_statuses(body: bytes) -> list[int]:
     return [int(found) for found in _PART_STATUS.findall(body)]
 
 
-def _body_bytes(request: Any) -> bytes:
-    content = request.content
-    if content is None:
-        return b""
-    return content if isinstance(content, bytes) else str(content).encode("utf-8")
-
-
 async def upsert_transaction(
     table: TableClient, entities: Sequence[Mapping[str, Any]], *, mode: UpsertMode = "merge"
 ) -> None:
     """Upsert ``entities`` (one partition, at most 100) in one entity-group transaction."""
     if not entities:
+        return
+    if getattr(table, "_cosmos_endpoint", False):  # the SDK rewrites a merge for Cosmos DB
+        await _through_sdk(table, entities, mode)
         return
     client = _internals(table)
     if client is None:
@@ -111,31 +174,21 @@ async def upsert_transaction(
         await _through_sdk(table, entities, mode)
         return
     from azure.core.rest import HttpRequest
-    from azure.data.tables._table_batch import TableBatchOperations
 
     endpoint = f"{table.scheme}://{table._primary_hostname}"
-    operations = TableBatchOperations(
-        config=client._config,
-        endpoint=endpoint,
-        table_name=table.table_name,
-        is_cosmos_endpoint=bool(getattr(table, "_cosmos_endpoint", False)),
-    )
-    sdk_mode = _sdk_mode(mode)
-    for entity in entities:
-        operations.upsert(entity, mode=sdk_mode)
     stamp = _http_date()
+    version = client._config.version
     parts = [
-        serialize_part(
-            r.method, r.url, {**r.headers, "x-ms-date": stamp, "Date": stamp}, _body_bytes(r)
-        )
-        for r in operations.requests
+        upsert_part(endpoint, table.table_name, version, entity, mode, stamp) for entity in entities
     ]
+    if len({entity["PartitionKey"] for entity in entities}) != 1:
+        raise ValueError("Partition Keys in the batch must all be the same.")  # as the SDK
     batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
     request = HttpRequest(
         "POST",
         f"{endpoint}/$batch",
         headers={
-            "x-ms-version": client._config.version,
+            "x-ms-version": version,
             "DataServiceVersion": "3.0",
             "MaxDataServiceVersion": "3.0;NetFx",
             "Content-Type": f"multipart/mixed; boundary={batch}",

@@ -170,6 +170,36 @@ async def test_an_sdk_without_the_internals_sends_through_submit_transaction(
     assert wire == []
 
 
+async def test_rows_of_two_partitions_are_refused_before_anything_is_sent(
+    table: TableClient, wire: list[tuple[dict[str, str], bytes, int]]
+) -> None:
+    rows = [{"PartitionKey": "p", "RowKey": "a"}, {"PartitionKey": "q", "RowKey": "b"}]
+    with pytest.raises(ValueError, match="Partition Keys"):
+        await upsert_transaction(table, rows)
+    assert wire == []
+
+
+async def test_a_cosmos_endpoint_keeps_to_the_sdk_without_a_warning(
+    table: TableClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(tables_batch, "_warned", False)
+    monkeypatch.setattr(table, "_cosmos_endpoint", True, raising=False)
+    submitted: list[list[Any]] = []
+
+    async def submit(operations: list[Any], **kwargs: Any) -> list[Any]:
+        submitted.append(operations)
+        return []
+
+    monkeypatch.setattr(table, "submit_transaction", submit)
+    with caplog.at_level(logging.WARNING, logger=tables_batch.__name__):
+        await upsert_transaction(table, _rows("f"), mode="replace")
+
+    assert [[(op, options["mode"]) for op, _, options in ops] for ops in submitted] == [
+        [("upsert", UpdateMode.REPLACE)] * 2
+    ]
+    assert caplog.records == []
+
+
 def test_part_statuses_reads_every_answer_of_a_changeset() -> None:
     body = (
         b"--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_1\r\n"
