@@ -185,11 +185,13 @@ class Defaults(_Model):
     quantity: Positive = Decimal(1)
     """Contracts per order when the alert names none (whole contracts; multiplied per account)."""
     order_type: OrderType = OrderType.MARKET
-    """``market``, ``limit``, ``stop``, ``stop_limit`` or ``trailing_stop`` when the alert names
-    none.
+    """``market`` or ``limit`` (resting at the alert's price) when the alert names none; a stop
+    needs a trigger price only an alert can give.
     """
     time_in_force: TimeInForce = TimeInForce.DAY
-    """``day``, ``gtc``, ``gtd``, ``ioc`` or ``fok`` when the alert names none."""
+    """``day``, ``gtc``, ``ioc`` or ``fok`` when the alert names none; ``gtd`` needs an expiry
+    only an alert can give.
+    """
     take_profit: Level | None = None
     """The take-profit distance of an entry whose alert names none."""
     stop_loss: Level | None = None
@@ -204,6 +206,23 @@ class Defaults(_Model):
     def _whole(cls, value: Decimal) -> Decimal:
         if value != value.to_integral_value():
             raise ValueError("quantity must be whole contracts")
+        return value
+
+    @field_validator("order_type")
+    @classmethod
+    def _plannable_type(cls, value: OrderType) -> OrderType:
+        if value not in (OrderType.MARKET, OrderType.LIMIT):
+            raise ValueError(
+                f"a default order type of {value.value} needs a trigger price only an alert can "
+                "give: use market or limit"
+            )
+        return value
+
+    @field_validator("time_in_force")
+    @classmethod
+    def _plannable_time(cls, value: TimeInForce) -> TimeInForce:
+        if value is TimeInForce.GTD:
+            raise ValueError("a default gtd needs an expiry only an alert can give")
         return value
 
     def brackets(self) -> tuple[BracketLeg, ...]:
@@ -377,6 +396,19 @@ class Strategy(_Model):
         if len(set(names)) != len(names):
             raise ValueError("an account is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _plannable(self) -> Strategy:
+        # The executor builds each account's policy from this; a value it refuses would fail
+        # every signal of the strategy there, so the file is refused here instead.
+        from shared.services.policy_builder import policy_for
+
+        for account in self.accounts:
+            try:
+                policy_for(self, account.name, account.multiplier)
+            except ValueError as exc:
+                raise ValueError(f"account {account.name}: {exc}") from exc
+        return self
 
     def trade_symbol(self, symbol: SymbolRef) -> SymbolRef:
         """Return the symbol to trade for an alert's symbol (alert on NQ, trade MNQ)."""

@@ -155,6 +155,13 @@ INVALID = [
      "invalid_strategies", "strategies.nq.behaviour.allow_add", 8),
     ("fractional_default_quantity", MINIMAL + "\n[strategies.nq.defaults]\nquantity = 1.5\n",
      "invalid_strategies", "strategies.nq.defaults.quantity", 8),
+    ("default_stop_order", MINIMAL + '\n[strategies.nq.defaults]\norder_type = "stop"\n',
+     "invalid_strategies", "strategies.nq.defaults.order_type", 8),
+    ("default_trailing_stop_order",
+     MINIMAL + '\n[strategies.nq.defaults]\norder_type = "trailing_stop"\n',
+     "invalid_strategies", "strategies.nq.defaults.order_type", 8),
+    ("default_gtd", MINIMAL + '\n[strategies.nq.defaults]\ntime_in_force = "gtd"\n',
+     "invalid_strategies", "strategies.nq.defaults.time_in_force", 8),
     ("level_in_two_units",
      MINIMAL + "\n[strategies.nq.defaults]\ntake_profit = { ticks = 4, points = 1 }\n",
      "invalid_strategies", "strategies.nq.defaults.take_profit", 8),
@@ -258,3 +265,32 @@ def test_cli_module_run_with_example_exits_zero() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "ok: 2 strategies" in result.stdout
+
+
+@pytest.mark.parametrize("time_in_force", ["day", "gtc", "gtd", "ioc", "fok"])
+@pytest.mark.parametrize("order_type", ["market", "limit", "stop", "stop_limit", "trailing_stop"])
+def test_a_file_that_loads_gives_every_account_a_policy_the_executor_accepts(
+    order_type: str, time_in_force: str
+) -> None:
+    from shared.services.policy_builder import policy_for
+
+    text = (
+        MINIMAL.replace('accounts = [{ name = "DEMO1" }]', 'accounts = [{ name = "DEMO1" }, '
+                        '{ name = "DEMO2", multiplier = 3 }]')
+        + f'\n[strategies.nq.defaults]\norder_type = "{order_type}"\n'
+        f'time_in_force = "{time_in_force}"\nstop_loss = {{ ticks = 8 }}\n'
+    )  # fmt: skip
+    plannable = order_type in ("market", "limit") and time_in_force != "gtd"
+    if not plannable:
+        with pytest.raises(StrategyFileError) as info:
+            parse_strategies(text, "strategies.toml")
+        assert info.value.field in {
+            "strategies.nq.defaults.order_type",
+            "strategies.nq.defaults.time_in_force",
+        }
+        return
+    strategy = parse_strategies(text, "strategies.toml")["nq"]
+    for account in strategy.accounts:
+        policy = policy_for(strategy, account.name, account.multiplier)
+        assert policy.default_order_type.value == order_type
+        assert policy.default_time_in_force.value == time_in_force
