@@ -19,6 +19,9 @@ from shared.domain.signal import Signal
 from shared.ports import OutboundMessage
 
 ENVELOPE_VERSION = 1
+# The alert format of the flatten signals the operator's API queues (``shared.services.ops.
+# flatten``). Only that API puts it on the queue: the webhook's formats are the parsers'.
+OPERATOR_FORMAT = "ops"
 
 
 @dataclass(frozen=True, slots=True)

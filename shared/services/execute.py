@@ -73,7 +73,7 @@ from shared.ports import (
     LedgerEntry,
     LiveReader,
 )
-from shared.services.envelope import Envelope
+from shared.services.envelope import OPERATOR_FORMAT, Envelope
 from shared.services.expectation import Expectation
 from shared.services.live_state import LiveView
 from shared.services.plan_inputs import (
@@ -86,7 +86,7 @@ from shared.services.plan_inputs import (
     read_risk,
 )
 from shared.services.plan_record import dump_plan, load_plan
-from shared.services.policy_builder import policy_for
+from shared.services.policy_builder import for_operator, policy_for
 from shared.services.send_plan import (
     REPLAN,
     PlanSender,
@@ -301,6 +301,8 @@ class Executor:
         )
         basis = dataclasses.replace(basis, waited_ms=waited_ms, reason=reason)
         policy = policy_for(target.strategy, env.account, env.multiplier)
+        if env.alert_format == OPERATOR_FORMAT:
+            policy = for_operator(policy)
         planned = plan(
             env.signal,
             book,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -63,6 +64,21 @@ def policy_for(strategy: Strategy, account: str, multiplier: Decimal) -> Strateg
         _POLICIES.clear()
     _POLICIES[key] = (strategy, policy)
     return policy
+
+
+def for_operator(policy: StrategyPolicy) -> StrategyPolicy:
+    """Return ``policy`` for an operator's flatten: its trading windows never keep a position
+    open.
+
+    The closing gate refuses exits outside the windows when ``exits_outside_windows`` is off
+    (the strategy's own signals then wait for the window). An operator's flatten or stop is
+    the instruction to close now; nothing else in the closing path refuses it (kill switches
+    and loss limits stop only entries), so this is what makes it close whatever the clock.
+    """
+    if policy.limits.exits_outside_windows:
+        return policy
+    limits = replace(policy.limits, exits_outside_windows=True)
+    return replace(policy, limits=limits)
 
 
 def _policy(strategy: Strategy, account: str, multiplier: Decimal) -> StrategyPolicy:

@@ -33,7 +33,7 @@ from shared.domain.errors import BridgeError, InvalidSignal, NotFound
 from shared.domain.signal import Intent, Signal
 from shared.domain.symbols import parse_symbol
 from shared.ports import AlertJournal, AlertRecord, Clock, SignalQueue
-from shared.services.envelope import Envelope, to_message
+from shared.services.envelope import OPERATOR_FORMAT, Envelope, to_message
 from shared.services.ops.broker_state import DEFAULT_MAX_AGE_S, AccountRef, BrokerState, View
 from shared.services.ops.ports import BrokerReads, OpsStore
 from shared.services.ops.requests import (
@@ -49,7 +49,7 @@ from shared.strategies import Strategy, StrategyBook
 
 log = logging.getLogger(__name__)
 
-FORMAT = "ops"
+FORMAT = OPERATOR_FORMAT
 CHANNEL = "risk.alert"
 _FIELDS = frozenset({"scope", "strategy", "account", "reason", "request_id"})
 
@@ -164,8 +164,9 @@ class Flatten:
         return {ref.name: self._runner(ref) for ref in refs}
 
     def _runner(self, ref: AccountRef) -> Strategy:
-        # Any strategy of the account may carry its flatten; prefer one whose exits pass
-        # outside its trading windows, so the closing gate cannot refuse it.
+        # Any strategy of the account may carry its flatten (no trading window refuses an
+        # operator's flatten: ``policy_builder.for_operator``); prefer one whose own exits
+        # pass outside its windows, and then the first by id, so the choice is stable.
         holders = [self._strategies[s] for s in ref.strategies]
         return sorted(holders, key=lambda s: (not s.risk.exits_outside_windows, s.id))[0]
 

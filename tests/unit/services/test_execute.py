@@ -15,7 +15,7 @@ from shared.domain.alerts import parse_alert
 from shared.domain.clock import ManualClock
 from shared.domain.errors import DependencyUnavailable, TransientBrokerError
 from shared.domain.planning.model import client_order_id
-from shared.services.envelope import Envelope
+from shared.services.envelope import OPERATOR_FORMAT, Envelope
 from shared.services.execute import Delivery, ExecuteDeps, Executor, Outcome
 from shared.services.settle import Timing
 from shared.strategies import load_strategies
@@ -306,3 +306,44 @@ async def test_execute_with_stale_live_cache_falls_back_to_rest(world: World) ->
     outcome = await world.run({**BUY, "market_position": "long", "position_size": 2})
     assert outcome.status == "done"
     assert world.broker.sent == []  # already at the target: nothing to send
+
+
+WINDOWED = """\
+version = 1
+
+[strategies.windowed]
+secret = { env = "WEBHOOK_WINDOWED" }
+accounts = [{ name = "DEMO10001", id = 10001 }]
+[strategies.windowed.risk]
+timezone = "America/Chicago"
+exits_outside_windows = false
+trading_windows = [{ days = ["mon"], start = "08:30", end = "09:00" }]
+"""
+
+
+@pytest.mark.parametrize(
+    ("alert_format", "status"), [("native", "denied"), (OPERATOR_FORMAT, "done")]
+)
+async def test_an_operators_flatten_closes_outside_the_windows_where_a_strategys_exit_waits(
+    tmp_path: Path, alert_format: str, status: str
+) -> None:
+    path = tmp_path / "strategies.toml"
+    path.write_text(WINDOWED, encoding="utf-8")
+    world = World(strategies=path)
+    world.broker.net_pos = 2  # held before the window closed (NOW is a Friday)
+    signal = parse_alert(json.dumps({"intent": "flat", "symbol": "MNQ1!"})).signal
+    envelope = Envelope(
+        signal_id="f" * 32, strategy_id="windowed", account="DEMO10001", account_id=10001,
+        multiplier=Decimal(1), alert_format=alert_format, received_at=NOW,
+        correlation_id="corr", signal=signal,
+    )  # fmt: skip
+
+    outcome = await world.executor.execute(Delivery(envelope, f"{'f' * 32}:DEMO10001", 1))
+
+    assert outcome.status == status
+    if status == "denied":
+        assert outcome.detail.startswith("outside_trading_window")
+        assert (world.broker.sent, world.broker.net_pos) == ([], 2)
+    else:
+        assert world.broker.net_pos == 0
+        assert len(world.broker.sent) == 1
