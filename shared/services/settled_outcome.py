@@ -6,9 +6,10 @@ them (``shared.services.settle``). Then, in one ledger write: each market leg's 
 (``settled_qty``, ``settled_by``), and on the execution summary how long settling took and
 whether the fills are ``confirmed``. A market order that Tradovate accepted and then closed
 without a single fill (refused after the answer, say by its risk checks) makes the signal
-``rejected``: the broker refused the trade itself. With that write, in the same round trip,
-the expectation for the account and contract (``shared.services.expectation``) says what the
-next plan needs the cache to show.
+``rejected``: the broker refused the trade itself, and an ``order.rejected`` event (code
+``closed_without_fill``) goes out with the write, as for a refused placement. With that write,
+in the same round trip, the expectation for the account and contract
+(``shared.services.expectation``) says what the next plan needs the cache to show.
 """
 
 from __future__ import annotations
@@ -83,13 +84,16 @@ async def finish(
     status, detail = sent.status, sent.detail
     rows: list[LedgerEntry] = []
     refused: list[str] = []
+    rejections: list[tuple[str, Any]] = []
     for order_id, (command, qty) in markets.items():
         result = settled[order_id]
         if result.source == "timeout":
             continue
         rows.append(_leg_row(env, command, result, qty))
         if result.untraded:
-            refused.append(f"order {order_id} closed {result.status} without a fill")
+            note = f"order {order_id} closed {result.status} without a fill"
+            refused.append(note)
+            rejections.append(_closed_unfilled(env, command, note))
     unconfirmed = sorted(i for i, r in settled.items() if r.source == "timeout")
     if refused and status == "done":
         status, detail = "rejected", "; ".join(refused)
@@ -120,6 +124,8 @@ async def finish(
             or any(settled[i].source == "timeout" for i in protection.flattened),
         )
     entries, writes = _with_answers(pending, [*rows, summary])
+    if rejections:  # told as a refused placement is told: the trader hears of it
+        writes = dataclasses.replace(writes, events=[*writes.events, *rejections])
     if basis is not None and basis.source == "cache" and not sent.legs and pending is None:
         await deps.ledger.update_all(entries)  # the cache already shows it all
     else:
@@ -212,3 +218,18 @@ def _leg_row(env: Envelope, command: Command, result: Settled, qty: int) -> Ledg
     }
     return LedgerEntry(env.signal_id, cl_ord_id_of(command, env.signal_id, env.account),
                        leg_status, fields)  # fmt: skip
+
+
+def _closed_unfilled(env: Envelope, command: Command, note: str) -> tuple[str, Any]:
+    """Return the ``order.rejected`` event of a market order accepted, then closed unfilled."""
+    return (
+        "order.rejected",
+        {
+            "signal_id": env.signal_id,
+            "account": env.account,
+            "leg": command.leg,
+            "code": "closed_without_fill",
+            "message": note,
+            "correlation_id": env.correlation_id,
+        },
+    )

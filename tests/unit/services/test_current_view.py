@@ -168,6 +168,9 @@ async def test_market_order_closed_without_a_fill_after_its_answer_rejects_the_s
     assert outcome.status == "rejected"
     assert "closed rejected without a fill" in outcome.detail
     assert world.broker.net_pos == 0
+    rejected = [payload for name, payload in world.store.events if name == "order.rejected"]
+    assert [(e["code"], e["leg"]) for e in rejected] == [("closed_without_fill", "entry")]
+    assert "without a fill" in rejected[0]["message"]
 
 
 async def test_fills_confirmed_from_the_cache_when_the_worker_shows_them(world: World) -> None:
