@@ -51,7 +51,7 @@ import azure.functions as func
 from shared.adapters.tradovate.backoff import Backoff
 from shared.container import get_container
 from shared.domain.errors import BridgeError, InvalidSignal, is_retryable
-from shared.telemetry_names import ATTR_ACCOUNT, ATTR_REASON, ATTR_SCOPE, ATTR_STRATEGY
+from shared.telemetry_names import ATTR_ACCOUNT, ATTR_REASON, ATTR_STRATEGY
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -182,9 +182,6 @@ def _record(envelope: Envelope, outcome: Outcome) -> None:
     elif outcome.status == "denied":
         reason = outcome.detail.split(":", 1)[0]
         metrics.orders_denied.add(1, {**labels, ATTR_REASON: reason})
-        if reason.startswith("kill_switch_"):
-            scope = reason.removeprefix("kill_switch_")
-            metrics.kill_switch_engaged.add(1, {**labels, ATTR_SCOPE: scope})
 
 
 def _count_dead_letter(msg: func.ServiceBusMessage, *, force: bool = False) -> None:

@@ -39,12 +39,26 @@ async def _disable(req: func.HttpRequest, name: str, mode: str | None) -> func.H
         fixed = None if mode is None else Mode(mode)
         request = read_control(req.get_body(), actor(req, "admin"), mode=fixed, enabling=False)
         result = await get_container().trading_control.disable(request)
+        count_engaged(result, request.mode.value)
         if "code" in result:  # stopped, but the flatten failed: the body says what to do
             return 503, result
         queued = bool((result.get("flatten") or {}).get("queued"))
         return (202 if queued else 200), result
 
     return await answer(name, call)
+
+
+def count_engaged(result: dict[str, object], mode: str) -> None:
+    """Count a switch this request engaged (``tradebridge_kill_switch_engaged``, by scope and
+    mode): the metric the kill-switch alert rule watches. A pause of a switch already engaged
+    changes nothing and is not counted; a stop always rewrites it and is."""
+    scope = result.get("scope")
+    if not result.get("changed") or not isinstance(scope, dict):
+        return
+    from shared.telemetry import get_metrics
+    from shared.telemetry_names import ATTR_SCOPE
+
+    get_metrics().kill_switch_engaged.add(1, {ATTR_SCOPE: str(scope.get("kind")), "mode": mode})
 
 
 @bp.route(route="trading/disable", methods=["POST"], auth_level=func.AuthLevel.ADMIN)

@@ -21,7 +21,7 @@ reader = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 
 import azure.functions as func
-from functions import execute_sb, webhook_http
+from functions import execute_sb, ops_trading, webhook_http
 from shared.container import Container, reset_container
 from shared.domain.alerts import parse_alert
 from shared.services.envelope import Envelope
@@ -54,6 +54,9 @@ envelope = Envelope(signal_id="x" * 32, strategy_id="open", account="DEMO10001",
     signal=parse_alert('{"intent": "buy", "symbol": "ES1!"}').signal)
 execute_sb._record(envelope, Outcome("done", "", (11, 12)))
 execute_sb._record(envelope, Outcome("denied", "kill_switch_account: engaged"))
+account = {"kind": "account", "name": "DEMO10001"}
+ops_trading.count_engaged({"scope": account, "changed": True}, "stop")
+ops_trading.count_engaged({"scope": account, "changed": False}, "pause")  # already engaged
 
 found = {}
 for rm in reader.get_metrics_data().resource_metrics:
@@ -88,5 +91,6 @@ def test_functions_record_webhook_and_execution_metrics() -> None:
     assert latency["sum"] >= 40  # type: ignore[index]
     [[denied_labels, denied]] = found["tradebridge_orders_denied"]
     assert (denied_labels["reason"], denied) == ("kill_switch_account", 1)
-    [[kill_labels, _]] = found["tradebridge_kill_switch_engaged"]
-    assert kill_labels["scope"] == "account"
+    # Engaged once through the ops API (a pause of an engaged switch changes nothing); the
+    # denial it caused is counted as a denial only.
+    assert found["tradebridge_kill_switch_engaged"] == [[{"scope": "account", "mode": "stop"}, 1]]
