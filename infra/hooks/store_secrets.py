@@ -12,6 +12,12 @@ value is a Key Vault reference to KEY_VAULT_NAME, e.g. TRADOVATE_PASSWORD ->
 infra/bicep/modules/app.bicep `kvRef`). The template that made the apps is the list, so a new
 strategy id needs no change here. The value comes from the environment variable of the same name.
 
+And every strategy's webhook secret in the strategy file the deploy ships (`strategies.toml` in
+the project root, or `--strategies FILE`): the webhook reads the Key Vault secret the strategy
+names (`secret = { key_vault_secret = "webhook-nq-trend", env = "WEBHOOK_NQ_TREND" }`, either
+name derived from the other as shared/strategies.py `SecretRef` derives it), so that secret is
+stored from the environment variable the strategy names (`azd env set WEBHOOK_NQ_TREND ...`).
+
 For each: a value in the environment is written with `az keyvault secret set --file` from a 0600
 file in a 0700 directory, never on a command line (any local process can read another's argv);
 without one, a secret already in the vault (`az keyvault secret show`, printing only its id) is
@@ -28,9 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _KV_REF = re.compile(r"^@Microsoft\.KeyVault\(VaultName=([^;]+);SecretName=([^)]+)\)$")
 # A role assignment made in the same provisioning can take minutes to reach Key Vault, which then
 # answers 403: retry those (https://learn.microsoft.com/azure/key-vault/general/rbac-guide,
@@ -50,12 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="read resource names from `terraform -chdir=DIR output -json` instead of azd",
     )
+    parser.add_argument(
+        "--strategies",
+        metavar="FILE",
+        type=Path,
+        default=PROJECT_ROOT / "strategies.toml",
+        help="the strategy file the deploy ships (default: strategies.toml in the project root)",
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.terraform:
         env.update(_terraform_outputs(args.terraform))
     try:
-        missing = store_all(env)
+        missing = store_all(env, strategies=args.strategies)
     except HookError as exc:
         print(f"store_secrets: {exc}", file=sys.stderr)
         return 1
@@ -65,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def store_all(env: Mapping[str, str]) -> list[str]:
-    """Store every referenced secret; return the setting names with no value anywhere."""
+def store_all(env: Mapping[str, str], *, strategies: Path | None = None) -> list[str]:
+    """Store every referenced secret and every strategy's webhook secret; return the names of
+    the environment variables with no value anywhere."""
     vault = _required(env, "KEY_VAULT_NAME")
     wanted = _referenced_secrets(env, vault)
+    if strategies is not None:
+        wanted.update(strategy_secrets(strategies))
     missing: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tb-secrets-") as scratch:
         for setting, secret in sorted(wanted.items()):
@@ -99,6 +117,35 @@ def _referenced_secrets(env: Mapping[str, str], vault: str) -> dict[str, str]:
     if not wanted:
         raise HookError(f"no Key Vault references to {vault} in the apps' settings")
     return wanted
+
+
+def strategy_secrets(path: Path) -> dict[str, str]:
+    """Return {environment variable: Key Vault secret} for every strategy in the strategy file
+    (none when there is no file: the apps then refuse every alert, missing_strategies_file)."""
+    if not path.is_file():
+        print(f"store_secrets: no strategy file at {path}; no strategy secrets to store")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise HookError(
+            f"cannot read {path}: {exc}; check it with python -m shared.strategies check"
+        ) from exc
+    found: dict[str, str] = {}
+    strategies = data.get("strategies")
+    for strategy_id, table in strategies.items() if isinstance(strategies, dict) else ():
+        secret = table.get("secret") if isinstance(table, dict) else None
+        vault_name = secret.get("key_vault_secret") if isinstance(secret, dict) else None
+        env_name = secret.get("env") if isinstance(secret, dict) else None
+        if not (isinstance(vault_name, str) or isinstance(env_name, str)):
+            raise HookError(
+                f"{path}: strategy {strategy_id} names no secret (key_vault_secret, env)"
+            )
+        # Derived as SecretRef derives them: each from the other when only one is given.
+        vault_name = vault_name or str(env_name).lower().replace("_", "-")
+        env_name = env_name or str(vault_name).upper().replace("-", "_")
+        found[env_name] = vault_name
+    return found
 
 
 def _set_secret(vault: str, secret: str, value: str, scratch: Path) -> None:
@@ -159,7 +206,8 @@ def _required(env: Mapping[str, str], name: str) -> str:
 def _missing_message(missing: list[str], vault: str, *, terraform: bool) -> str:
     lines = [
         f"store_secrets: these secrets are neither in the environment nor in Key Vault {vault};",
-        "an app would start with an unresolved Key Vault reference. Set them and run again:",
+        "an app setting would stay an unresolved Key Vault reference, or a strategy's alerts",
+        "would be refused (missing_secret). Set them and run again:",
     ]
     for name in missing:
         if terraform:

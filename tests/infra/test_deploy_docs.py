@@ -4,7 +4,8 @@ The page's shell blocks are split into simple commands. Each must match a rule b
 either runs the command's substance here (the strategy check, the gitignore question), points at
 the seam test that runs it (tests/infra/test_deploy_flow.py: the hooks, store_secrets with
 --terraform, the workflow's azd steps), or checks every name it uses (`azd env set NAME` is a
-template parameter's env value, a Key Vault secret setting or a value a hook reads; `terraform
+template parameter's env value, a Key Vault secret setting, a strategy's webhook secret in the
+example strategy file or a value a hook reads; `terraform
 output -raw NAME` is an output; tfvars keys are variables). A command no rule knows fails.
 """
 
@@ -52,17 +53,29 @@ def _env_names() -> set[str]:
     names |= {
         f"WEBHOOK_SECRET_{i.upper().replace('-', '_')}" for i in re.findall(r"'([^']+)'", ids[1])
     }
+    names |= _strategy_secret_names()
     for hook in (ROOT / "infra/hooks").glob("*.sh"):
         names |= set(re.findall(r"\$\{(\w+)", hook.read_text(encoding="utf-8")))
     names |= set(re.findall(r"\$\{(\w+)", (ROOT / "azure.yaml").read_text(encoding="utf-8")))
     return names
 
 
+def _strategy_secret_names() -> set[str]:
+    """The variables store_secrets.py stores strategies' webhook secrets from, for the page's
+    example strategy file (the shipped example)."""
+    from shared.strategies import load_strategies
+
+    strategies = load_strategies(ROOT / "strategies.example.toml").values()
+    return {strategy.secret.env_name for strategy in strategies}
+
+
 def _secret_names() -> set[str]:
     app = (ROOT / "infra/bicep/modules/app.bicep").read_text(encoding="utf-8")
-    return set(re.findall(r"^\s*(\w+): format\(kvRef", app, re.MULTILINE)) | {
-        "WEBHOOK_SECRET_DEFAULT"
-    }
+    return (
+        set(re.findall(r"^\s*(\w+): format\(kvRef", app, re.MULTILINE))
+        | {"WEBHOOK_SECRET_DEFAULT"}
+        | _strategy_secret_names()
+    )
 
 
 def _terraform_outputs() -> set[str]:

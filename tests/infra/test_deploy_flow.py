@@ -239,6 +239,8 @@ AZD_ENV = {
 
 
 def _store(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    if "--strategies" not in args:  # none: the project root's own strategies.toml stays out
+        args = (*args, "--strategies", str(ROOT / "no-such-dir" / "strategies.toml"))
     return _run([sys.executable, str(HOOKS / "store_secrets.py"), *args], env)
 
 
@@ -303,3 +305,41 @@ def test_store_secrets_with_terraform_reads_names_from_terraform_output(
     assert lists == [["functionapp", "config", "appsettings", "list", "--resource-group", "rg-tb",
                       "--name", "tb-func", "--output", "json"]]  # fmt: skip
     _assert_no_value_leaked(result, env)
+
+
+def test_store_secrets_stores_each_strategys_webhook_secret_under_the_name_it_gives(
+    fake_az: dict[str, str], tmp_path: Path
+) -> None:
+    strategies = tmp_path / "strategies.toml"
+    strategies.write_text(
+        (ROOT / "strategies.example.toml").read_text(encoding="utf-8")
+        + '\n[strategies.es-vault-only]\nsecret = { key_vault_secret = "hook-es" }\n'
+        'accounts = [{ name = "DEMO1" }]\n',
+        encoding="utf-8",
+    )
+    values = {"WEBHOOK_NQ_TREND": "nq-Secret-1", "HOOK_ES": "es-Secret-2"}
+    env = {**fake_az, **AZD_ENV, **SECRET_VALUES, **values}
+    result = _store(env, "--strategies", str(strategies))
+    # The example's second strategy names only WEBHOOK_CL_OVERNIGHT, which has no value here.
+    assert result.returncode == 1
+    assert 'azd env set WEBHOOK_CL_OVERNIGHT "<value>"' in result.stdout
+    sets = [c for c in _az_calls(env) if c["argv"][:3] == ["keyvault", "secret", "set"]]
+    stored = {c["argv"][c["argv"].index("--name") + 1]: c["file_text"] for c in sets}
+    assert stored["webhook-nq-trend"] == "nq-Secret-1"  # the name the strategy gives
+    assert stored["hook-es"] == "es-Secret-2"  # env name derived from the vault name
+    assert "webhook-cl-overnight" not in stored
+    for value in values.values():
+        assert value not in result.stdout + result.stderr
+
+
+def test_store_secrets_with_an_unreadable_strategy_file_stops_before_storing(
+    fake_az: dict[str, str], tmp_path: Path
+) -> None:
+    strategies = tmp_path / "strategies.toml"
+    strategies.write_text("version = 1\n[strategies.nq\n", encoding="utf-8")
+    env = {**fake_az, **AZD_ENV, **SECRET_VALUES}
+    result = _store(env, "--strategies", str(strategies))
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr
+    assert "python -m shared.strategies check" in result.stderr
+    assert not [c for c in _az_calls(env) if c["argv"][:3] == ["keyvault", "secret", "set"]]
