@@ -23,6 +23,8 @@ WEBHOOK_PATH = (
     "shared/domain/alerts",
     "shared/adapters/redis_gate.py",
     "shared/adapters/secrets.py",
+    "shared/adapters/redis_errors.py",
+    "shared/adapters/servicebus.py",
 )
 _HELPERS_WITH_CODE = {"fail": 1, "refuse": 1, "_refuse": 1, "_invalid": 1}
 

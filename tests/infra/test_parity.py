@@ -85,7 +85,7 @@ BICEP_KINDS = {
     "avm/res/operational-insights/workspace": "log-analytics",
     "avm/res/insights/component": "app-insights",
 }
-# AVM versions from ../shared/reference/azure.md §7.1 (identity: newest tag, not in the table).
+# AVM versions as the Bicep public registry lists them (identity: its newest tag).
 AVM_VERSIONS = {
     "avm/res/web/site": "0.24.0",
     "avm/res/web/serverfarm": "0.7.0",
