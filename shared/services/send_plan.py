@@ -444,14 +444,19 @@ class PlanSender:
 
 
 def _rejection(env: Envelope, command: Command, exc: BrokerRejected) -> tuple[str, Any]:
+    return rejection_event(env, command, exc.code, exc.message)
+
+
+def rejection_event(env: Envelope, command: Command, code: str, message: str) -> tuple[str, Any]:
+    """Return the ``order.rejected`` event of one leg the broker refused."""
     return (
         "order.rejected",
         {
             "signal_id": env.signal_id,
             "account": env.account,
             "leg": command.leg,
-            "code": exc.code,
-            "message": exc.message,
+            "code": code,
+            "message": message,
             "correlation_id": env.correlation_id,
         },
     )

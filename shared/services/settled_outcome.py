@@ -33,7 +33,7 @@ from shared.services.expectation import expectation_after
 from shared.services.plan_inputs import Basis, Target
 from shared.services.policy_builder import policy_for
 from shared.services.protect import Protection, Protector
-from shared.services.send_plan import Sent, cl_ord_id_of
+from shared.services.send_plan import Sent, cl_ord_id_of, rejection_event
 from shared.services.settle import Settled, notices_of, settle
 from shared.services.store_writes import StoreWrites, write_with
 
@@ -93,7 +93,7 @@ async def finish(
         if result.untraded:
             note = f"order {order_id} closed {result.status} without a fill"
             refused.append(note)
-            rejections.append(_closed_unfilled(env, command, note))
+            rejections.append(rejection_event(env, command, "closed_without_fill", note))
     unconfirmed = sorted(i for i, r in settled.items() if r.source == "timeout")
     if refused and status == "done":
         status, detail = "rejected", "; ".join(refused)
@@ -218,18 +218,3 @@ def _leg_row(env: Envelope, command: Command, result: Settled, qty: int) -> Ledg
     }
     return LedgerEntry(env.signal_id, cl_ord_id_of(command, env.signal_id, env.account),
                        leg_status, fields)  # fmt: skip
-
-
-def _closed_unfilled(env: Envelope, command: Command, note: str) -> tuple[str, Any]:
-    """Return the ``order.rejected`` event of a market order accepted, then closed unfilled."""
-    return (
-        "order.rejected",
-        {
-            "signal_id": env.signal_id,
-            "account": env.account,
-            "leg": command.leg,
-            "code": "closed_without_fill",
-            "message": note,
-            "correlation_id": env.correlation_id,
-        },
-    )
