@@ -1,9 +1,11 @@
 """Read CrossTrade ``key=value;`` alerts (tradingview.md §1.3), detected by their ``command`` field.
 
 Keys are case-insensitive and pairs may sit on one line or many. Bracket levels are a price,
-``±N ticks``, ``±N points`` or ``±N%``; a sign pointing the wrong way for the order side (a take
-profit of ``-20 ticks`` on a buy) is refused. Commands that act beyond one instrument or need a
-broker order id (``FLATTENEVERYTHING``, ``CANCELALLORDERS``, ``CHANGE`` ...) are refused.
+``±N ticks``, ``±N points`` or ``±N%``, a direction from the price as CrossTrade documents it
+(no sign is ``+``, above); one pointing the wrong way for the order side (a take profit of
+``-20 ticks`` on a buy, a stop loss of ``20 ticks`` on a buy) is refused. Commands that act
+beyond one instrument or need a broker order id (``FLATTENEVERYTHING``, ``CANCELALLORDERS``,
+``CHANGE`` ...) are refused.
 
 As CrossTrade documents them (docs/reference/alert-vendors.md §4): ``rate_limit=1[/seconds]``
 with ``id`` names a rate-limit group, one alert per window (:func:`rate_group`; the webhook
@@ -283,8 +285,20 @@ def _brackets(f: Fields, side: Side | None) -> tuple[BracketLeg, ...]:
 def _check_sign(
     found: tuple[PriceSpec, int] | None, side: Side | None, *, favourable: bool, field: str
 ) -> None:
-    if found is None or side is None or found[1] == 0:
-        return
+    """Refuse a distance that CrossTrade would put on the losing side of a take profit, or the
+    winning side of a stop loss. CrossTrade documents a relative level as a direction from
+    the price: positive (written ``+`` or with no sign) above it, negative below it. So a
+    buy's stop and a sell's take profit need the minus sign; without it CrossTrade would
+    place them above the price, and Tradebridge refuses rather than guess."""
+    if found is None or side is None or found[0].unit is PriceUnit.PRICE:
+        return  # an absolute price is held to the entry when the plan is made
+    written = found[1] or 1
     expected = 1 if (side is Side.BUY) == favourable else -1
-    if found[1] != expected:
-        fail(f"{field} points the wrong way for a {side}", "bracket_wrong_side", field)
+    if written != expected:
+        needed = "a minus sign (below the price)" if expected < 0 else "no minus sign"
+        fail(
+            f"{field} points the wrong way for a {side}: CrossTrade reads it as a level "
+            f"{'above' if written > 0 else 'below'} the price; it needs {needed}",
+            "bracket_wrong_side",
+            field,
+        )

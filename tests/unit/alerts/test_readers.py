@@ -120,6 +120,14 @@ REFUSALS = [
      "stop_loss_limit"),
     ("ct_stop_loss_wrong_sign_on_sell", CT.replace("BUY", "SELL") + "stop_loss=-5 ticks;",
      "bracket_wrong_side", "stop_loss"),
+    # CrossTrade: no sign is positive, above the price; a buy's stop needs the minus sign.
+    ("ct_unsigned_stop_loss_on_buy", CT + "stop_loss=20 ticks;", "bracket_wrong_side",
+     "stop_loss"),
+    ("ct_unsigned_take_profit_on_sell", CT.replace("BUY", "SELL") + "take_profit=2%;",
+     "bracket_wrong_side", "take_profit"),
+    ("ct_unsigned_stop_on_buy_stop_limit",
+     CT + "stop_loss_limit=-12 ticks;stop_loss_stop=10 ticks;",
+     "bracket_wrong_side", "stop_loss"),
     ("ct_unknown_command", "command=LAUNCH;instrument=NQ1!;", "invalid_choice", "command"),
     # seeds
     ("simple_empty_side", json.dumps({"symbol": "NQ1!", "side": ""}), "missing_field", "side"),
@@ -315,3 +323,21 @@ def test_parse_alert_with_empty_secret_reads_no_secret() -> None:
     parsed = parse_alert(native(secret="  "))
     assert parsed.secret is None
     assert "secret" not in parsed.extras
+
+
+@pytest.mark.parametrize(
+    ("side", "levels"),
+    [
+        ("BUY", "take_profit=40 ticks;stop_loss=-20 ticks;"),
+        ("BUY", "take_profit=+1.5%;stop_loss=-8 points;"),
+        ("SELL", "take_profit=-40 ticks;stop_loss=20 ticks;"),
+        ("SELL", "take_profit=-1.5%;stop_loss=+8 points;"),
+        ("BUY", "take_profit=21100;stop_loss=21050;"),  # prices: held to the entry when planned
+    ],
+)
+def test_crosstrade_levels_signed_as_crosstrade_documents_them_build_a_leg(
+    side: str, levels: str
+) -> None:
+    (leg,) = signal_of(CT.replace("BUY", side) + levels).brackets
+    assert leg.take_profit is not None
+    assert leg.stop_loss is not None
