@@ -65,6 +65,7 @@ from shared.domain.errors import (
 )
 from shared.domain.masking import masker_for
 from shared.domain.signal import Intent, MarketPosition, Signal
+from shared.domain.sizing import UNSUPPORTED_QUANTITY_UNIT, unit_refused, unusable_unit
 from shared.ports import (
     Admission,
     AlertGate,
@@ -247,6 +248,14 @@ def check_symbol(strategy: Strategy, signal: Signal) -> None:
         )
 
 
+def check_sizing(signal: Signal) -> None:
+    """Refuse an entry sized in a unit no account could plan (``unsupported_quantity_unit``:
+    a percent of equity, a risk amount, dollars; ``shared.domain.sizing``)."""
+    unit = unusable_unit(signal)
+    if unit is not None:
+        raise InvalidSignal(unit_refused(unit), code=UNSUPPORTED_QUANTITY_UNIT, field="quantity")
+
+
 class Ingestor:
     """Run the ingestion steps for one strategy book and set of adapters."""
 
@@ -323,6 +332,7 @@ class Ingestor:
             parsed.signal, symbol=strategy.trade_symbol(parsed.signal.symbol)
         )
         check_symbol(strategy, signal)
+        check_sizing(signal)
         accounts = _accounts_for(strategy, signal)
         key, ttl_s, signal_id = self._dedupe_key(strategy, parsed, alert)
         limit = strategy.webhook.rate_limit_per_min

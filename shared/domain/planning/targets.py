@@ -34,6 +34,7 @@ from shared.domain.planning.quantities import scale
 from shared.domain.policy import OppositeSignal, StrategyPolicy
 from shared.domain.risk import Denial, DenialCode
 from shared.domain.signal import Intent, MarketPosition, QuantityUnit, Signal, TargetPosition
+from shared.domain.sizing import unit_refused
 
 __all__ = ["CancelScope", "ClosePricing", "Intention", "decide"]
 
@@ -88,10 +89,9 @@ def entry_size(signal: Signal, policy: StrategyPolicy, multiplier: Decimal) -> i
 
 
 def _unsupported(unit: QuantityUnit) -> Denial:
-    return Denial(
-        DenialCode.UNSUPPORTED_QUANTITY_UNIT,
-        f"sizing by {unit.value} is not supported here; send whole contracts",
-    )
+    # shared.domain.sizing says which signals meet this whatever the position (the webhook
+    # refuses those); the sentence is the same in both places.
+    return Denial(DenialCode.UNSUPPORTED_QUANTITY_UNIT, unit_refused(unit))
 
 
 def decide(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Decimal) -> Intention:

@@ -14,7 +14,7 @@ import pytest
 
 from shared.domain.alerts import parse_alert
 from shared.domain.errors import InvalidSignal
-from shared.services.ingest import check_symbol
+from shared.services.ingest import check_sizing, check_symbol
 from shared.strategies import parse_strategies
 from tests.unit.alerts.vendor_corpus import (
     ACCEPTED,
@@ -35,6 +35,7 @@ def admit(case: Case) -> dict[str, object]:
     assert parsed.secret == SECRET, case.name
     strategy = BOOK[case.strategy]
     check_symbol(strategy, parsed.signal)
+    check_sizing(parsed.signal)
     return reading(parsed.signal)
 
 

@@ -5,7 +5,8 @@ placeholders filled as a strategy's fill would fill them), and what it must mean
 reads as (:func:`reading` of the signal: intent, side, quantity, order type, prices, brackets,
 target position, accounts) or the code it is refused with. ``strategy`` picks the test strategy:
 ``open`` trades any known product, ``mnq-only`` has the allowlist ``["MNQ"]``. Refusals that
-only the webhook can make (``unknown_symbol``, from the strategy file) are marked ``door``.
+only the webhook can make (``unknown_symbol``, from the strategy file;
+``unsupported_quantity_unit``, an entry sized in a unit no plan can use) are marked ``door``.
 
 The corpus is read in-process by ``test_vendor_corpus`` and sent through the real webhook over
 the dev host by ``tests/integration/test_vendor_corpus_devhost``. Vendors' own examples use
@@ -425,19 +426,22 @@ ok(
     tp(action="buy", quantityType="fixed_quantity", quantity=100),
     intent="buy", symbol="MNQ", quantity="100",
 )  # fmt: skip
-ok(
+# Sizing by money or risk reads (the reader keeps the unit) but no account could plan it: the
+# webhook refuses the entry at once.
+no(
     "tp_dollar_amount_quantity_type",
     TP_WEBHOOKS,
     tp(action="buy", quantityType="dollar_amount", quantity=1000),
-    intent="buy", symbol="MNQ", quantity="1000", quantity_unit="dollar_amount",
+    "unsupported_quantity_unit",
+    door=True,
 )  # fmt: skip
-ok(
+no(
     "tp_risk_dollar_amount_with_stop",
     TP_WEBHOOKS,
     tp(action="buy", price=18500, quantityType="risk_dollar_amount", quantity=100,
        stopLoss={"type": "stop", "stopPrice": 18490}),
-    intent="buy", symbol="MNQ", quantity="100", quantity_unit="risk_dollars",
-    signal_price="18500", brackets=[{"stop_loss": "18490 price"}],
+    "unsupported_quantity_unit",
+    door=True,
 )  # fmt: skip
 ok(
     "tp_percent_of_position_exit",
@@ -730,13 +734,19 @@ ok(
     pmt(data="sell", quantity=2, account_id="DEMO111"),
     intent="sell", symbol="NQ1!", order_type="market", quantity="2", accounts=["DEMO111"],
 )  # fmt: skip
-ok(
+no(  # read as risk_percent sizing; no account could plan it, so the webhook refuses it
     "pmt_risk_percentage_sizing",
     PMT_JSON,
     pmt(data="buy", quantity=0, risk_percentage=1, price=18250, sl=18200),
-    intent="buy", symbol="NQ1!", order_type="market", quantity="1",
+    "unsupported_quantity_unit",
+    door=True,
+)  # fmt: skip
+ok(  # a close is not sized: the same risk sizing closes the position
+    "pmt_risk_percentage_on_a_close",
+    PMT_JSON,
+    pmt(data="close", quantity=0, risk_percentage=1, price=18250),
+    intent="close", symbol="NQ1!", order_type="market", quantity="1",
     quantity_unit="risk_percent", signal_price="18250",
-    brackets=[{"stop_loss": "18200 price"}],
 )  # fmt: skip
 ok(
     "pmt_micro_symbol",

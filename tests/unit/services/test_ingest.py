@@ -326,3 +326,39 @@ async def test_ingest_with_zero_journal_budget_answers_without_waiting(world: Wo
     assert world.journal.records == []  # answered while the write was still running
     await flush_journal_writes()
     assert [r.signal_id for r in world.journal.records] == [result.signal_id]
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({"quantity_unit": "percent_of_equity"}, True),  # an entry sized by equity
+        ({"intent": "sell", "quantity_unit": "risk_dollars"}, True),
+        ({"intent": "reverse", "quantity_unit": "dollar_amount"}, True),  # a sized reverse
+        ({"intent": "exit", "quantity_unit": "percent_of_position", "quantity": 50}, False),
+        ({"intent": "close", "quantity_unit": "risk_percent"}, False),  # a close is not sized
+        ({"intent": "reverse", "quantity": None, "quantity_unit": "risk_percent"}, False),
+    ],
+)
+async def test_ingest_refuses_at_once_an_entry_sized_in_a_unit_no_plan_can_use(
+    world: World, fields: dict[str, object], refused: bool
+) -> None:
+    body = alert(**fields)
+    if not refused:
+        assert (await world.send(body)).status == "accepted"
+        return
+    with pytest.raises(InvalidSignal) as info:
+        await world.send(body)
+    assert (info.value.code, info.value.field) == ("unsupported_quantity_unit", "quantity")
+    assert "send whole contracts" in info.value.message
+    assert world.queue.messages == []
+    assert [r.reason_code for r in world.journal.records] == ["unsupported_quantity_unit"]
+
+
+async def test_ingest_refuses_pickmytrade_risk_sizing_of_an_entry(world: World) -> None:
+    body = {"symbol": "NQ1!", "data": "buy", "quantity": "0", "risk_percentage": 1,
+            "price": "21000", "token": SECRET}  # fmt: skip
+    with pytest.raises(InvalidSignal) as info:
+        await world.send(json.dumps(body))
+    assert info.value.code == "unsupported_quantity_unit"
+    closing = {**body, "data": "close"}  # a close with the same sizing closes the position
+    assert (await world.send(json.dumps(closing))).status == "accepted"
