@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bench.chaos.oracle import AlertSpec, Intent, Position, Rules, step
@@ -179,9 +179,11 @@ def _stream(
     position = 0
     for n, pause in enumerate(_pauses(rng, count, post_s)):
         spec = spec_when_held(rng, position) if position else spec_when_flat(rng)
-        position = step(position, spec, rules).position
         key = f"chaos-{seed}-{strategy}-{n}"
         fmt, body = _render(rng, spec, strategy, key)
+        if fmt == "traderspost" and spec.position is not None:
+            spec = replace(spec, sentiment=True)
+        position = step(position, spec, rules).position
         resends, double, later = _copies(rng)
         alerts.append(Alert(key, strategy, spec, fmt, body, resends, double, pause, later))
     return alerts

@@ -55,7 +55,10 @@ class AlertSpec:
 
     ``side`` is the side of an ``add`` or a ``reverse`` from flat (None: the position's own);
     ``position`` with ``size`` is a target position (``size`` None: a direction only, as
-    TradersPost's ``sentiment``); ``qty`` is the alert's quantity in contracts.
+    TradersPost's ``sentiment``); ``qty`` is the alert's quantity in contracts;
+    ``sentiment`` says the position is sent as TradersPost's ``sentiment``, whose ``flat``
+    exits only the side the order closes (a buy exits a short), where TradingView's
+    ``market_position`` flat takes any position to flat.
     """
 
     intent: Intent
@@ -63,6 +66,7 @@ class AlertSpec:
     side: Literal["buy", "sell"] | None = None
     position: Position | None = None
     size: int | None = None
+    sentiment: bool = False
 
     @property
     def reducing(self) -> bool:
@@ -127,7 +131,8 @@ def _against(rules: Rules, wanted: int) -> int:
 def _toward_target(p: int, spec: AlertSpec, rules: Rules) -> int:
     sign = _SIGN[spec.position or "flat"]
     if sign == 0:
-        return 0
+        order = _SIDE.get(spec.intent, 0)
+        return p if spec.sentiment and p * order > 0 else 0
     if spec.size is None:
         size = _entry_size(spec.qty, rules)
         if p * sign > 0:

@@ -165,6 +165,13 @@ def _toward_target(
 ) -> Intention:
     sign = _SIGN[target.market_position]
     if sign == 0:
+        side = signal.side
+        if target.from_sentiment and side is not None and current * side.sign > 0:
+            # TradersPost's buy with sentiment flat exits a short only ("exit bearish only"),
+            # a sell with it a long only: an order on the position's own side has nothing to
+            # exit. TradingView's position fields say where the strategy is, and a flat
+            # strategy heals whatever the account holds.
+            return Intention(current, note=f"nothing to exit: a {side} exits only the other side")
         return Intention(0, CancelScope.ALL, note="target flat")
     if target.size is None:
         size = entry_size(signal, policy, multiplier)

@@ -139,12 +139,14 @@ def test_oracle_with_random_sequences_agrees_with_planner(seed: int) -> None:
         for n in range(60):
             spec = spec_when_held(rng, p) if p else spec_when_flat(rng)
             symbol = {"MNQ": "NQ1!", "ES": "ES1!", "CL": "CL1!", "MES": "MES1!"}[lane.root]
-            bodies = [native_body(spec, symbol, f"a{n}")]
-            if traderspost_can_say(spec):
-                bodies.append(traderspost_body(spec, symbol, f"a{n}"))
+            bodies = [(native_body(spec, symbol, f"a{n}"), spec)]
+            if traderspost_can_say(spec):  # a position goes as TradersPost's sentiment
+                sent = dataclasses.replace(spec, sentiment=spec.position is not None)
+                bodies.append((traderspost_body(spec, symbol, f"a{n}"), sent))
             expected = step(p, spec, lane.rules)
-            for body in bodies:
+            for body, read_as in bodies:
                 got = _planned(p, json.dumps(body).encode(), index)
-                want = (expected.position, expected.outcome, expected.code, expected.clamped)
+                wanted = step(p, read_as, lane.rules)
+                want = (wanted.position, wanted.outcome, wanted.code, wanted.clamped)
                 assert got == want, (lane, p, body)
             p = expected.position

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from shared.domain.alerts import parse_alert
 from shared.domain.broker import OrderType, Side
 from shared.domain.planning import Book, CancelOrder, ModifyOrder, PlaceOrder
 from shared.domain.policy import OppositeSignal, RiskLimits
@@ -304,3 +306,33 @@ def test_plan_with_cancel_keeps_the_position_and_its_exits() -> None:
 def test_plan_with_cancel_when_flat_cancels_every_working_order() -> None:
     book = Book(0, (working(20, Side.BUY, 1), working(21, Side.SELL, 1)))
     assert planned(signal(Intent.CANCEL), book).legs == ("cancel.20", "cancel.21")
+
+
+@pytest.mark.parametrize(
+    ("action", "held", "after"),
+    [
+        ("buy", 2, 2),  # a buy with sentiment flat exits a short only: the long stays
+        ("buy", -2, 0),
+        ("sell", -2, -2),  # a sell with sentiment flat exits a long only: the short stays
+        ("sell", 2, 0),
+    ],
+)
+def test_traderspost_sentiment_flat_exits_only_the_side_its_order_closes(
+    action: str, held: int, after: int
+) -> None:
+    body = {"ticker": "NQ1!", "action": action, "sentiment": "flat"}
+    sig = parse_alert(json.dumps(body)).signal
+    book = Book(held, bracket_pair(11, Side.SELL if held > 0 else Side.BUY, abs(held)))
+
+    result = planned(sig, book)
+
+    assert simulate(result) == after
+    if after == held:  # nothing to exit: its working exits are left alone too
+        assert result.commands == ()
+
+
+def test_a_flat_tradingview_strategy_heals_what_the_account_holds_whatever_the_order_side() -> None:
+    body = {"intent": "buy", "symbol": "NQ1!", "market_position": "flat",
+            "prev_market_position": "short"}  # fmt: skip
+    sig = parse_alert(json.dumps(body)).signal
+    assert simulate(planned(sig, Book(2))) == 0  # the account is long while the strategy is flat
