@@ -231,9 +231,13 @@ def _grows(current: int, target: int) -> bool:
 
 
 def _to_cancel(book: Book, intention: Intention, signal: Signal) -> tuple[WorkingOrder, ...]:
-    # cancel_first clears the way for a new entry; with nothing to open it would only strip
-    # the exits that protect the position.
-    cancel_first = signal.cancel_first and _grows(book.net_pos, intention.target)
+    # cancel_first clears the way for a new entry, or, with a signal that leaves the account
+    # flat (TradersPost's exit with cancel: true, "first cancel any open orders ... and then
+    # exit"), every order a later fill could open a position from. On a partial exit it would
+    # only strip the exits that protect what is left, so there it is not applied.
+    cancel_first = signal.cancel_first and (
+        _grows(book.net_pos, intention.target) or intention.target == 0
+    )
     scope = CancelScope.ALL if cancel_first else intention.cancel
     if scope is CancelScope.ALL:
         return book.working

@@ -336,3 +336,29 @@ def test_a_flat_tradingview_strategy_heals_what_the_account_holds_whatever_the_o
             "prev_market_position": "short"}  # fmt: skip
     sig = parse_alert(json.dumps(body)).signal
     assert simulate(planned(sig, Book(2))) == 0  # the account is long while the strategy is flat
+
+
+@pytest.mark.parametrize(
+    ("body", "held", "cancelled"),
+    [
+        # TradersPost's exit with cancel: true cancels every open order, then exits
+        ({"action": "exit", "cancel": True}, 2, {5, 11, 12}),
+        ({"action": "exit", "cancel": True}, 0, {5}),
+        # without it an exit cancels the exits of what it closes, and the entry stays
+        ({"action": "exit"}, 2, {11, 12}),
+        ({"action": "exit"}, 0, set()),
+        # a partial exit keeps the exits that protect what is left (shrunk, not cancelled)
+        ({"action": "exit", "cancel": True, "quantity": 1}, 2, set()),
+    ],
+)
+def test_an_exit_with_cancel_first_cancels_the_resting_entries_when_it_leaves_the_account_flat(
+    body: dict[str, object], held: int, cancelled: set[int]
+) -> None:
+    sig = parse_alert(json.dumps({"ticker": "NQ1!", **body})).signal
+    orders = (working(5, Side.BUY, 1), *(bracket_pair(11, Side.SELL, 2) if held else ()))
+
+    result = planned(sig, Book(held, orders))
+
+    cancels = {c.order_id for c in result.commands if isinstance(c, CancelOrder)}
+    assert cancels == cancelled
+    assert simulate(result) == (1 if "quantity" in body and held else 0)
