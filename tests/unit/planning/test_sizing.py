@@ -96,23 +96,15 @@ def test_a_unit_let_through_is_not_denied_for_its_unit_everywhere(signal: Signal
     assert outcomes != {True}, "every plan denies the unit: the webhook should refuse it"
 
 
-def test_entries_need_contracts_and_exits_may_take_a_percent_of_the_position() -> None:
+def _sized(intent: Intent, quantity: int, unit: QuantityUnit) -> Signal:
     nq = parse_symbol("NQ1!")
-    buy = Signal(source="t", intent=Intent.BUY, symbol=nq, quantity=Decimal(1))
-    assert unusable_unit(buy) is None
-    equity = Signal(
-        source="t",
-        intent=Intent.BUY,
-        symbol=nq,
-        quantity=Decimal(1),
-        quantity_unit=QuantityUnit.PERCENT_OF_EQUITY,
+    return Signal(
+        source="t", intent=intent, symbol=nq, quantity=Decimal(quantity), quantity_unit=unit
     )
+
+
+def test_entries_need_contracts_and_exits_may_take_a_percent_of_the_position() -> None:
+    assert unusable_unit(_sized(Intent.BUY, 1, QuantityUnit.CONTRACTS)) is None
+    equity = _sized(Intent.BUY, 1, QuantityUnit.PERCENT_OF_EQUITY)
     assert unusable_unit(equity) is QuantityUnit.PERCENT_OF_EQUITY
-    half = Signal(
-        source="t",
-        intent=Intent.EXIT,
-        symbol=nq,
-        quantity=Decimal(50),
-        quantity_unit=QuantityUnit.PERCENT_OF_POSITION,
-    )
-    assert unusable_unit(half) is None
+    assert unusable_unit(_sized(Intent.EXIT, 50, QuantityUnit.PERCENT_OF_POSITION)) is None
