@@ -181,8 +181,8 @@ def _stream(
         spec = spec_when_held(rng, position) if position else spec_when_flat(rng)
         key = f"chaos-{seed}-{strategy}-{n}"
         fmt, body = _render(rng, spec, strategy, key)
-        if fmt == "traderspost" and spec.position is not None:
-            spec = replace(spec, sentiment=True)
+        if fmt == "traderspost":
+            spec = replace(spec, traderspost=True)
         position = step(position, spec, rules).position
         resends, double, later = _copies(rng)
         alerts.append(Alert(key, strategy, spec, fmt, body, resends, double, pause, later))

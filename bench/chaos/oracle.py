@@ -56,9 +56,10 @@ class AlertSpec:
     ``side`` is the side of an ``add`` or a ``reverse`` from flat (None: the position's own);
     ``position`` with ``size`` is a target position (``size`` None: a direction only, as
     TradersPost's ``sentiment``); ``qty`` is the alert's quantity in contracts;
-    ``sentiment`` says the position is sent as TradersPost's ``sentiment``, whose ``flat``
+    ``traderspost`` says the alert goes out in TradersPost's format: its ``sentiment`` flat
     exits only the side the order closes (a buy exits a short), where TradingView's
-    ``market_position`` flat takes any position to flat.
+    ``market_position`` flat takes any position to flat, and its ``add`` needs an open
+    position.
     """
 
     intent: Intent
@@ -66,7 +67,7 @@ class AlertSpec:
     side: Literal["buy", "sell"] | None = None
     position: Position | None = None
     size: int | None = None
-    sentiment: bool = False
+    traderspost: bool = False
 
     @property
     def reducing(self) -> bool:
@@ -132,7 +133,7 @@ def _toward_target(p: int, spec: AlertSpec, rules: Rules) -> int:
     sign = _SIGN[spec.position or "flat"]
     if sign == 0:
         order = _SIDE.get(spec.intent, 0)
-        return p if spec.sentiment and p * order > 0 else 0
+        return p if spec.traderspost and p * order > 0 else 0
     if spec.size is None:
         size = _entry_size(spec.qty, rules)
         if p * sign > 0:
@@ -182,7 +183,10 @@ def _leave(p: int, spec: AlertSpec, rules: Rules) -> int:
 
 def decide(p: int, spec: AlertSpec, rules: Rules) -> int:
     """Return the signed position ``spec`` wants on an account holding ``p``, or raise
-    ``Denied`` (``shared.domain.planning.targets.decide``)."""
+    ``Denied`` (``shared.domain.planning.targets.decide``, after the planner's check of the
+    positions an alert requires)."""
+    if spec.traderspost and spec.intent == "add" and p == 0:
+        raise Denied("position_requirement_unmet")  # TradersPost: an add needs a position
     if spec.position is not None:
         return _toward_target(p, spec, rules)
     if spec.intent in ("buy", "sell", "add"):

@@ -38,6 +38,7 @@ from shared.domain.alerts.positions import (
 from shared.domain.signal import (
     BracketLeg,
     Intent,
+    MarketPosition,
     OrderType,
     PriceSpec,
     PriceUnit,
@@ -48,6 +49,7 @@ from shared.domain.signal import (
 )
 
 NAME = "traderspost"
+_OPEN = (MarketPosition.LONG, MarketPosition.SHORT)
 
 _ACTIONS = {
     "buy": Intent.BUY,
@@ -140,6 +142,9 @@ def read(data: Mapping[str, object]) -> Signal:
         signal_price=price,
         brackets=() if reading.exits else _brackets(take, stop_loss),
         target=reading.target,
+        # "The position must already be open to add to it, and if an existing position does
+        # not exist, the trade will be rejected" (TradersPost, allow-add-to-position).
+        required_positions=_OPEN if reading.intent is Intent.ADD else (),
         cancel_first=cancel_first,
         accounts=chosen,
         tv_time=tv_time,

@@ -363,7 +363,9 @@ ok(
     intent="buy", symbol="MNQ", target={"market_position": "long", "from_sentiment": True},
 )  # fmt: skip
 ok("tp_cancel", TP_WEBHOOKS, tp(action="cancel"), intent="cancel", symbol="MNQ")
-ok("tp_add", TP_WEBHOOKS, tp(action="add"), intent="add", symbol="MNQ")
+# "The position must already be open to add to it" (TradersPost, allow-add-to-position).
+ok("tp_add", TP_WEBHOOKS, tp(action="add"), intent="add", symbol="MNQ",
+   required_positions=["long", "short"])  # fmt: skip
 ok(
     "tp_reverse_in_one_signal",
     TP_REVERSE,

@@ -140,8 +140,8 @@ def test_oracle_with_random_sequences_agrees_with_planner(seed: int) -> None:
             spec = spec_when_held(rng, p) if p else spec_when_flat(rng)
             symbol = {"MNQ": "NQ1!", "ES": "ES1!", "CL": "CL1!", "MES": "MES1!"}[lane.root]
             bodies = [(native_body(spec, symbol, f"a{n}"), spec)]
-            if traderspost_can_say(spec):  # a position goes as TradersPost's sentiment
-                sent = dataclasses.replace(spec, sentiment=spec.position is not None)
+            if traderspost_can_say(spec):  # read by TradersPost's rules
+                sent = dataclasses.replace(spec, traderspost=True)
                 bodies.append((traderspost_body(spec, symbol, f"a{n}"), sent))
             expected = step(p, spec, lane.rules)
             for body, read_as in bodies:
