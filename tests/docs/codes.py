@@ -24,7 +24,10 @@ WEBHOOK_PATH = (
     "shared/adapters/redis_gate.py",
     "shared/adapters/secrets.py",
     "shared/adapters/redis_errors.py",
+    "shared/adapters/redis_connect.py",
     "shared/adapters/servicebus.py",
+    "shared/config.py",
+    "shared/domain/sizing.py",
 )
 _HELPERS_WITH_CODE = {"fail": 1, "refuse": 1, "_refuse": 1, "_invalid": 1}
 
