@@ -38,6 +38,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -68,8 +69,10 @@ def _internals(table: TableClient) -> Any | None:
     return client if needed else None
 
 
+@cache
 def _entity_properties() -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
-    """Return the SDK's entity serialiser (values with their EDM annotations), or None."""
+    """Return the SDK's entity serialiser (values with their EDM annotations), or None; looked
+    up once per process, not once per row."""
     try:
         from azure.data.tables._serialize import _add_entity_properties
     except ImportError:
@@ -77,6 +80,7 @@ def _entity_properties() -> Callable[[Mapping[str, Any]], dict[str, Any]] | None
     return _add_entity_properties
 
 
+@cache
 def _json_encoder() -> type[json.JSONEncoder]:
     from azure.core.serialization import AzureJSONEncoder
 
