@@ -57,16 +57,23 @@ def history_partition(at: datetime | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SignalLink:
-    """Say which signal, strategy, account and leg placed an order (the ``clord:`` index)."""
+    """Say which signal, strategy, account and leg placed an order (the ``clord:`` index).
+
+    ``ledger`` is False for an exit (a bracket's take profit or stop, an exit placed around a
+    fill, a breakeven stop): the history and events name its signal, but its fills and
+    cancels are not merged into the ledger, which holds no row the executor claimed for it.
+    """
 
     signal_id: str
     strategy: str | None = None
     account: str | None = None
     leg: str | None = None
+    ledger: bool = True
 
     @classmethod
     def from_index(cls, data: Any) -> SignalLink | None:
-        """Read the executor's index JSON (``signal_id, strategy, account, account_id, leg``)."""
+        """Read the executor's index JSON (``signal_id, strategy, account, account_id, leg``,
+        and ``ledger: false`` for an exit)."""
         if not isinstance(data, dict) or not isinstance(data.get("signal_id"), str):
             return None
         if not data["signal_id"]:
@@ -76,7 +83,13 @@ class SignalLink:
             value = data.get(name)
             return value if isinstance(value, str) else None
 
-        return cls(data["signal_id"], opt("strategy"), opt("account"), opt("leg"))
+        ledger = data.get("ledger") is not False
+        return cls(data["signal_id"], opt("strategy"), opt("account"), opt("leg"), ledger)
+
+    def exit_as(self, suffix: str) -> SignalLink:
+        """Return the link of an exit the worker placed for this entry (leg ``<leg><suffix>``)."""
+        leg = None if self.leg is None else f"{self.leg}{suffix}"
+        return SignalLink(self.signal_id, self.strategy, self.account, leg, ledger=False)
 
 
 def _compact(entity: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +139,7 @@ def execution_entity(
             "PartitionKey": history_partition(report.timestamp),
             "RowKey": f"{report.order_id:012d}-{report.id:012d}",
             "signal_id": link.signal_id if link else None,
+            "leg": link.leg if link else None,
             "report_id": report.id,
             "order_id": report.order_id,
             "account_id": report.account_id,

@@ -39,6 +39,16 @@ logger = logging.getLogger(__name__)
 
 Instruction = MoveStopToBreakeven | TrailStop
 
+# A stop the worker places at breakeven, for an entry that carried none, goes out under the
+# entry's clOrdId with this suffix: the history links it to the entry's signal through it.
+BREAKEVEN_SUFFIX = "-be"
+_CL_ORD_ID_MAX = 64
+
+
+def breakeven_cl_ord_id(entry_cl_ord_id: str) -> str:
+    """Return the clOrdId of the stop placed at breakeven for an entry without one."""
+    return f"{entry_cl_ord_id}{BREAKEVEN_SUFFIX}"[-_CL_ORD_ID_MAX:]
+
 
 class StopBroker(Protocol):
     """The REST calls stop management needs (``TradovateRest`` fits)."""

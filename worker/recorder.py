@@ -40,6 +40,7 @@ from worker.history import (
     fill_entity,
     filled_ledger_entry,
 )
+from worker.management import BREAKEVEN_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +62,27 @@ class SignalLinker:
         return (await self.link_all([cl_ord_id]))[0]
 
     async def link_all(self, cl_ord_ids: Sequence[str | None]) -> list[SignalLink | None]:
-        """Return each id's signal (or None), reading the ids not cached in one ``MGET``."""
+        """Return each id's signal (or None), reading the ids not cached in one ``MGET``.
+
+        A stop the worker placed at breakeven is not indexed: it is linked through its
+        entry's clOrdId (read in the same ``MGET``), as an exit of the entry's signal."""
         missing = sorted({c for c in cl_ord_ids if c and c not in self._cache})
         if missing:
+            entries = {c: c.removesuffix(BREAKEVEN_SUFFIX) for c in missing}
+            entries = {c: e for c, e in entries.items() if e != c and e}
+            names = [*missing, *entries.values()]
             try:
-                raws = await self._redis.mget([keys.cl_ord_index(c) for c in missing])
+                raws = await self._redis.mget([keys.cl_ord_index(c) for c in names])
             except (RedisError, OSError) as exc:
                 raise DependencyUnavailable("the clOrdId index could not be read") from exc
-            for cl_ord_id, raw in zip(missing, raws, strict=True):
-                found = _parse_link(raw)  # None is not cached: the executor may still write it
-                if found is not None:
-                    self._cache[cl_ord_id] = found
+            found = dict(zip(names, map(_parse_link, raws), strict=True))
+            for cl_ord_id in missing:
+                link = found[cl_ord_id]
+                entry = found.get(entries.get(cl_ord_id, ""))
+                if link is None and entry is not None:
+                    link = entry.exit_as(".be")
+                if link is not None:  # None is not cached: the executor may still write it
+                    self._cache[cl_ord_id] = link
                     if len(self._cache) > _LINK_CACHE:
                         self._cache.popitem(last=False)
         return [self._cache.get(c) if c else None for c in cl_ord_ids]
@@ -232,7 +243,7 @@ class HistoryRecorder:
         fill = item.fill
         contract = book.contract_names.get(fill.contract_id)
         entity = fill_entity(fill, item.account_id, item.cl_ord_id, link, contract, now)
-        if link is None or not item.cl_ord_id:
+        if link is None or not item.cl_ord_id or not link.ledger:
             return _Row(fill.id, entity)
         filled = book.average_fill(fill.order_id)
         qty, price = filled or (fill.qty, fill.price)
@@ -268,7 +279,12 @@ class HistoryRecorder:
         report: ExecutionReport, cl_ord_id: str | None, link: SignalLink | None, now: datetime
     ) -> _Row:
         entity = execution_entity(report, cl_ord_id, link, now)
-        if link is None or not cl_ord_id or report.status is not OrderStatus.CANCELED:
+        if (
+            link is None
+            or not cl_ord_id
+            or not link.ledger
+            or report.status is not OrderStatus.CANCELED
+        ):
             return _Row(report.id, entity)
         end = cancelled_ledger_entry(link, cl_ord_id, report.timestamp or now)
         return _Row(report.id, entity, _with_order_id(end, report.order_id))

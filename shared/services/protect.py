@@ -19,19 +19,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.domain import broker
 from shared.domain.errors import BrokerRejected
 from shared.domain.planning.brackets import BracketSetup, exits_for
-from shared.domain.planning.model import Command, PlaceOrder, Plan, ProtectAfterFill
+from shared.domain.planning.model import Command, PlaceOrder, Plan, ProtectAfterFill, leg_of
 from shared.domain.planning.model import client_order_id as leg_id
 from shared.domain.policy import BracketFailure, StrategyPolicy
 from shared.domain.risk import Denial
 from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEntry
 from shared.services.envelope import Envelope
 from shared.services.plan_inputs import Target
-from shared.services.send_plan import FINAL_LEG, answer_row, claim_entry, hand_over
+from shared.services.send_plan import (
+    FINAL_LEG,
+    answer_row,
+    claim_entry,
+    hand_over,
+    signal_link,
+)
 from shared.services.settle import Settled
+from shared.services.store_writes import StoreWrites, claim_with
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +135,12 @@ class Protector:
         first, *rest = exits
         request = _request(target, env, first, qty)
         cl_ord_id = request.cl_ord_id
-        answered, maybe_sent = await self._claim(env, cl_ord_id, "exits", rows)
+        links = {
+            leg.cl_ord_id: signal_link(env, target, leg_of(leg.cl_ord_id), ledger=False)
+            for leg in exits
+            if leg.cl_ord_id
+        }
+        answered, maybe_sent = await self._claim(env, cl_ord_id, "exits", rows, links)
         if answered is not None:
             order_id = answered.fields.get("order_id")
             return {order_id: qty} if isinstance(order_id, int) else {}
@@ -211,7 +224,8 @@ class Protector:
     ) -> int | None:
         leg = f"{deferred.entry_leg}.flatten"
         cl_ord_id = leg_id(env.signal_id, env.account, leg)
-        answered, maybe_sent = await self._claim(env, cl_ord_id, "flatten", rows)
+        links = {cl_ord_id: signal_link(env, target, leg, ledger=False)}
+        answered, maybe_sent = await self._claim(env, cl_ord_id, "flatten", rows, links)
         if answered is not None:
             found = answered.fields.get("order_id")
             return found if isinstance(found, int) else None
@@ -237,15 +251,23 @@ class Protector:
         return ack.order_id
 
     async def _claim(
-        self, env: Envelope, cl_ord_id: str, kind: str, rows: Mapping[str, LedgerEntry]
+        self,
+        env: Envelope,
+        cl_ord_id: str,
+        kind: str,
+        rows: Mapping[str, LedgerEntry],
+        links: Mapping[str, Mapping[str, Any]],
     ) -> tuple[LedgerEntry | None, bool]:
         """Return the row an earlier delivery answered under ``cl_ord_id`` (nothing to send),
-        or claim it and say whether it may already have gone out (look it up first)."""
+        or claim it and say whether it may already have gone out (look it up first). The
+        claim indexes the exits' clOrdIds (``links``) in the same round trip, so the worker
+        names the signal in their fills."""
         row = rows.get(cl_ord_id)
         if row is not None and row.status in FINAL_LEG:
             return row, True
-        earlier = await self.ledger.claim(claim_entry(env, cl_ord_id, kind, None, self.clock.now()))
-        return None, row is not None or earlier is not None
+        entry = claim_entry(env, cl_ord_id, kind, None, self.clock.now())
+        claimed = await claim_with(self.store, self.ledger, [entry], StoreWrites(links=links))
+        return None, row is not None or not claimed
 
 
 def _request(

@@ -51,6 +51,7 @@ from shared.domain.planning.model import (
     PlaceOrder,
     Plan,
     client_order_id,
+    leg_of,
 )
 from shared.ports import BrokerTrading, Clock, ExecutionStore, Ledger, LedgerEntry
 from shared.services.envelope import Envelope
@@ -74,24 +75,51 @@ _REFUSED_LEG = {
 }
 
 
+def signal_link(
+    env: Envelope, target: Target, leg: str | None, *, ledger: bool = True
+) -> dict[str, Any]:
+    """Return the clOrdId index entry that names the signal behind an order.
+
+    ``ledger`` False marks an exit (a bracket's take profit or stop, an exit placed around a
+    fill): it has no ledger row the executor claimed, so the worker names the signal in the
+    fill and order history and its events, but merges nothing into the ledger, whose rows a
+    re-delivery reads and whose fill times are the entries'.
+    """
+    link: dict[str, Any] = {
+        "signal_id": env.signal_id,
+        "strategy": env.strategy_id,
+        "account": env.account,
+        "account_id": target.account.id,
+        "leg": leg,
+    }
+    if not ledger:
+        link["ledger"] = False
+    return link
+
+
+def plan_links(env: Envelope, target: Target, the_plan: Plan) -> dict[str, dict[str, Any]]:
+    """Return the index entries of a plan's orders: each command's, and each bracket exit's."""
+    links: dict[str, dict[str, Any]] = {}
+    for command in the_plan.commands:
+        cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
+        links[cl_ord_id] = signal_link(env, target, command.leg)
+        if isinstance(command, PlaceBracketOrder):
+            for exit_leg in command.request.legs:
+                if exit_leg.cl_ord_id:
+                    leg = leg_of(exit_leg.cl_ord_id)
+                    links[exit_leg.cl_ord_id] = signal_link(env, target, leg, ledger=False)
+    return links
+
+
 def announcement(env: Envelope, target: Target, the_plan: Plan, now: datetime) -> StoreWrites:
     """Return what goes to the store before a plan's first broker call.
 
-    The clOrdIds are indexed before sending, so the worker can link a fill even if this
-    process dies between the broker's answer and the ledger write. The expectation says "in
-    flight" until the executor writes what the plan did: a plan made meanwhile (this process
-    died and the message went dead) cannot trust the cache and reads REST.
+    The clOrdIds are indexed before sending (a bracket's exits too), so the worker can link a
+    fill even if this process dies between the broker's answer and the ledger write. The
+    expectation says "in flight" until the executor writes what the plan did: a plan made
+    meanwhile (this process died and the message went dead) cannot trust the cache and
+    reads REST.
     """
-    links = {
-        cl_ord_id_of(c, env.signal_id, env.account): {
-            "signal_id": env.signal_id,
-            "strategy": env.strategy_id,
-            "account": env.account,
-            "account_id": target.account.id,
-            "leg": c.leg,
-        }
-        for c in the_plan.commands
-    }
     opens = any(isinstance(c, PlaceOrder | PlaceBracketOrder) for c in the_plan.commands)
     in_flight = Expectation(env.signal_id, unsure=True).dumps()
     request = {
@@ -103,7 +131,7 @@ def announcement(env: Envelope, target: Target, the_plan: Plan, now: datetime) -
     }
     return StoreWrites(
         events=[("order.request", request)],
-        links=links,
+        links=plan_links(env, target, the_plan),
         stamp=(env.account, target.contract.product.name, now) if opens else None,
         expecting=(target.account.id, target.contract.contract.id, in_flight)
         if the_plan.commands

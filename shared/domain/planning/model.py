@@ -41,6 +41,8 @@ __all__ = [
     "TrailStop",
     "WorkingOrder",
     "client_order_id",
+    "is_leg_of",
+    "leg_of",
 ]
 
 _CL_ORD_ID_MAX = 64  # Tradovate's clOrdId limit (reference §3.2 PlaceOrder)
@@ -59,13 +61,18 @@ def client_order_id(signal_id: str, account_name: str, leg: str) -> str:
     return f"tb{digest[:_DIGEST_HEX]}-{leg}"[:_CL_ORD_ID_MAX]
 
 
+def leg_of(cl_ord_id: str) -> str | None:
+    """Return the leg a Tradebridge client order id names at its end (``entry.tp`` of
+    ``tb<digest>-entry.tp``), or None for an id Tradebridge did not derive."""
+    head, sep, leg = cl_ord_id.partition("-")
+    return leg if sep and leg and head.startswith("tb") else None
+
+
 def is_leg_of(cl_ord_id: str, signal_id: str, account_name: str) -> bool:
     """Tell whether ``cl_ord_id`` is the client order id of one of this signal's legs for
     this account (its leg is read from the id, the digest recomputed)."""
-    head, sep, leg = cl_ord_id.partition("-")
-    if not sep or not leg or not head.startswith("tb"):
-        return False
-    return client_order_id(signal_id, account_name, leg) == cl_ord_id
+    leg = leg_of(cl_ord_id)
+    return leg is not None and client_order_id(signal_id, account_name, leg) == cl_ord_id
 
 
 @dataclass(frozen=True, slots=True)

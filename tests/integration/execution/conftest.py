@@ -25,6 +25,7 @@ from shared.adapters.redis_ledger import RedisLedger
 from shared.adapters.tables_common import build_table_service
 from shared.adapters.tables_ledger import TablesLedger
 from shared.ports import LedgerEntry
+from worker.history import TablesHistory
 
 KEY = "e2e-function-key"
 SECRET = "e2e-secret"
@@ -118,6 +119,23 @@ class System:
                 return await ledger.rows(signal_id)
             finally:
                 await ledger.close()
+
+        return asyncio.run(read())
+
+    def history(self, role: str, signal_id: str) -> list[dict[str, Any]]:
+        """Read a signal's rows of the worker's history (``fills`` or ``executions``)."""
+
+        async def read() -> list[dict[str, Any]]:
+            history = TablesHistory(
+                lambda: build_table_service(
+                    service_uri=None, connection_string=self.tables, client_id=None
+                ),
+                "e2e",
+            )
+            try:
+                return await history.signal_rows(role, signal_id)
+            finally:
+                await history.close()
 
         return asyncio.run(read())
 

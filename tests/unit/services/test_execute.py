@@ -89,6 +89,25 @@ async def test_execute_with_buy_places_one_order_and_journals_done(world: World)
     assert set(world.store.links) == set(world.broker.sent)
 
 
+async def test_execute_with_a_bracket_indexes_its_exits_as_exits_of_the_signal(
+    world: World,
+) -> None:
+    bracket = {**BUY, "take_profit": {"ticks": 40}, "stop_loss": {"ticks": 20}}
+    assert (await world.run(bracket)).status == "done"
+    signal = "s" * 32
+    legs = {
+        client_order_id(signal, "DEMO10001", leg): leg for leg in ("entry", "entry.tp", "entry.sl")
+    }
+    assert set(world.store.links) == set(legs)
+    for cl_ord_id, leg in legs.items():
+        link = world.store.links[cl_ord_id]
+        assert link["leg"] == leg
+        assert link["signal_id"] == signal
+        # The entry's fills merge into its ledger row; the exits have none of their own.
+        assert ("ledger" in link) is (leg != "entry")  # type: ignore[operator]
+    assert {key for _, key in world.ledger.table} == {"exec:DEMO10001", *list(legs)[:1]}
+
+
 async def test_execute_with_a_fill_known_at_once_records_answer_and_fill_in_one_write(
     world: World,
 ) -> None:

@@ -66,6 +66,12 @@ async def test_entry_without_a_price_gets_its_oco_exits_around_the_fill(
     assert world.row("entry.tp").status == "acknowledged"
     assert "exits placed around the fill at 21000.50" in outcome.detail
     assert world.broker.net_pos == 2
+    # Both exits are indexed with the claim, as exits: the worker names the signal in their
+    # fills and merges nothing into the ledger (the stop has no row; the entry's is its own).
+    for leg, order in (("entry.tp", take), ("entry.sl", stop)):
+        link = world.store.links[order.cl_ord_id]
+        assert link == {"signal_id": SIGNAL, "strategy": "s", "account": "DEMO10001",
+                        "account_id": 10001, "leg": leg, "ledger": False}  # fmt: skip
 
 
 async def test_redelivery_after_the_exits_places_nothing_again(tmp_path: Any) -> None:
@@ -85,6 +91,8 @@ async def test_refused_exits_flatten_what_filled_by_default(tmp_path: Any) -> No
     assert world.broker.net_pos == 0  # the entry's 2 closed again
     assert world.row("entry.flatten").status in ("acknowledged", "filled")
     assert "position flattened" in outcome.detail
+    flatten = world.store.links[client_order_id(SIGNAL, "DEMO10001", "entry.flatten")]
+    assert (flatten["leg"], flatten["ledger"]) == ("entry.flatten", False)  # type: ignore[index]
     [(_, alert)] = [(e, p) for e, p in world.store.events if e == "risk.alert"]
     assert (alert["kind"], alert["action"]) == ("unprotected_entry", "flattened")
 

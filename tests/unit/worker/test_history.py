@@ -34,6 +34,15 @@ def test_signal_link_from_index_reads_the_executors_json() -> None:
     assert SignalLink.from_index({"signal_id": "s", "strategy": 3}) == SignalLink("s")
     for bad in ([], {}, {"signal_id": ""}, {"signal_id": 4}):
         assert SignalLink.from_index(bad) is None
+    exit_index = {**index, "leg": "entry.sl", "ledger": False}
+    exit_link = SignalLink.from_index(exit_index)
+    assert exit_link is not None
+    assert (exit_link.leg, exit_link.ledger) == ("entry.sl", False)
+    # Only an explicit false marks an exit: an index written before the field merges.
+    for value in (None, 0, "false", True):
+        link = SignalLink.from_index({**index, "ledger": value})
+        assert link is not None
+        assert link.ledger
 
 
 def test_fill_entity_is_keyed_by_the_fill_days_date_and_padded_fill_id() -> None:

@@ -224,3 +224,42 @@ async def test_record_fills_of_a_partly_filled_order_say_partially_filled_until_
         ("partially_filled", 1, "6000"),
         ("filled", 3, "6002"),
     ]
+
+
+async def test_exit_fill_and_cancel_name_their_signal_and_leave_the_ledger_alone() -> None:
+    recorder, redis, history, events, book = _setup()
+    book.apply(change(order(8, OrderStatus.FILLED)))
+    book.apply(change(command(80, 8, "cl-7.tp")))
+    exit_index = {"signal_id": "sig-7", "strategy": "s", "account": "DEMO10001",
+                  "leg": "entry.tp", "ledger": False}  # fmt: skip
+    redis.values[keys.cl_ord_index("cl-7.tp")] = json.dumps(exit_index)
+    effects = book.apply(change(fill(81, 8, 1, "6010")))
+    await recorder.record_fills(effects.fills, book)
+    [row] = history.rows["fills"]
+    assert (row["signal_id"], row["leg"], row["strategy"]) == ("sig-7", "entry.tp", "s")
+    assert LEDGER.entries == []  # no ledger row of the exit's, and the entry's untouched
+    assert [(name, body["leg"]) for name, body in events] == [("order.filled", "entry.tp")]
+    await recorder.record_executions([(report(82, 8, "Canceled", OrderStatus.CANCELED), "cl-7.tp")])
+    assert history.rows["executions"][0]["signal_id"] == "sig-7"
+    assert LEDGER.entries == []
+
+
+async def test_signal_linker_links_a_breakeven_stop_through_its_entry_as_an_exit() -> None:
+    redis = FakeRedis()
+    linker = SignalLinker(redis)  # type: ignore[arg-type]
+    entry = {"signal_id": "sig-9", "strategy": "s", "account": "A", "leg": "entry.2"}
+    redis.values[keys.cl_ord_index("tbabc-entry.2")] = json.dumps(entry)
+    stop, entry_link, stray = await linker.link_all(
+        ["tbabc-entry.2-be", "tbabc-entry.2", "manual-be"]
+    )
+    assert stop is not None
+    assert entry_link is not None
+    assert (stop.signal_id, stop.leg, stop.ledger) == ("sig-9", "entry.2.be", False)
+    assert (entry_link.leg, entry_link.ledger) == ("entry.2", True)
+    assert stray is None  # "-be" on an order no signal placed links nothing
+    # An index entry of its own wins over the entry's.
+    redis.values[keys.cl_ord_index("tbdef-entry-be")] = json.dumps({"signal_id": "own"})
+    redis.values[keys.cl_ord_index("tbdef-entry")] = json.dumps({"signal_id": "parent"})
+    [own] = await linker.link_all(["tbdef-entry-be"])
+    assert own is not None
+    assert own.signal_id == "own"
