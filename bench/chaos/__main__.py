@@ -19,6 +19,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--redis-restarts", type=int, default=1)
     parser.add_argument("--socket-drops", type=int, default=3)
     parser.add_argument(
+        "--worker-kills", type=int, default=0, help="worker SIGKILLs, restarted 3 s later"
+    )
+    parser.add_argument(
         "--rest-faults",
         type=int,
         default=None,
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         kills=args.kills,
         redis_restarts=args.redis_restarts,
         socket_drops=args.socket_drops,
+        worker_kills=args.worker_kills,
         rest_faults=args.rest_faults,
         post_s=args.post_s,
         drain_s=args.drain_s,
@@ -61,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print_verdict(
         verdict,
         f"chaos run: {args.alerts} alerts, seed {args.seed}, {args.kills} kills, "
-        f"{args.redis_restarts} redis restarts, {args.socket_drops} socket drops",
+        f"{args.redis_restarts} redis restarts, {args.socket_drops} socket drops, "
+        f"{args.worker_kills} worker kills",
     )
     if args.json is not None:
         write_json(verdict, args.json)

@@ -9,6 +9,10 @@
   again a second later on its port and append-only file; everything it acknowledged is
   replayed from the AOF. Meanwhile the webhook answers 503 and the executor's calls fail.
 * ``drop``: cut every simulator WebSocket without a close frame (the worker reconnects).
+* ``worker``: SIGKILL the WebSocket worker and start it again after ``worker_down_s`` (3 s by
+  default: less than its heartbeat's 10 s life, so for a while the cache still reads
+  ``synced`` while nothing updates it; the executor must not plan from what it no longer
+  shows).
 * ``5xx-before``: the next order or position request answers 500 without doing anything;
   ``5xx-after``: the next ``order/placeorder`` places the order, then answers 504 (the
   executor must find it by clOrdId rather than place it again); ``429``: the next two order
@@ -34,10 +38,11 @@ import redis
 from bench.common import SimAdmin
 from local.services import ProcessGroup, RedisServer
 
-FaultKind = Literal["kill", "redis", "drop", "5xx-before", "5xx-after", "429", "p-ticket"]
+FaultKind = Literal["kill", "redis", "drop", "worker", "5xx-before", "5xx-after", "429", "p-ticket"]
 REST_FAULTS: tuple[FaultKind, ...] = ("5xx-before", "5xx-after", "429", "p-ticket")
-_RESTARTS: frozenset[FaultKind] = frozenset({"kill", "redis"})
+_RESTARTS: frozenset[FaultKind] = frozenset({"kill", "redis", "worker"})
 EXECUTOR = "functions-background"  # local.stack's name for the queue and timer dev host
+WORKER = "worker"  # local.stack's name for the WebSocket worker
 
 _REST_SETTINGS: dict[str, dict[str, Any]] = {
     "5xx-before": {"fail_next": 1, "error_mode": "before", "error_status": 500,
@@ -51,7 +56,14 @@ _REST_SETTINGS: dict[str, dict[str, Any]] = {
 
 
 def schedule(
-    seed: int, span_s: float, *, kills: int, redis_restarts: int, socket_drops: int, rest: int
+    seed: int,
+    span_s: float,
+    *,
+    kills: int,
+    redis_restarts: int,
+    socket_drops: int,
+    rest: int,
+    worker_kills: int = 0,
 ) -> list[tuple[float, FaultKind]]:
     """Spread the faults over ``span_s`` seconds in a seeded order, one slot each."""
     rng = random.Random(f"faults-{seed}")
@@ -59,6 +71,7 @@ def schedule(
         ("kill", kills),
         ("redis", redis_restarts),
         ("drop", socket_drops),
+        ("worker", worker_kills),
     )
     kinds = [kind for kind, n in counts for _ in range(n)]
     kinds += [REST_FAULTS[i % len(REST_FAULTS)] for i in range(rest)]
@@ -71,12 +84,19 @@ class FaultInjector:
     """Apply scheduled faults to a running stack and count what was done."""
 
     def __init__(
-        self, stack: ProcessGroup, sim: SimAdmin, *, down_s: float = 0.5, redis_down_s: float = 1.0
+        self,
+        stack: ProcessGroup,
+        sim: SimAdmin,
+        *,
+        down_s: float = 0.5,
+        redis_down_s: float = 1.0,
+        worker_down_s: float = 3.0,
     ) -> None:
         self._stack = stack
         self._sim = sim
         self._down_s = down_s
         self._redis_down_s = redis_down_s
+        self._worker_down_s = worker_down_s
         self._rng = random.Random(0)
         self.done: Counter[str] = Counter()
 
@@ -112,6 +132,11 @@ class FaultInjector:
             redis_server.restart(hard=self.done["redis"] % 2 == 0, down_s=self._redis_down_s)
         elif kind == "drop":
             self.done["sockets dropped"] += self._sim.drop_sockets()
+        elif kind == "worker":
+            worker = self._stack.processes[WORKER]
+            worker.kill()
+            time.sleep(self._worker_down_s)
+            worker.start()
         else:
             self._spent(timeout_s=5.0)
             self._sim.faults(**_REST_SETTINGS[kind])

@@ -150,6 +150,7 @@ def judge(c: Collected) -> Verdict:
         "redis restarts": c.faults["redis"],
         "socket drops": c.faults["drop"],
         "sockets dropped": c.faults["sockets dropped"],
+        "worker kills": c.faults["worker"],
         "5xx before": int(faults.get("500", 0)),
         "5xx after": int(faults.get("504-after", 0)),
         "429": int(faults.get("429", 0)),
@@ -180,6 +181,7 @@ def print_verdict(verdict: Verdict, title: str) -> None:
     counts.append(("kills", None, f"{f['kills']} ({f['kills mid-order']} mid-order)", ""))
     counts.append(("redis restarts", None, f["redis restarts"], ""))
     counts.append(("socket drops", None, f"{f['socket drops']} ({f['sockets dropped']} ws)", ""))
+    counts.append(("worker kills", None, f["worker kills"], ""))
     counts += [(name, None, f[name], "") for name in ("5xx before", "5xx after", "429")]
     counts += [(name, None, f[name], "") for name in ("p-tickets", "executions", "orders")]
     stale = f["stale plans"]

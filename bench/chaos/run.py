@@ -49,6 +49,7 @@ class Options:
     kills: int = 4
     redis_restarts: int = 1
     socket_drops: int = 3
+    worker_kills: int = 0
     rest_faults: int | None = None  # None: one per 25 alerts, at least 4
     post_s: float | None = None  # None: 0.06 s per alert, at least 20 s
     drain_s: float = 180.0
@@ -184,6 +185,7 @@ async def _drive(
         redis_restarts=options.redis_restarts,
         socket_drops=options.socket_drops,
         rest=options.rest_fault_count,
+        worker_kills=options.worker_kills,
     )
     faults = asyncio.create_task(injector.run(planned, started))
     posted = await post_streams(streams, url_of)
