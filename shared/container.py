@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableServiceClient
 
     from shared.adapters.ops_redis import RedisOpsStore
-    from shared.adapters.ops_tables import TablesJournalReader
+    from shared.adapters.ops_tables import TablesFillReader, TablesJournalReader
     from shared.adapters.redis_timers import RedisTimerStore
     from shared.adapters.tables_events import TablesEventJournal
     from shared.adapters.tables_ledger import TablesLedger
@@ -401,7 +401,16 @@ class Container:
             self.ledger,
             SystemClock(),
             ledger_ttl_s=self.settings.ledger_ttl_days * 86_400,
+            fills=self.fill_reader,
         )
+
+    @cached_property
+    def fill_reader(self) -> TablesFillReader:
+        """Return the ops API's reader of the worker's fill history (``{prefix}Fills``)."""
+        from shared.adapters.ops_tables import TablesFillReader
+
+        prefix = self.settings.table_prefix
+        return TablesFillReader(self._table_service_factory(), f"{prefix}Fills")
 
     @cached_property
     def market_data(self) -> MarketData:
@@ -521,8 +530,8 @@ class Container:
 
             await flush_journal_writes()  # alerts answered before the stop keep their record
         closable = (
-            "alert_journal", "journal_reader", "event_journal", "ledger_archive", "signal_queue",
-            "secrets", "dead_letters",
+            "alert_journal", "journal_reader", "fill_reader", "event_journal", "ledger_archive",
+            "signal_queue", "secrets", "dead_letters",
         )  # fmt: skip
         for name in closable:
             await _close(name, built.get(name), "close")

@@ -282,7 +282,8 @@ def timeline_bars(timeline: dict[str, Any], width: int = BAR_WIDTH) -> list[Text
 
 
 def render_signal(body: dict[str, Any]) -> list[RenderableType]:
-    """Draw one signal: what came in, and per account its outcome, legs and timeline."""
+    """Draw one signal: what came in, and per account its outcome, legs, trades (the fills
+    of its entries and exits) and timeline."""
     journal = body.get("journal") or {}
     head = Text(f"signal {body.get('id')}  strategy {body.get('strategy')}  status ")
     head.append_text(styled(body.get("status")))
@@ -322,6 +323,27 @@ def render_signal(body: dict[str, Any]) -> list[RenderableType]:
                     ),
                 )
             )
+        trades = account.get("trades")
+        if trades:
+            out.append(
+                table(
+                    None,
+                    ("trade", "side", "qty", "price", "filled at", "order"),
+                    (
+                        (
+                            t.get("leg"),
+                            t.get("side"),
+                            t.get("qty"),
+                            t.get("price"),
+                            str(t.get("filled_at") or "")[:19].replace("T", " "),
+                            t.get("order_id"),
+                        )
+                        for t in trades
+                    ),
+                )
+            )
+        elif account.get("trades_error"):
+            out.append(Text(f"trades not read: {account['trades_error']}"))
         out.extend(timeline_bars(account.get("timeline") or {}))
     return out
 

@@ -9,8 +9,8 @@ strategy), bounded by ``max_rows``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.tables_common import LazyTable, table_errors
 from shared.adapters.tables_journal import from_entity, read_alert
@@ -78,3 +78,41 @@ class TablesJournalReader:
     async def close(self) -> None:
         """Close the table clients."""
         await self._table.close()
+
+
+class TablesFillReader:
+    """Implement ``FillReader`` on the worker's ``{prefix}Fills`` table (``worker.history``).
+
+    A signal's fills are found by ``signal_id`` within the days from ``since`` on: the table
+    is partitioned by the fill's UTC day (``undated`` sorts after every date, so it is read
+    too), and a signal's exits may fill days after its entry."""
+
+    def __init__(self, service_factory: Callable[[], TableServiceClient], table_name: str) -> None:
+        self._factory = service_factory
+        self._table_name = table_name
+        self._service: TableServiceClient | None = None
+
+    async def signal_fills(self, signal_id: str, since: date) -> list[dict[str, Any]]:
+        """Return the signal's fill rows from ``since`` on ([] when there is no history)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        query = "PartitionKey ge @day and signal_id eq @id"
+        params = {"day": since.isoformat(), "id": signal_id}
+        found: list[dict[str, Any]] = []
+        with table_errors("the fill history could not be read"):
+            if self._service is None:
+                self._service = self._factory()
+            # Read only: the worker creates the table; a deployment without one has none.
+            table = self._service.get_table_client(self._table_name)
+            try:
+                async for entity in table.query_entities(query, parameters=params):
+                    found.append(dict(entity))
+            except ResourceNotFoundError:
+                return []
+        return found
+
+    async def close(self) -> None:
+        """Close the service client."""
+        service, self._service = self._service, None
+        if service is not None:
+            await service.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -101,6 +101,15 @@ class JournalReader(Protocol):
 
     async def find_alert(self, signal_id: str) -> AlertRecord | None:
         """Find an alert by id whatever its strategy."""
+        ...
+
+
+class FillReader(Protocol):
+    """Read the worker's fill history (Table storage, partitioned by the fill's UTC day)."""
+
+    async def signal_fills(self, signal_id: str, since: date) -> list[dict[str, Any]]:
+        """Return the fills that name ``signal_id`` (its entries' and its exits'), from the
+        day ``since`` on (nothing when the history does not exist)."""
         ...
 
 

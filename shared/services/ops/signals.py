@@ -12,6 +12,10 @@ Filters: ``strategy``, ``account``, ``status`` (``accepted``, ``duplicate``, ``r
 matches every contract of it, ``NQ1!`` or ``NQZ6`` only that spelling), ``since``/``until``
 (default: the last 24 hours; at most 31 days), ``limit`` (1-200, default 50), ``cursor`` (the
 ``next`` of the page before).
+
+One signal whole adds, per account, its ``trades``: the fills the worker's history names the
+signal in, its entries' and its exits' (a bracket's take profit or stop that traded), oldest
+first, or null when the history cannot be read (``trades_error`` says why).
 """
 
 from __future__ import annotations
@@ -20,19 +24,22 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.domain.codec import decode
-from shared.domain.errors import InvalidRequest, InvalidSignal, NotFound
+from shared.domain.errors import DependencyUnavailable, InvalidRequest, InvalidSignal, NotFound
 from shared.domain.symbols import SymbolRef, parse_symbol
 from shared.ports import AlertRecord, Clock, Ledger, LedgerEntry
-from shared.services.ops.ports import JournalReader, OpsStore
+from shared.services.ops.ports import FillReader, JournalReader, OpsStore
 from shared.services.ops.requests import moment, number
 from shared.services.ops.timeline import signal_view, status_of, summaries
 from shared.strategies import StrategyBook
+
+log = logging.getLogger(__name__)
 
 STATUSES = frozenset(
     {"accepted", "duplicate", "refused", "queued", "executing", "done", "denied", "rejected",
@@ -172,6 +179,7 @@ class SignalLog:
         clock: Clock,
         *,
         ledger_ttl_s: float,
+        fills: FillReader | None = None,
     ) -> None:
         self._strategies = strategies
         self._journal = journal
@@ -179,6 +187,7 @@ class SignalLog:
         self._ledger = ledger
         self._clock = clock
         self._ledger_ttl_s = ledger_ttl_s
+        self._fills = fills
 
     def now(self) -> datetime:
         """Return the current time (the default end of a list's window)."""
@@ -317,4 +326,56 @@ class SignalLog:
             raise NotFound(
                 f"no signal {signal_id} in the journal or the ledger", code="unknown_signal"
             )
-        return signal_view(signal_id, record, rows)
+        view = signal_view(signal_id, record, rows)
+        if self._fills is not None:
+            await self._add_trades(view, signal_id, self._first_day(record, rows))
+        return view
+
+    def _first_day(self, record: AlertRecord | None, rows: Sequence[LedgerEntry]) -> date:
+        """Return the UTC day the signal's first fill can fall on (its receipt, else its
+        first claim, else as far back as the ledger keeps signals)."""
+        if record is not None:
+            return record.received_at.astimezone(UTC).date()
+        claimed = [at for r in rows if isinstance(at := r.fields.get("claimed_at"), datetime)]
+        earliest = min(claimed) if claimed else self.now() - timedelta(seconds=self._ledger_ttl_s)
+        return earliest.astimezone(UTC).date()
+
+    async def _add_trades(self, view: dict[str, Any], signal_id: str, since: date) -> None:
+        """Give each account of ``view`` the fills the history names the signal in."""
+        assert self._fills is not None
+        try:
+            rows = await self._fills.signal_fills(signal_id, since)
+        except DependencyUnavailable as exc:
+            log.warning("fills of signal %s not read: %s", signal_id, exc.message)
+            for account in view["accounts"]:
+                account["trades"] = None
+                account["trades_error"] = exc.message
+            return
+        by_account: dict[str, list[dict[str, Any]]] = {}
+        for row in sorted(rows, key=_fill_order):
+            by_account.setdefault(str(row.get("account")), []).append(trade_view(row))
+        for account in view["accounts"]:
+            account["trades"] = by_account.get(account["account"], [])
+
+
+def _fill_order(row: Mapping[str, Any]) -> tuple[str, int]:
+    at = row.get("filled_at")
+    moment_text = at.isoformat() if isinstance(at, datetime) else str(at or "")
+    fill_id = row.get("fill_id")
+    return moment_text, fill_id if isinstance(fill_id, int) else 0
+
+
+def trade_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Render one history fill for the ops API: the leg (``entry``, ``entry.tp`` ...), side,
+    quantity, price (a decimal string), when and in which order and contract."""
+    at = row.get("filled_at")
+    return {
+        "leg": row.get("leg"),
+        "side": row.get("side"),
+        "qty": row.get("qty"),
+        "price": row.get("price"),
+        "filled_at": at.isoformat() if isinstance(at, datetime) else at,
+        "order_id": row.get("order_id"),
+        "fill_id": row.get("fill_id"),
+        "contract": row.get("contract"),
+    }

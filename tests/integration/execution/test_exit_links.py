@@ -4,7 +4,7 @@ The executor indexes every exit's clOrdId with its entry's (the take profit and 
 OSO bracket, the exits placed around a fill). When an exit trades, the worker's Fills row,
 its execution reports and ``order.filled`` name the signal, strategy and leg. Nothing of
 theirs goes into the ledger: the entry's row keeps the entry's fill, and no row appears for
-an exit the executor did not claim.
+an exit the executor did not claim. The ops API's view of the signal lists its trades.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.domain.planning.model import client_order_id
-from tests.integration.execution.conftest import System, now_iso, wait_for
+from tests.integration.execution.conftest import KEY, System, now_iso, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +69,12 @@ def test_take_profit_of_a_bracket_sent_with_its_entry_names_the_signal(worker: S
         entry = client_order_id(signal, ACCOUNT, "entry")
         assert set(rows) == {f"exec:{ACCOUNT}", entry}
         assert (rows[entry].status, rows[entry].fields["fill_price"]) == ("filled", "21000")
+        # The operator's view of the signal lists both trades, entry then exit.
+        answer = httpx.get(f"{worker.url}/api/signals/{signal}?code={KEY}", timeout=10)
+        assert answer.status_code == 200, answer.text
+        [account] = answer.json()["accounts"]
+        trades = [(t["leg"], t["side"], t["price"]) for t in account["trades"]]
+        assert trades == [("entry", "buy", "21000"), ("entry.tp", "sell", "21002")]
     finally:
         worker.sim.set_price("MNQ", "21000")
 

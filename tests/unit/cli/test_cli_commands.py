@@ -274,3 +274,22 @@ def test_signal_latest_without_any_signal_says_so() -> None:
     result = run(answer({"/api/signals": (200, {"signals": []})}), "signal", "latest")
     assert result.exit_code == 1
     assert "no_signals" in result.output
+
+
+def test_signal_shows_each_accounts_trades_entry_and_exit() -> None:
+    body = {"id": "s1", "strategy": "nq", "status": "done", "accounts": [
+        {"account": "DEMO1", "status": "done", "trades": [
+            {"leg": "entry", "side": "buy", "qty": 1, "price": "21000",
+             "filled_at": "2026-12-03T14:30:00.120000+00:00", "order_id": 7},
+            {"leg": "entry.tp", "side": "sell", "qty": 1, "price": "21010",
+             "filled_at": "2026-12-04T09:02:11+00:00", "order_id": 9}]},
+        {"account": "DEMO2", "status": "done", "trades": None,
+         "trades_error": "the fill history could not be read: ServiceRequestError"}]}  # fmt: skip
+    result = run(answer({"/api/signals/s1": (200, body)}), "signal", "s1")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    tp = next(line for line in lines if "entry.tp" in line)
+    for shown in ("sell", "21010", "2026-12-04 09:02:11"):
+        assert shown in tp
+    assert any("entry " in line and "21000" in line for line in lines)
+    assert "trades not read: the fill history could not be read" in result.output

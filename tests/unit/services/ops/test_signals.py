@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from shared.domain.clock import ManualClock
-from shared.domain.errors import InvalidRequest, NotFound
+from shared.domain.errors import DependencyUnavailable, InvalidRequest, NotFound
 from shared.ports import AlertRecord, LedgerEntry
 from shared.services.ops.signals import MAX_ROWS_PER_READ, SignalLog, read_query
 from tests.unit.services.ops.fakes import NOW, FakeJournal, FakeStore, book
@@ -53,12 +53,13 @@ def log(
     records: list[AlertRecord],
     ledger: dict[str, list[LedgerEntry]] | None = None,
     archive: ArchiveLedger | None = None,
+    fills: Any = None,
 ) -> tuple[SignalLog, FakeStore, FakeJournal]:
     journal, store = FakeJournal(), FakeStore()
     journal.records = records
     store.ledger = ledger or {}
     service = SignalLog(book(), journal, store, archive or ArchiveLedger(),  # type: ignore[arg-type]
-                        ManualClock(NOW), ledger_ttl_s=14 * 86400)  # fmt: skip
+                        ManualClock(NOW), ledger_ttl_s=14 * 86400, fills=fills)  # fmt: skip
     return service, store, journal
 
 
@@ -236,3 +237,53 @@ async def test_detail_of_an_unknown_or_malformed_id_is_refused() -> None:
     assert info.value.code == "unknown_signal"
     with pytest.raises(InvalidRequest):
         await service.detail("a/b", None)
+
+
+class Fills:
+    def __init__(self, rows: list[dict[str, Any]], *, down: bool = False) -> None:
+        self.rows, self.down = rows, down
+        self.asked: list[tuple[str, date]] = []
+
+    async def signal_fills(self, signal_id: str, since: date) -> list[dict[str, Any]]:
+        self.asked.append((signal_id, since))
+        if self.down:
+            raise DependencyUnavailable("the fill history could not be read: ServiceRequestError")
+        return [r for r in self.rows if r["signal_id"] == signal_id]
+
+
+def fill_row(fill_id: int, account: str, leg: str, side: str, price: str, at: datetime) -> dict:  # type: ignore[type-arg]
+    return {"signal_id": "sig01", "fill_id": fill_id, "order_id": 100 + fill_id,
+            "account": account, "leg": leg, "side": side, "qty": 1, "price": price,
+            "filled_at": at, "contract": "MNQZ6"}  # fmt: skip
+
+
+async def test_detail_lists_each_accounts_trades_entry_and_exit_oldest_first() -> None:
+    t0 = NOW - timedelta(days=2)  # a swing: the take profit filled days after the entry
+    rows = [summary("sig01", "DEMO1", "done"), summary("sig01", "DEMO2", "done")]
+    fills = Fills([
+        fill_row(9, "DEMO1", "entry.tp", "sell", "21010", NOW - timedelta(hours=1)),
+        fill_row(3, "DEMO1", "entry", "buy", "21000", t0),
+        fill_row(4, "DEMO2", "entry", "buy", "21000.25", t0),
+    ])  # fmt: skip
+    archive = ArchiveLedger({"sig01": rows})
+    service, _, _ = log([record(1, received_at=t0)], archive=archive, fills=fills)
+    found = await service.detail("sig01", None)
+    trades = {a["account"]: a["trades"] for a in found["accounts"]}
+    assert [(t["leg"], t["side"], t["price"]) for t in trades["DEMO1"]] == [
+        ("entry", "buy", "21000"),
+        ("entry.tp", "sell", "21010"),
+    ]
+    assert [t["fill_id"] for t in trades["DEMO2"]] == [4]
+    assert trades["DEMO1"][0]["filled_at"] == t0.isoformat()
+    # Read from the day the alert came in, whatever day the exit filled.
+    assert fills.asked == [("sig01", t0.astimezone(UTC).date())]
+
+
+async def test_detail_with_the_history_down_still_answers_and_says_why() -> None:
+    rows = [summary("sig01", "DEMO1", "done")]
+    archive = ArchiveLedger({"sig01": rows})
+    service, _, _ = log([record(1)], archive=archive, fills=Fills([], down=True))
+    [account] = (await service.detail("sig01", None))["accounts"]
+    assert account["trades"] is None
+    assert "could not be read" in account["trades_error"]
+    assert account["status"] == "done"
