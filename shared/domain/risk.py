@@ -71,6 +71,7 @@ class DenialCode(StrEnum):
     POSITION_REQUIREMENT_UNMET = "position_requirement_unmet"
     ADD_NOT_ALLOWED = "add_not_allowed"
     OPPOSITE_SIGNAL_IGNORED = "opposite_signal_ignored"
+    SAME_DIRECTION_IGNORED = "same_direction_ignored"
     NO_DIRECTION = "no_direction"
     ZERO_QUANTITY = "zero_quantity"
     UNSUPPORTED_QUANTITY_UNIT = "unsupported_quantity_unit"

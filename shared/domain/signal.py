@@ -234,6 +234,22 @@ class AccountSelector:
         _check_positive(self.quantity_multiplier, "accounts.quantity_multiplier")
 
 
+@dataclass(frozen=True, slots=True)
+class PositionRules:
+    """The alert's own rules for a buy or sell on an account that holds a position
+    (PickMyTrade's ``reverse_order_close``, ``pyramid`` and ``same_direction_ignore``).
+
+    None leaves a rule to the strategy. ``reverse_close``: true, a signal against the position
+    closes it and opens its own side (a same-side one, without ``pyramid``, closes the
+    position and opens afresh); false, a signal nets against the position. ``pyramid``: true, a
+    same-side signal adds. ``ignore_same_direction``: true, a same-side signal is refused.
+    """
+
+    reverse_close: bool | None = None
+    pyramid: bool | None = None
+    ignore_same_direction: bool | None = None
+
+
 _ENTRY_INTENTS = frozenset({Intent.BUY, Intent.SELL, Intent.ADD, Intent.REVERSE})
 
 
@@ -259,6 +275,7 @@ class Signal:
     required_positions: tuple[MarketPosition, ...] = ()
     flatten_first: bool = False
     cancel_first: bool | None = None
+    position_rules: PositionRules | None = None
     accounts: tuple[AccountSelector, ...] = ()
     tv_time: datetime | None = None
     bar_time: datetime | None = None

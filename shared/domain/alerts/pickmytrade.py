@@ -12,8 +12,10 @@ ambiguous and is refused. ``update_tp``/``update_sl`` (modify a live bracket) ar
 than mistaken for a new entry. A ``close`` (or an exit the position placeholders make) places
 no bracket: PickMyTrade describes a close as "Close position" whatever TP/SL fields it carries,
 and its generator writes them on every alert; the unused ones are named in the journal.
-Per-alert position rules (``pyramid``, ``reverse_order_close`` ...) are kept for the journal;
-the strategy file governs.
+Its per-alert position rules (``reverse_order_close``, ``pyramid``, ``same_direction_ignore``,
+true/false, often as text) become the signal's ``position_rules``: a buy or sell on an account
+that holds a position then follows PickMyTrade's table of them (the planner's
+``targets._by_rules``); a rule the alert leaves out is the strategy's.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from shared.domain.signal import (
     Breakeven,
     Intent,
     OrderType,
+    PositionRules,
     PriceSpec,
     PriceUnit,
     QuantityUnit,
@@ -122,6 +125,7 @@ def read(data: Mapping[str, object]) -> Signal:
     stop_price = _stop_price(f, kind, price)
     tv_time = maybe(to_datetime, f.get("date"), "date")
     strategy = maybe(to_text, f.get("strategy_name"), "strategy_name")
+    rules = _position_rules(f)
     rest = f.rest()
     refuse_unread(rest, NAME)
     if leaves:
@@ -141,6 +145,7 @@ def read(data: Mapping[str, object]) -> Signal:
         signal_price=price if kind is OrderType.MARKET else None,
         brackets=() if leaves else brackets,
         target=reading.target,
+        position_rules=rules,
         accounts=maybe(accounts, multiple, "multiple_accounts")
         or maybe(accounts, single, "account_id")
         or (),
@@ -148,6 +153,17 @@ def read(data: Mapping[str, object]) -> Signal:
         strategy=strategy,
         extras=extras_of({**rest, **({"multiple_accounts": multiple} if multiple else {})}),
     )
+
+
+def _position_rules(f: Fields) -> PositionRules | None:
+    """Read PickMyTrade's per-alert position rules (None when the alert gives none)."""
+    reverse, pyramid, ignore = (
+        maybe(to_bool, f.get(name), name)
+        for name in ("reverse_order_close", "pyramid", "same_direction_ignore")
+    )
+    if (reverse, pyramid, ignore) == (None, None, None):
+        return None
+    return PositionRules(reverse, pyramid, ignore)
 
 
 def _nonzero(f: Fields, name: str, where: str = "") -> Decimal | None:

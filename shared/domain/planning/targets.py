@@ -11,7 +11,9 @@ between that target and the broker's position, so a reversal is one order and a 
   rails refuse it (``worst_case_add``), since a view that lags one fill would overshoot.
 * **buy / sell** open the entry quantity; on the same side they add only when the strategy
   allows adding; against the position they follow the opposite-signal policy (reverse to the
-  entry quantity, exit only, or ignore). **add** adds regardless of that setting.
+  entry quantity, exit only, or ignore). **add** adds regardless of that setting. An alert
+  that carries its own position rules (``Signal.position_rules``, PickMyTrade) decides those
+  two cases itself where it says, as its vendor documents: see :func:`_by_rules`.
 * **reverse** flips to the other side with the alert's quantity, else the current size.
 * **exit** closes the alert's quantity (contracts or percent of the position), else everything;
   **close** closes everything; **flat** closes everything and cancels every working order;
@@ -33,7 +35,14 @@ from enum import Enum
 from shared.domain.planning.quantities import scale
 from shared.domain.policy import OppositeSignal, StrategyPolicy
 from shared.domain.risk import Denial, DenialCode
-from shared.domain.signal import Intent, MarketPosition, QuantityUnit, Signal, TargetPosition
+from shared.domain.signal import (
+    Intent,
+    MarketPosition,
+    PositionRules,
+    QuantityUnit,
+    Signal,
+    TargetPosition,
+)
 from shared.domain.sizing import unit_refused
 
 __all__ = ["CancelScope", "ClosePricing", "Intention", "decide"]
@@ -138,11 +147,58 @@ def _enter(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Dec
         return Intention(
             sign * size, CancelScope.ALL, ClosePricing.MARKET, True, note="flatten, then enter"
         )
+    rules = signal.position_rules
+    if rules is not None and current != 0 and signal.intent is not Intent.ADD:
+        decided = _by_rules(rules, current, sign * size, policy)
+        if decided is not None:
+            return decided
     if current * sign < 0:
         return _against(policy, sign * size)
     if current != 0 and not (policy.allow_add or signal.intent is Intent.ADD):
         raise _add_refused()
     return Intention(current + sign * size, note="add" if current else "enter")
+
+
+def _by_rules(
+    rules: PositionRules, current: int, wanted: int, policy: StrategyPolicy
+) -> Intention | None:
+    """Apply the alert's own position rules to a buy or sell while a position is open; None
+    where they say nothing, for the strategy's rules to decide.
+
+    PickMyTrade's table of reverse_order_close and pyramid: against the position,
+    ``reverse_close`` closes it and opens the signal's side; false, the order nets against the
+    position. On the same side, ``pyramid`` adds; ``reverse_close`` without ``pyramid`` closes
+    the position and opens afresh with the signal's own brackets; ``reverse_close`` false adds
+    ("it would not close the trade") unless ``pyramid`` is false, which its vendor describes as
+    "no stacking": then, as with nothing said, the strategy's ``allow_add`` decides.
+    ``ignore_same_direction`` refuses a same-side signal first. Adding stays the strategy's to
+    allow: with ``allow_add`` off it is refused, as the safety rails would refuse it.
+    """
+    if current * wanted < 0:
+        if rules.reverse_close is True:
+            return Intention(wanted, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+        if rules.reverse_close is False:
+            net = current + wanted
+            # A net that leaves the position's side leaves its brackets nothing to protect.
+            scope = CancelScope.EXITS if net * current <= 0 else CancelScope.NONE
+            return Intention(net, scope, ClosePricing.ENTRY, note="net against the position")
+        return None
+    if rules.ignore_same_direction is True:
+        raise Denial(
+            DenialCode.SAME_DIRECTION_IGNORED,
+            "a position is already open on this side and the alert says to ignore such signals "
+            "(same_direction_ignore)",
+        )
+    adds = rules.pyramid is True or (rules.reverse_close is False and rules.pyramid is not False)
+    if adds:
+        if not policy.allow_add:
+            raise _add_refused()
+        return Intention(current + wanted, note="add")
+    if rules.reverse_close is True:
+        return Intention(
+            wanted, CancelScope.ALL, ClosePricing.MARKET, True, note="close, then enter afresh"
+        )
+    return None
 
 
 def _strategy_added(target: TargetPosition) -> bool:

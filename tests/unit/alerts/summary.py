@@ -85,6 +85,18 @@ def _order(signal: Signal) -> dict[str, Any]:
     return out
 
 
+def _rules(signal: Signal) -> dict[str, Any]:
+    rules = signal.position_rules
+    if rules is None:
+        return {}
+    names = ("reverse_close", "pyramid", "ignore_same_direction")
+    return {
+        "position_rules": {
+            name: value for name in names if (value := getattr(rules, name)) is not None
+        }
+    }
+
+
 def _context(signal: Signal) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if signal.required_positions:
@@ -93,6 +105,7 @@ def _context(signal: Signal) -> dict[str, Any]:
         out["flatten_first"] = True
     if signal.cancel_first is not None:
         out["cancel_first"] = signal.cancel_first
+    out.update(_rules(signal))
     if signal.accounts:
         out["accounts"] = [
             a.account if a.quantity_multiplier is None else f"{a.account} x{a.quantity_multiplier}"

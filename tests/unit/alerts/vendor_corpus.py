@@ -41,6 +41,7 @@ TP_DELAY = "https://traderspost.io/reference/webhook-field/delay"
 PMT_JSON = "https://docs.pickmytrade.trade/docs/tradingview-json-alert-configuration"
 PMT_BE = "https://docs.pickmytrade.trade/docs/breakeven-offset-tradovate-automation-pickmytrade"
 PMT_VALIDATOR = "https://github.com/bhavishyagoyal12/pickmytrade_validation (validator.py)"
+PMT_STACKING = "https://docs.pickmytrade.trade/?p=1149 (pyramid and reverse_order_close)"
 CT_PAYLOAD = "https://crosstrade.io/answers/faq/payload-reference"
 CT_BRACKETS = "https://docs.crosstrade.io/webhooks/advanced-options/bracket-orders"
 CT_RATE = "https://docs.crosstrade.io/webhooks/advanced-options/rate-limiting"
@@ -59,7 +60,7 @@ BRIDGES = "tradingview.md §1.6 (common spellings of open-source bridges)"
 READING_KEYS = (
     "intent", "symbol", "side", "quantity", "quantity_unit", "order_type", "limit_price",
     "stop_price", "signal_price", "trail", "time_in_force", "expires_after_s", "brackets",
-    "target", "required_positions", "flatten_first", "accounts",
+    "target", "required_positions", "flatten_first", "position_rules", "accounts",
 )  # fmt: skip
 
 
@@ -617,6 +618,15 @@ ok(
         same_direction_ignore="true", reverse_order_close="true", order_type="MKT"),
     intent="buy", symbol="NQ1!", order_type="market", quantity="2", signal_price="18250.5",
     brackets=[{"take_profit": "200 dollars", "stop_loss": "100 dollars"}],
+    position_rules={"reverse_close": True, "pyramid": False, "ignore_same_direction": True},
+)  # fmt: skip
+ok(
+    "pmt_stacking_with_reverse_order_close_as_its_docs_test_it",
+    PMT_STACKING,
+    pmt(symbol="MNQ1!", data="buy", quantity=1, pyramid=True, same_direction_ignore=False,
+        reverse_order_close=True),
+    intent="buy", symbol="MNQ1!", order_type="market", quantity="1",
+    position_rules={"reverse_close": True, "pyramid": True, "ignore_same_direction": False},
 )  # fmt: skip
 ok(
     "pmt_breakeven_in_dollars_like_its_dollar_tp_sl",

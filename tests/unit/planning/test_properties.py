@@ -20,6 +20,7 @@ from shared.domain.signal import (
     BracketLeg,
     Intent,
     MarketPosition,
+    PositionRules,
     PriceSpec,
     PriceUnit,
     TargetPosition,
@@ -208,6 +209,11 @@ def any_signal(draw: st.DrawFn) -> Any:
         fields["brackets"] = (BracketLeg(take_profit=PriceSpec(D(8), PriceUnit.TICKS)),)
         fields.pop("quantity", None)
     fields["flatten_first"] = draw(st.booleans())
+    if draw(st.booleans()):
+        maybe_bool = st.none() | st.booleans()
+        fields["position_rules"] = PositionRules(
+            draw(maybe_bool), draw(maybe_bool), draw(maybe_bool)
+        )
     return signal(intent, **fields)
 
 

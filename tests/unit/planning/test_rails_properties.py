@@ -48,6 +48,7 @@ from shared.domain.signal import (
     BracketLeg,
     Intent,
     MarketPosition,
+    PositionRules,
     PriceSpec,
     PriceUnit,
     QuantityUnit,
@@ -148,6 +149,10 @@ def signals(draw: st.DrawFn) -> Signal:
                 fields.pop("quantity", None)
         fields["flatten_first"] = draw(st.booleans())
         fields["cancel_first"] = draw(st.none() | st.booleans())
+        if draw(st.booleans()):  # an alert's own position rules (PickMyTrade)
+            maybe_bool = st.none() | st.booleans()
+            rules = (draw(maybe_bool), draw(maybe_bool), draw(maybe_bool))
+            fields["position_rules"] = PositionRules(*rules)
     return signal(intent, **fields)
 
 
