@@ -328,7 +328,7 @@ class SignalLog:
             )
         view = signal_view(signal_id, record, rows)
         if self._fills is not None:
-            await self._add_trades(view, signal_id, self._first_day(record, rows))
+            await add_trades(self._fills, view, signal_id, self._first_day(record, rows))
         return view
 
     def _first_day(self, record: AlertRecord | None, rows: Sequence[LedgerEntry]) -> date:
@@ -340,22 +340,22 @@ class SignalLog:
         earliest = min(claimed) if claimed else self.now() - timedelta(seconds=self._ledger_ttl_s)
         return earliest.astimezone(UTC).date()
 
-    async def _add_trades(self, view: dict[str, Any], signal_id: str, since: date) -> None:
-        """Give each account of ``view`` the fills the history names the signal in."""
-        assert self._fills is not None
-        try:
-            rows = await self._fills.signal_fills(signal_id, since)
-        except DependencyUnavailable as exc:
-            log.warning("fills of signal %s not read: %s", signal_id, exc.message)
-            for account in view["accounts"]:
-                account["trades"] = None
-                account["trades_error"] = exc.message
-            return
-        by_account: dict[str, list[dict[str, Any]]] = {}
-        for row in sorted(rows, key=_fill_order):
-            by_account.setdefault(str(row.get("account")), []).append(trade_view(row))
+
+async def add_trades(fills: FillReader, view: dict[str, Any], signal_id: str, since: date) -> None:
+    """Give each account of a signal's ``view`` the fills the history names the signal in."""
+    try:
+        rows = await fills.signal_fills(signal_id, since)
+    except DependencyUnavailable as exc:
+        log.warning("fills of signal %s not read: %s", signal_id, exc.message)
         for account in view["accounts"]:
-            account["trades"] = by_account.get(account["account"], [])
+            account["trades"] = None
+            account["trades_error"] = exc.message
+        return
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=_fill_order):
+        by_account.setdefault(str(row.get("account")), []).append(trade_view(row))
+    for account in view["accounts"]:
+        account["trades"] = by_account.get(account["account"], [])
 
 
 def _fill_order(row: Mapping[str, Any]) -> tuple[str, int]:
