@@ -344,6 +344,11 @@ class ReadyLineProcess:
         return self._proc is not None and self._proc.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """Return the running process's id (None when it is not running)."""
+        return self._proc.pid if self.alive and self._proc is not None else None
+
+    @property
     def log_text(self) -> str:
         """Return what the process wrote to stderr so far."""
         return self.log_path.read_text(errors="replace")

@@ -85,6 +85,7 @@ class System:
     tables: str
     n: int = 0
     _roots: dict[int, str] = field(default_factory=dict)
+    worker: ReadyLineProcess | None = None  # the WebSocket worker, while the fixture runs it
 
     def post(self, strategy: str, **alert: Any) -> dict[str, Any]:
         self.n += 1
@@ -313,8 +314,12 @@ def worker(fresh: System, stack_settings: dict[str, str]) -> Iterator[System]:
     )
     proc.start()
     wait_for(lambda: client.get(keys.WORKER_SYNC_STATE) == b"synced", 20)
-    yield fresh
-    proc.stop()
+    fresh.worker = proc
+    try:
+        yield fresh
+    finally:
+        fresh.worker = None
+        proc.stop()
 
 
 def now_iso(offset_s: float = 0) -> str:
