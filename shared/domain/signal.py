@@ -276,6 +276,7 @@ class Signal:
     flatten_first: bool = False
     cancel_first: bool | None = None
     position_rules: PositionRules | None = None
+    bypass_windows: bool = False  # the alert passes the strategy's trading windows
     accounts: tuple[AccountSelector, ...] = ()
     tv_time: datetime | None = None
     bar_time: datetime | None = None

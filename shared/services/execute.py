@@ -86,7 +86,7 @@ from shared.services.plan_inputs import (
     read_risk,
 )
 from shared.services.plan_record import dump_plan, load_plan
-from shared.services.policy_builder import for_operator, policy_for
+from shared.services.policy_builder import for_operator, policy_for, without_windows
 from shared.services.send_plan import (
     REPLAN,
     PlanSender,
@@ -303,6 +303,8 @@ class Executor:
         policy = policy_for(target.strategy, env.account, env.multiplier)
         if env.alert_format == OPERATOR_FORMAT:
             policy = for_operator(policy)
+        elif env.signal.bypass_windows:
+            policy = without_windows(policy)
         planned = plan(
             env.signal,
             book,

@@ -81,6 +81,15 @@ def for_operator(policy: StrategyPolicy) -> StrategyPolicy:
     return replace(policy, limits=limits)
 
 
+def without_windows(policy: StrategyPolicy) -> StrategyPolicy:
+    """Return ``policy`` without its trading windows, for an alert that asks to bypass them
+    (TradersPost's ``ignoreTradingWindows``, CrossTrade's ``bypass_trade_windows``): every
+    other gate and rail still applies."""
+    if not policy.limits.trading_windows:
+        return policy
+    return replace(policy, limits=replace(policy.limits, trading_windows=()))
+
+
 def _policy(strategy: Strategy, account: str, multiplier: Decimal) -> StrategyPolicy:
     defaults, behaviour = strategy.defaults, strategy.behaviour
     return StrategyPolicy(

@@ -12,8 +12,10 @@ with ``id`` names a rate-limit group, one alert per window (:func:`rate_group`; 
 claims it), never a day-long de-duplication id, and ``id`` alone is only journaled;
 ``cancel_after`` (minutes) makes a limit entry good till then; ``sync_strategy``'s
 ``market_position``/``prev_market_position``/``target_quantity`` are TradingView's position
-fields (``positions``). ``delay``, ``append_atm``, ``strategy`` on an order (a NinjaTrader ATM
-template) and ``max_position`` change the trade in ways Tradovate cannot, and are refused.
+fields (``positions``); ``bypass_trade_windows=true`` lets the alert through outside the
+strategy's trading windows (any other value is false, as CrossTrade says). ``delay``,
+``append_atm``, ``strategy`` on an order (a NinjaTrader ATM template) and ``max_position``
+change the trade in ways Tradovate cannot, and are refused.
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ def read(data: Mapping[str, object]) -> Signal:
         to_bool, f.get("flatten_first"), "flatten_first"
     )
     chosen = maybe(accounts, f.get("account"), "account") or ()
+    # "Any other value will not be evaluated and treated as false" (CrossTrade's docs).
+    bypass = str(f.get("bypass_trade_windows") or "").strip().lower() == "true"
     group = _group_fields(f)
     strategy = maybe(to_text, f.get("strategy"), "strategy")
     rest = {**f.rest(), **group}
@@ -167,6 +171,7 @@ def read(data: Mapping[str, object]) -> Signal:
         target=reading.target,
         required_positions=required or (),
         flatten_first=bool(flatten_first),
+        bypass_windows=bypass,
         accounts=chosen,
         strategy=strategy,
         extras=extras_of(rest),

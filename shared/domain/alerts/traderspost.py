@@ -8,7 +8,9 @@ distances (TradersPost's own MNQ example: a 100 ``trailAmount`` from 18250 trail
 quantity, and ``bullish`` after a ``sell`` (``bearish`` after a ``buy``) is an exit that leaves
 the position "bullish or flat" (see ``positions``). TradingView's position placeholders
 (``market_position``, ``position_size`` ...) are read the same way. ``reverse`` exits and
-enters the other side in one signal.
+enters the other side in one signal. ``ignoreTradingWindows: true`` lets the signal through
+outside the strategy's trading windows, as TradersPost lets it "bypass the trading windows
+specified in the strategy subscription settings".
 
 Fields TradersPost documents but Tradebridge cannot honour (options, ``delay``,
 ``cancelOrderType``), keys a ``takeProfit``/``stopLoss`` object does not define, and other
@@ -121,6 +123,7 @@ def read(data: Mapping[str, object]) -> Signal:
     tif = maybe(_tif, f.get("timeInForce"), "timeInForce")
     price = maybe(to_decimal, f.get("signalPrice", "price"), "signalPrice")
     cancel_first = maybe(to_bool, f.get("cancel"), "cancel")
+    bypass = maybe(to_bool, f.get("ignoreTradingWindows"), "ignoreTradingWindows")
     tv_time = maybe(to_datetime, f.get("time"), "time")
     chosen = maybe(accounts, f.get("accounts", "account"), "account") or ()
     rest = f.rest()
@@ -146,6 +149,7 @@ def read(data: Mapping[str, object]) -> Signal:
         # not exist, the trade will be rejected" (TradersPost, allow-add-to-position).
         required_positions=_OPEN if reading.intent is Intent.ADD else (),
         cancel_first=cancel_first,
+        bypass_windows=bypass is True,
         accounts=chosen,
         tv_time=tv_time,
         extras=extras_of(rest),

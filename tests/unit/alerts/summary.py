@@ -101,8 +101,9 @@ def _context(signal: Signal) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if signal.required_positions:
         out["required_positions"] = [p.value for p in signal.required_positions]
-    if signal.flatten_first:
-        out["flatten_first"] = True
+    for flag in ("flatten_first", "bypass_windows"):
+        if getattr(signal, flag):
+            out[flag] = True
     if signal.cancel_first is not None:
         out["cancel_first"] = signal.cancel_first
     out.update(_rules(signal))
@@ -111,14 +112,10 @@ def _context(signal: Signal) -> dict[str, Any]:
             a.account if a.quantity_multiplier is None else f"{a.account} x{a.quantity_multiplier}"
             for a in signal.accounts
         ]
-    for name in ("tv_time", "bar_time"):
+    for name in ("tv_time", "bar_time", "alert_id", "strategy"):
         value = getattr(signal, name)
         if value is not None:
-            out[name] = value.isoformat()
-    for name in ("alert_id", "strategy"):
-        value = getattr(signal, name)
-        if value is not None:
-            out[name] = value
+            out[name] = value.isoformat() if name.endswith("time") else value
     if signal.extras:
         out["extras"] = _plain(signal.extras)
     return out

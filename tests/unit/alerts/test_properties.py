@@ -28,7 +28,7 @@ KNOWN_KEYS = [
     "breakeven_offset", "advance_tp_sl", "multiple_accounts", "account_id", "gtd_in_second",
     "stp_limit_stp_price", "risk_percentage", "update_tp", "webhook_type", "secret", "token",
     "distance", "trigger", "ticks", "points", "percent", "dollars", "type", "amount",
-    "reverse_order_close", "pyramid", "same_direction_ignore",
+    "reverse_order_close", "pyramid", "same_direction_ignore", "ignoreTradingWindows",
 ]  # fmt: skip
 WORDS = [
     "buy", "sell", "exit", "close", "flat", "cancel", "reverse", "add", "long", "short", "NQ1!",

@@ -50,6 +50,7 @@ CT_TIMEOUT = "https://docs.crosstrade.io/webhooks/advanced-options/limit-order-t
 CT_SYNC = "https://docs.crosstrade.io/webhooks/advanced-options/strategy-synchronization"
 CT_POSITIONS = "https://crosstrade.io/answers/faq/position-management"
 CT_API = "https://xt-docs.pages.dev/api/orders/post-place-order"
+CT_BYPASS = "https://docs.crosstrade.io/webhooks/advanced-options/bypass-trade-windows"
 CT_TRADOVATE = "https://crosstrade.io/docs/webhooks/tradovate-advanced"
 TV_VARIABLES = "https://www.tradingview.com/support/solutions/43000531021"
 TV_STRATEGY = "https://www.tradingview.com/support/solutions/43000481368"
@@ -60,7 +61,8 @@ BRIDGES = "tradingview.md §1.6 (common spellings of open-source bridges)"
 READING_KEYS = (
     "intent", "symbol", "side", "quantity", "quantity_unit", "order_type", "limit_price",
     "stop_price", "signal_price", "trail", "time_in_force", "expires_after_s", "brackets",
-    "target", "required_positions", "flatten_first", "position_rules", "accounts",
+    "target", "required_positions", "flatten_first", "position_rules", "bypass_windows",
+    "accounts",
 )  # fmt: skip
 
 
@@ -797,6 +799,14 @@ ok(
        "order_type=MARKET", "TIF=DAY"),
     intent="buy", side="buy", symbol="ESU2026", order_type="market", time_in_force="day",
     quantity="1", accounts=["Sim101"],
+)  # fmt: skip
+ok(
+    "ct_place_bypassing_the_trade_windows",
+    CT_BYPASS,
+    ct("account=Sim101", "instrument=ES 03-25", "command=PLACE", "order_type=MARKET",
+       "action=BUY", "qty=1", "tif=DAY", "bypass_trade_windows=true"),
+    intent="buy", side="buy", symbol="ESH2025", order_type="market", time_in_force="day",
+    quantity="1", accounts=["Sim101"], bypass_windows=True,
 )  # fmt: skip
 ok(
     "ct_place_with_take_profit_price",

@@ -366,3 +366,41 @@ async def test_an_operators_flatten_closes_outside_the_windows_where_a_strategys
     else:
         assert world.broker.net_pos == 0
         assert len(world.broker.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("alert", "held", "status", "net_after"),
+    [
+        ({"ticker": "MNQ1!", "action": "exit"}, 2, "denied", 2),
+        ({"ticker": "MNQ1!", "action": "exit", "ignoreTradingWindows": True}, 2, "done", 0),
+        ({"ticker": "MNQ1!", "action": "buy", "quantity": 1}, 0, "denied", 0),
+        ({"ticker": "MNQ1!", "action": "buy", "quantity": 1, "ignoreTradingWindows": "true"},
+         0, "done", 1),
+        # CrossTrade's bypass_trade_windows, "true" only.
+        ("key=k; command=PLACE; account=DEMO10001; instrument=MNQ1!; action=BUY; qty=1; "
+         "order_type=MARKET; tif=DAY; bypass_trade_windows=true;", 0, "done", 1),
+        ("key=k; command=PLACE; account=DEMO10001; instrument=MNQ1!; action=BUY; qty=1; "
+         "order_type=MARKET; tif=DAY; bypass_trade_windows=yes;", 0, "denied", 0),
+    ],
+    ids=["exit-waits", "exit-passes", "entry-waits", "entry-passes", "ct-passes", "ct-yes-is-no"],
+)  # fmt: skip
+async def test_an_alert_that_bypasses_the_trading_windows_trades_outside_them(
+    tmp_path: Path, alert: dict[str, object] | str, held: int, status: str, net_after: int
+) -> None:
+    path = tmp_path / "strategies.toml"
+    path.write_text(WINDOWED, encoding="utf-8")
+    world = World(strategies=path)
+    world.broker.net_pos = held  # from before the window closed (NOW is a Friday)
+    signal = parse_alert(alert if isinstance(alert, str) else json.dumps(alert)).signal
+    envelope = Envelope(
+        signal_id="e" * 32, strategy_id="windowed", account="DEMO10001", account_id=10001,
+        multiplier=Decimal(1), alert_format="traderspost", received_at=NOW,
+        correlation_id="corr", signal=signal,
+    )  # fmt: skip
+
+    outcome = await world.executor.execute(Delivery(envelope, f"{'e' * 32}:DEMO10001", 1))
+
+    assert outcome.status == status, outcome.detail
+    assert world.broker.net_pos == net_after
+    if status == "denied":
+        assert outcome.detail.startswith("outside_trading_window")
