@@ -8,8 +8,10 @@ full), closes, flats, reversals, adds, opposite entries and target positions whe
 quantities are chosen to reach ``max_position`` now and then (refusals and clamped reversals).
 
 Bodies are the native format (with an ``alert_id``: the webhook de-duplicates re-sends by it
-for 24 h) or TradersPost's (no id: the webhook de-duplicates an identical body within the
-strategy's ``dedupe_window_s``, so each carries a unique ``extras`` value). Every alert is
+for 24 h), TradersPost's (no id: the webhook de-duplicates an identical body within the
+strategy's ``dedupe_window_s``, so each carries a unique ``extras`` value) or, for a plain buy
+or sell, PickMyTrade's with its position rules drawn at random (each carries a unique
+``strategy_name``). Every alert is
 re-sent 0-4 times with the identical body: sometimes at the same moment (a double fire),
 otherwise later (TradingView's retry); each re-send must be answered "duplicate".
 """
@@ -25,7 +27,7 @@ from bench.chaos.oracle import AlertSpec, Intent, Position, Rules, step
 from bench.chaos.strategies import ALERT_SYMBOLS, SECRET, lanes
 from shared.strategies import StrategyBook
 
-Format = Literal["native", "traderspost"]
+Format = Literal["native", "traderspost", "pickmytrade"]
 _LEAVE: tuple[Intent, ...] = ("exit", "flat", "close")
 _RESENDS = (0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4)  # mean about 0.9
 
@@ -138,12 +140,48 @@ def traderspost_body(spec: AlertSpec, symbol: str, tag: str) -> dict[str, Any]:
     return body
 
 
-def _render(rng: random.Random, spec: AlertSpec, strategy: str, key: str) -> tuple[Format, bytes]:
+def pickmytrade_can_say(spec: AlertSpec) -> bool:
+    """Tell whether PickMyTrade's format can carry the spec here: a plain buy or sell."""
+    return spec.intent in ("buy", "sell") and spec.position is None and spec.side is None
+
+
+def draw_rules(rng: random.Random) -> tuple[bool | None, bool | None, bool | None]:
+    """Draw PickMyTrade's reverse_order_close, pyramid and same_direction_ignore (None: left
+    out), weighted toward what its generator writes (all three, ignore mostly false)."""
+    choice = (True, False, None)
+    return (rng.choice(choice), rng.choice(choice), rng.choice((False, False, True, None)))
+
+
+def pickmytrade_body(spec: AlertSpec, symbol: str, tag: str) -> dict[str, Any]:
+    """Render a plain buy or sell in PickMyTrade's format with ``spec.rules``, as its
+    generator writes them (text, sometimes booleans)."""
+    body: dict[str, Any] = {"token": SECRET, "data": spec.intent, "symbol": symbol}
+    if spec.qty is not None:
+        body["quantity"] = str(spec.qty)
+    names = ("reverse_order_close", "pyramid", "same_direction_ignore")
+    for name, value in zip(names, spec.rules or (None, None, None), strict=True):
+        if value is not None:
+            body[name] = "true" if value else "false"
+    body["strategy_name"] = tag
+    return body
+
+
+def _render(
+    rng: random.Random, spec: AlertSpec, strategy: str, key: str
+) -> tuple[Format, bytes, AlertSpec]:
     symbol = rng.choice(ALERT_SYMBOLS[strategy])
-    if traderspost_can_say(spec) and rng.random() < 0.35:
+    roll = rng.random()
+    plain = pickmytrade_can_say(spec)
+    if plain and roll < 0.25:
+        spec = replace(spec, rules=draw_rules(rng))
+        body = pickmytrade_body(spec, symbol, key)
+        return "pickmytrade", json.dumps(body, separators=(",", ":")).encode(), spec
+    if traderspost_can_say(spec) and roll < (0.5 if plain else 0.35):
         body = traderspost_body(spec, symbol, key)
-        return "traderspost", json.dumps(body, separators=(",", ":")).encode()
-    return "native", json.dumps(native_body(spec, symbol, key), separators=(",", ":")).encode()
+        spec = replace(spec, traderspost=True)
+        return "traderspost", json.dumps(body, separators=(",", ":")).encode(), spec
+    body = native_body(spec, symbol, key)
+    return "native", json.dumps(body, separators=(",", ":")).encode(), spec
 
 
 def _bursts(rng: random.Random, count: int) -> list[int]:
@@ -180,9 +218,7 @@ def _stream(
     for n, pause in enumerate(_pauses(rng, count, post_s)):
         spec = spec_when_held(rng, position) if position else spec_when_flat(rng)
         key = f"chaos-{seed}-{strategy}-{n}"
-        fmt, body = _render(rng, spec, strategy, key)
-        if fmt == "traderspost":
-            spec = replace(spec, traderspost=True)
+        fmt, body, spec = _render(rng, spec, strategy, key)
         position = step(position, spec, rules).position
         resends, double, later = _copies(rng)
         alerts.append(Alert(key, strategy, spec, fmt, body, resends, double, pause, later))

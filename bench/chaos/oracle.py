@@ -29,6 +29,15 @@ Per signal, from position ``p`` (``shared.domain.planning``):
    the worst case of a side is ``|t|``, which ``max_position`` already bounds, and an exit never
    opens.
 
+PickMyTrade's position rules (``AlertSpec.rules``: reverse_order_close, pyramid,
+same_direction_ignore; docs/alerts/pickmytrade.md), on a buy or sell while a position is open:
+against it, reverse_order_close true reverses to the entry, false nets the order against the
+position; on the same side, same_direction_ignore true refuses (``same_direction_ignored``),
+pyramid true (or reverse_order_close false, unless pyramid is false) adds, with ``allow_add``
+only; reverse_order_close true without pyramid closes the position and enters afresh: the
+whole position closes and the entry opens, so the gates see the entry as the opening part and
+no add is involved. A rule left out (None) is the strategy's.
+
 Outcome per signal and account: ``done`` (orders sent, or nothing to do) or ``denied`` with
 the denial code; the position after it.
 """
@@ -59,7 +68,8 @@ class AlertSpec:
     ``traderspost`` says the alert goes out in TradersPost's format: its ``sentiment`` flat
     exits only the side the order closes (a buy exits a short), where TradingView's
     ``market_position`` flat takes any position to flat, and its ``add`` needs an open
-    position.
+    position. ``rules`` are PickMyTrade's (reverse_order_close, pyramid,
+    same_direction_ignore; None each: not said), carried only by its format.
     """
 
     intent: Intent
@@ -68,6 +78,7 @@ class AlertSpec:
     position: Position | None = None
     size: int | None = None
     traderspost: bool = False
+    rules: tuple[bool | None, bool | None, bool | None] | None = None
 
     @property
     def reducing(self) -> bool:
@@ -148,12 +159,41 @@ def _toward_target(p: int, spec: AlertSpec, rules: Rules) -> int:
     return _against(rules, wanted) if p * sign < 0 else wanted
 
 
+def _afresh(p: int, spec: AlertSpec) -> bool:
+    """Tell whether the alert closes a same-side position and enters afresh (PickMyTrade's
+    reverse_order_close true without pyramid)."""
+    if spec.rules is None or p == 0 or spec.intent not in _SIDE:
+        return False
+    reverse, pyramid, ignore = spec.rules
+    return p * _SIDE[spec.intent] > 0 and reverse is True and pyramid is not True and not ignore
+
+
+def _by_rules(p: int, sign: int, size: int, spec: AlertSpec, rules: Rules) -> int | None:
+    assert spec.rules is not None
+    reverse, pyramid, ignore = spec.rules
+    if p * sign < 0:
+        if reverse is None:
+            return None
+        return sign * size if reverse else p + sign * size
+    if ignore:
+        raise Denied("same_direction_ignored")
+    if pyramid is True or (reverse is False and pyramid is not False):
+        if not rules.allow_add:
+            raise Denied("add_not_allowed")
+        return p + sign * size
+    return sign * size if reverse is True else None
+
+
 def _enter(p: int, spec: AlertSpec, rules: Rules) -> int:
     side = spec.intent if spec.intent in _SIDE else spec.side
     sign = _SIDE[side] if side is not None else _sgn(p)
     if sign == 0:
         raise Denied("no_direction")
     size = _entry_size(spec.qty, rules)
+    if spec.rules is not None and p != 0 and spec.intent in _SIDE:
+        decided = _by_rules(p, sign, size, spec, rules)
+        if decided is not None:
+            return decided
     if p * sign < 0:
         return _against(rules, sign * size)
     if p != 0 and not (rules.allow_add or spec.intent == "add"):
@@ -210,17 +250,21 @@ def step(p: int, spec: AlertSpec, rules: Rules) -> Step:
         target = decide(p, spec, rules)
     except Denied as denied:
         return Step(p, "denied", denied.code)
+    afresh = _afresh(p, spec)
     delta = target - p
-    if delta == 0:
+    if delta == 0 and not afresh:
         return Step(p, "done")
-    closing = min(abs(delta), abs(p)) if p * delta < 0 else 0
-    opening = abs(delta) - closing
+    if afresh:  # the whole position closes, then the entry opens
+        closing, opening = abs(p), abs(target)
+    else:
+        closing = min(abs(delta), abs(p)) if p * delta < 0 else 0
+        opening = abs(delta) - closing
     refused = _gate(target, opening, rules) if opening else None
     if refused is not None:
         if not closing:
             return Step(p, "denied", refused)
         return Step(0, "done", clamped=True)
-    grows_held = opening > 0 and p * delta > 0
+    grows_held = opening > 0 and p * delta > 0 and not afresh
     if grows_held and not rules.allow_add and spec.intent != "add":
         return Step(p, "denied", "worst_case_add")
     return Step(target, "done")

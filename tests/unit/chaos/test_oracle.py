@@ -12,7 +12,10 @@ from decimal import Decimal
 import pytest
 
 from bench.chaos.alerts import (
+    draw_rules,
     native_body,
+    pickmytrade_body,
+    pickmytrade_can_say,
     spec_when_flat,
     spec_when_held,
     traderspost_body,
@@ -83,6 +86,21 @@ LANES = lanes(BOOK)
         (-4, A("buy", qty=3), R(opposite="reverse", max_order_qty=3), S(3, "done")),
         (-2, A("buy", qty=4), R(opposite="reverse", max_order_qty=3), S(0, "done", clamped=True)),
         (5, A("exit"), R(max_order_qty=2), S(0, "done")),
+        # PickMyTrade's position rules: (reverse_order_close, pyramid, same_direction_ignore)
+        (2, A("sell", qty=1, rules=(True, None, None)), R(), S(-1, "done")),
+        (2, A("sell", qty=1, rules=(False, None, None)), R(opposite="reverse"), S(1, "done")),
+        (1, A("sell", qty=3, rules=(False, None, None)), R(), S(-2, "done")),
+        (2, A("buy", qty=1, rules=(None, True, None)), R(), S(2, "denied", "add_not_allowed")),
+        (2, A("buy", qty=1, rules=(None, True, None)), LOOSE, S(3, "done")),
+        (2, A("buy", qty=1, rules=(False, None, None)), LOOSE, S(3, "done")),
+        (2, A("buy", qty=1, rules=(False, False, None)), R(), S(2, "denied", "add_not_allowed")),
+        (2, A("buy", qty=1, rules=(True, True, True)), LOOSE,
+         S(2, "denied", "same_direction_ignored")),
+        (1, A("buy", qty=2, rules=(True, False, None)), R(), S(2, "done")),  # afresh, no add
+        (2, A("buy", qty=2, rules=(True, None, None)), R(), S(2, "done")),  # afresh, same size
+        (2, A("buy", qty=3, rules=(True, None, None)), R(max_order_qty=2),
+         S(0, "done", clamped=True)),  # the entry opens 3: refused, the close kept
+        (0, A("buy", qty=1, rules=(True, True, True)), R(), S(1, "done")),  # flat: an entry
     ],
 )  # fmt: skip
 def test_step_with_each_documented_rule_gives_planner_semantics(
@@ -143,6 +161,9 @@ def test_oracle_with_random_sequences_agrees_with_planner(seed: int) -> None:
             if traderspost_can_say(spec):  # read by TradersPost's rules
                 sent = dataclasses.replace(spec, traderspost=True)
                 bodies.append((traderspost_body(spec, symbol, f"a{n}"), sent))
+            if pickmytrade_can_say(spec):  # with PickMyTrade's position rules
+                ruled = dataclasses.replace(spec, rules=draw_rules(rng))
+                bodies.append((pickmytrade_body(ruled, symbol, f"a{n}"), ruled))
             expected = step(p, spec, lane.rules)
             for body, read_as in bodies:
                 got = _planned(p, json.dumps(body).encode(), index)
