@@ -23,6 +23,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from shared.domain.broker import (
+    CL_ORD_ID_MAX,
     CommandAck,
     ModifyOrderRequest,
     OrderAck,
@@ -42,12 +43,11 @@ Instruction = MoveStopToBreakeven | TrailStop
 # A stop the worker places at breakeven, for an entry that carried none, goes out under the
 # entry's clOrdId with this suffix: the history links it to the entry's signal through it.
 BREAKEVEN_SUFFIX = "-be"
-_CL_ORD_ID_MAX = 64
 
 
 def breakeven_cl_ord_id(entry_cl_ord_id: str) -> str:
     """Return the clOrdId of the stop placed at breakeven for an entry without one."""
-    return f"{entry_cl_ord_id}{BREAKEVEN_SUFFIX}"[-_CL_ORD_ID_MAX:]
+    return f"{entry_cl_ord_id}{BREAKEVEN_SUFFIX}"[-CL_ORD_ID_MAX:]
 
 
 class StopBroker(Protocol):

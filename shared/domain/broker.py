@@ -116,14 +116,16 @@ def _require_positive(name: str, value: Decimal | None) -> None:
         raise ValueError(f"{name} must be a positive finite number, got {value}")
 
 
+CL_ORD_ID_MAX = 64  # Tradovate's clOrdId limit (reference §3.2 PlaceOrder)
+
+
 def _check_cl_ord_id(value: str | None, *, required: bool) -> None:
     if value is None:
         if required:
             raise ValueError("cl_ord_id is required: placement is retried only with a client id")
         return
-    # Tradovate limits clOrdId to 64 characters (reference §3.2 PlaceOrder).
-    if not 1 <= len(value) <= 64 or not value.isprintable():
-        raise ValueError("cl_ord_id must be 1 to 64 printable characters")
+    if not 1 <= len(value) <= CL_ORD_ID_MAX or not value.isprintable():
+        raise ValueError(f"cl_ord_id must be 1 to {CL_ORD_ID_MAX} printable characters")
 
 
 def _check_prices(

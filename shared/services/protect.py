@@ -24,7 +24,7 @@ from typing import Any
 from shared.domain import broker
 from shared.domain.errors import BrokerRejected
 from shared.domain.planning.brackets import BracketSetup, exits_for
-from shared.domain.planning.model import Command, PlaceOrder, Plan, ProtectAfterFill, leg_of
+from shared.domain.planning.model import Command, PlaceOrder, Plan, ProtectAfterFill
 from shared.domain.planning.model import client_order_id as leg_id
 from shared.domain.policy import BracketFailure, StrategyPolicy
 from shared.domain.risk import Denial
@@ -35,6 +35,7 @@ from shared.services.send_plan import (
     FINAL_LEG,
     answer_row,
     claim_entry,
+    exit_links,
     hand_over,
     signal_link,
 )
@@ -135,11 +136,7 @@ class Protector:
         first, *rest = exits
         request = _request(target, env, first, qty)
         cl_ord_id = request.cl_ord_id
-        links = {
-            leg.cl_ord_id: signal_link(env, target, leg_of(leg.cl_ord_id), ledger=False)
-            for leg in exits
-            if leg.cl_ord_id
-        }
+        links = exit_links(env, target, exits)
         answered, maybe_sent = await self._claim(env, cl_ord_id, "exits", rows, links)
         if answered is not None:
             order_id = answered.fields.get("order_id")

@@ -97,6 +97,18 @@ def signal_link(
     return link
 
 
+def exit_links(
+    env: Envelope, target: Target, exits: Sequence[broker.BracketLeg]
+) -> dict[str, dict[str, Any]]:
+    """Return the index entries of exits (a bracket's, or those placed around a fill), each
+    named by the leg its clOrdId carries and marked as an exit."""
+    return {
+        leg.cl_ord_id: signal_link(env, target, leg_of(leg.cl_ord_id), ledger=False)
+        for leg in exits
+        if leg.cl_ord_id
+    }
+
+
 def plan_links(env: Envelope, target: Target, the_plan: Plan) -> dict[str, dict[str, Any]]:
     """Return the index entries of a plan's orders: each command's, and each bracket exit's."""
     links: dict[str, dict[str, Any]] = {}
@@ -104,10 +116,7 @@ def plan_links(env: Envelope, target: Target, the_plan: Plan) -> dict[str, dict[
         cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
         links[cl_ord_id] = signal_link(env, target, command.leg)
         if isinstance(command, PlaceBracketOrder):
-            for exit_leg in command.request.legs:
-                if exit_leg.cl_ord_id:
-                    leg = leg_of(exit_leg.cl_ord_id)
-                    links[exit_leg.cl_ord_id] = signal_link(env, target, leg, ledger=False)
+            links.update(exit_links(env, target, command.request.legs))
     return links
 
 

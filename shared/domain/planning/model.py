@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TypeAlias
 
 from shared.domain.broker import (
+    CL_ORD_ID_MAX,
     BracketOrderRequest,
     ModifyOrderRequest,
     Order,
@@ -45,7 +46,6 @@ __all__ = [
     "leg_of",
 ]
 
-_CL_ORD_ID_MAX = 64  # Tradovate's clOrdId limit (reference §3.2 PlaceOrder)
 _DIGEST_HEX = 24  # 96 bits: collisions between signals are not a practical concern
 
 
@@ -58,7 +58,7 @@ def client_order_id(signal_id: str, account_name: str, leg: str) -> str:
     if not signal_id or not account_name or not leg:
         raise ValueError("signal id, account and leg are all needed for a client order id")
     digest = hashlib.sha256("\x1f".join((signal_id, account_name, leg)).encode()).hexdigest()
-    return f"tb{digest[:_DIGEST_HEX]}-{leg}"[:_CL_ORD_ID_MAX]
+    return f"tb{digest[:_DIGEST_HEX]}-{leg}"[:CL_ORD_ID_MAX]
 
 
 def leg_of(cl_ord_id: str) -> str | None:

@@ -119,9 +119,17 @@ def decide(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Dec
     return _leave(signal, current, multiplier)
 
 
+def _reversal(wanted: int) -> Intention:
+    return Intention(wanted, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+
+
+def _flatten_then_enter(wanted: int, note: str) -> Intention:
+    return Intention(wanted, CancelScope.ALL, ClosePricing.MARKET, True, note=note)
+
+
 def _against(policy: StrategyPolicy, wanted: int) -> Intention:
     if policy.opposite_signal is OppositeSignal.REVERSE:
-        return Intention(wanted, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+        return _reversal(wanted)
     if policy.opposite_signal is OppositeSignal.EXIT_ONLY:
         return Intention(0, CancelScope.EXITS, ClosePricing.ENTRY, note="exit only")
     raise Denial(
@@ -144,9 +152,7 @@ def _enter(signal: Signal, current: int, policy: StrategyPolicy, multiplier: Dec
         raise Denial(DenialCode.NO_DIRECTION, "the alert names no side and no position is open")
     size = entry_size(signal, policy, multiplier)
     if signal.flatten_first and current != 0:
-        return Intention(
-            sign * size, CancelScope.ALL, ClosePricing.MARKET, True, note="flatten, then enter"
-        )
+        return _flatten_then_enter(sign * size, "flatten, then enter")
     rules = signal.position_rules
     if rules is not None and current != 0 and signal.intent is not Intent.ADD:
         decided = _by_rules(rules, current, sign * size, policy)
@@ -176,7 +182,7 @@ def _by_rules(
     """
     if current * wanted < 0:
         if rules.reverse_close is True:
-            return Intention(wanted, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+            return _reversal(wanted)
         if rules.reverse_close is False:
             net = current + wanted
             # A net that leaves the position's side leaves its brackets nothing to protect.
@@ -195,9 +201,7 @@ def _by_rules(
             raise _add_refused()
         return Intention(current + wanted, note="add")
     if rules.reverse_close is True:
-        return Intention(
-            wanted, CancelScope.ALL, ClosePricing.MARKET, True, note="close, then enter afresh"
-        )
+        return _flatten_then_enter(wanted, "close, then enter afresh")
     return None
 
 
@@ -256,7 +260,7 @@ def _reverse(
             raise Denial(DenialCode.NO_DIRECTION, "there is no position to reverse")
         return _enter(signal, current, policy, multiplier)
     size = abs(current) if signal.quantity is None else entry_size(signal, policy, multiplier)
-    return Intention(-_sign(current) * size, CancelScope.ALL, ClosePricing.ENTRY, note="reverse")
+    return _reversal(-_sign(current) * size)
 
 
 def _exit_size(signal: Signal, current: int, multiplier: Decimal) -> int:
