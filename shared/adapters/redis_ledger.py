@@ -25,7 +25,7 @@ whichever of them writes first:
 - A leg's status only moves forward: claimed < sent < acknowledged (the executor's) <
   partially_filled < filled = cancelled (the worker's). A write whose status ranks below the
   row's arrives *behind*: it keeps the row's status. Statuses outside that order (rejected,
-  replan, already_cancelled, a summary's) replace whatever was there.
+  replan, already_cancelled, superseded, a summary's) replace whatever was there.
 - A behind write only adds the fields the row lacks (an acknowledgement after the fill adds
   ``order_id``, ``sent_at``, ``acked_at``, ``broker_status``); a write that is not behind
   also updates the fields it carries (a fill's quantity and price grow). No write removes a

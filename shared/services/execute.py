@@ -52,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -94,7 +94,9 @@ from shared.services.send_plan import (
     Sent,
     announcement,
     answer_row,
+    cl_ord_id_of,
     claim_row,
+    superseded_rows,
 )
 from shared.services.settle import Timing
 from shared.services.settled_outcome import finish
@@ -419,10 +421,17 @@ class Executor:
         return Outcome("done", detail, tuple(sorted(order.id for order in ours.values())))
 
     async def _refuse(
-        self, delivery: Delivery, code: str, message: str, *, basis: str | None = None
+        self,
+        delivery: Delivery,
+        code: str,
+        message: str,
+        *,
+        basis: str | None = None,
+        also: Iterable[LedgerEntry] = (),
     ) -> Outcome:
         """Record a denial (unless an earlier delivery recorded an outcome) and publish it;
-        ``basis`` says what a denied plan was made from."""
+        ``basis`` says what a denied plan was made from; ``also`` rows are written with the
+        denial that replaces a ``replan`` summary."""
         env = delivery.envelope
         denied = self._summary(
             delivery.envelope,
@@ -437,7 +446,7 @@ class Executor:
         if earlier is not None and earlier.status != REPLAN:
             return Outcome("already_done", f"this signal was already {earlier.status}")
         if earlier is not None:
-            await self._deps.ledger.update(denied)
+            await self._deps.ledger.update_all([denied, *also])
         event = {
             "signal_id": env.signal_id,
             "strategy": env.strategy_id,
@@ -492,16 +501,24 @@ class Executor:
                 env.account,
                 moved,
             )
+            # Legs this delivery claimed after the refused one never went out. (Legs an
+            # earlier delivery claimed may have: those stay as they are.)
+            unsent = superseded_rows(env, the_plan, moved.leg, deps.clock.now()) if claimed else {}
         planned, again_reads = await self._plan(env, target, from_rest=True, earlier=reads)
         if isinstance(planned, Denial):
             await self._refresh_expectation(env, target, again_reads.basis)
             record = again_reads.basis.record()
-            return await self._refuse(delivery, str(planned.reason), planned.message, basis=record)
+            return await self._refuse(
+                delivery, str(planned.reason), planned.message, basis=record, also=unsent.values()
+            )
         basis_record = again_reads.basis.record()
         summary = self._summary(
             env, delivery, "planned", plan=dump_plan(planned), basis=basis_record
         )
-        await self._deps.ledger.update(summary)
+        # A leg the new plan carries again keeps its row, for the new plan's answer.
+        again = {cl_ord_id_of(c, env.signal_id, env.account) for c in planned.commands}
+        void = [row for cl_ord_id, row in unsent.items() if cl_ord_id not in again]
+        await self._deps.ledger.update_all([summary, *void])
         try:
             rows = await self._rows(env)
             sent = await sender.send(

@@ -67,6 +67,9 @@ FINAL_LEG = frozenset(
 )
 REPLAN = "replan"
 SENT = "sent"
+# A leg this delivery claimed and never sent: a refused cancel or modify before it voided the
+# plan, and the plan made again does not carry it.
+SUPERSEDED = "superseded"
 # A refused cancel or modify's leg status, by what Tradovate says became of its order.
 _REFUSED_LEG = {
     broker.OrderFate.CANCELLED: ALREADY_CANCELLED,
@@ -208,6 +211,22 @@ def claim_entry(
         "claimed_at": claimed_at,
     }
     return LedgerEntry(env.signal_id, cl_ord_id, "claimed", fields)
+
+
+def superseded_rows(
+    env: Envelope, the_plan: Plan, refused_leg: str, at: datetime
+) -> dict[str, LedgerEntry]:
+    """Return, by clOrdId, a ``superseded`` row for each of the plan's commands after
+    ``refused_leg``: the sender stops at the refusal, so none of them was sent."""
+    legs = [command.leg for command in the_plan.commands]
+    after = the_plan.commands[legs.index(refused_leg) + 1 :] if refused_leg in legs else ()
+    reason = f"not sent: the refusal of {refused_leg} showed the position had moved"
+    rows = {}
+    for command in after:
+        cl_ord_id = cl_ord_id_of(command, env.signal_id, env.account)
+        fields: dict[str, Any] = {"superseded_at": at, "reason": reason}
+        rows[cl_ord_id] = LedgerEntry(env.signal_id, cl_ord_id, SUPERSEDED, fields)
+    return rows
 
 
 def answer_row(

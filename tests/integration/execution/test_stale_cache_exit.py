@@ -79,7 +79,7 @@ def test_exit_from_a_frozen_cache_after_the_take_profit_traded_stays_flat(
         # was refused as traded, and the plan made again from REST had nothing to do.
         rows = {r.fields.get("kind"): r for r in worker.ledger(exit_alert["id"])}
         assert "already_filled" in {r.status for r in worker.ledger(exit_alert["id"])}
-        assert rows["PlaceOrder"].status == "claimed"  # the sell never went out
+        assert rows["PlaceOrder"].status == "superseded"  # the sell never went out
         assert "order_id" not in rows["PlaceOrder"].fields
         basis = json.loads(str(done.fields["basis"]))
         assert (basis["source"], basis["net_pos"]) == ("rest", 0)

@@ -357,3 +357,58 @@ async def test_cancel_refused_with_entry_filled_and_rest_replan_denied_records_t
     assert world.row("cancel.900").status == "already_filled"
     assert world.row("summary").status == "denied"
     assert world.broker.position_reads == 1
+    # The first plan's buy, claimed with it and never sent, says so.
+    entry_row = world.row("entry")
+    assert entry_row.status == "superseded"
+    assert "cancel.900" in entry_row.fields["reason"]
+    assert "order_id" not in entry_row.fields
+
+
+async def test_exit_after_the_target_traded_marks_the_unsent_close_superseded(
+    world: World,
+) -> None:
+    # The cache shows long 1 with its bracket; the target traded (flat) and took the stop
+    # with it. Planned from the cache: cancel both, then sell 1. From REST: nothing to do.
+    stop, target = exit_order(900, 1, "stop"), exit_order(901, 1)
+    world.live.shows(1, stop, target)
+    world.resting(stop, status="canceled")
+    world.resting(target)
+    world.broker.net_pos = 1
+    world.broker.fill(901)
+
+    outcome = await world.run(EXIT)
+
+    assert outcome.status == "done", outcome.detail
+    assert world.broker.sent == []
+    assert world.broker.net_pos == 0
+    assert world.row("cancel.900").status == "already_cancelled"
+    assert world.row("cancel.901").status == "already_filled"
+    close = world.row("close")
+    assert close.status == "superseded"
+    assert close.fields["superseded_at"] == NOW
+    assert world.row("summary").status == "done"
+
+
+async def test_replan_on_a_redelivery_leaves_legs_an_earlier_delivery_claimed_as_they_are(
+    world: World,
+) -> None:
+    # The first delivery claimed cancel-then-close and stopped at a busy order; by the
+    # re-delivery the stop had traded. The close was claimed by the earlier delivery, which
+    # might have sent it, so it is not called superseded.
+    stop = exit_order(900, 2, "stop")
+    world.live.shows(2, stop)
+    world.resting(stop)
+    world.broker.net_pos = 2
+    world.broker.refuse_next_command = "Another command is pending"
+    with pytest.raises(TransientError):
+        await world.run(EXIT)
+    assert world.row("close").status == "claimed"
+    world.broker.fill(900)
+    assert world.broker.net_pos == 0
+
+    outcome = await world.run(EXIT, delivery=2)
+
+    assert outcome.status == "done", outcome.detail
+    assert world.row("cancel.900").status == "already_filled"
+    assert world.row("close").status == "claimed"
+    assert world.broker.sent == []
