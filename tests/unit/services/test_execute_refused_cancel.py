@@ -288,16 +288,21 @@ async def test_cancel_refused_with_order_state_unreadable_raises_and_keeps_the_l
     assert world.broker.net_pos == 0
 
 
-async def test_cancel_refused_with_order_still_working_raises_transient_error_unanswered(
-    world: World,
-) -> None:
-    # Refused for another reason (say another command is pending): the order is still there,
-    # so closing the position now would leave it working against a flat account.
+def _long_two_with_a_busy_stop(world: World) -> None:
+    """Long 2 with a working stop, whose next cancel Tradovate refuses as busy."""
     stop = exit_order(900, 2, "stop")
     world.live.shows(2, stop)
     world.resting(stop)
     world.broker.net_pos = 2
     world.broker.refuse_next_command = "Another command is pending"
+
+
+async def test_cancel_refused_with_order_still_working_raises_transient_error_unanswered(
+    world: World,
+) -> None:
+    # Refused for another reason (say another command is pending): the order is still there,
+    # so closing the position now would leave it working against a flat account.
+    _long_two_with_a_busy_stop(world)
 
     with pytest.raises(TransientError, match="still working at Tradovate") as raised:
         await world.run(EXIT)
@@ -395,11 +400,7 @@ async def test_replan_on_a_redelivery_leaves_legs_an_earlier_delivery_claimed_as
     # The first delivery claimed cancel-then-close and stopped at a busy order; by the
     # re-delivery the stop had traded. The close was claimed by the earlier delivery, which
     # might have sent it, so it is not called superseded.
-    stop = exit_order(900, 2, "stop")
-    world.live.shows(2, stop)
-    world.resting(stop)
-    world.broker.net_pos = 2
-    world.broker.refuse_next_command = "Another command is pending"
+    _long_two_with_a_busy_stop(world)
     with pytest.raises(TransientError):
         await world.run(EXIT)
     assert world.row("close").status == "claimed"
