@@ -27,7 +27,15 @@ from typing import Any
 from bench import execute
 from bench.imports import compare_imports
 from bench.plot import draw_latencies
-from bench.report import MODES, build_rows, document, render_table, summarize, write_json
+from bench.report import (
+    MODES,
+    build_rows,
+    document,
+    render_intervals,
+    render_table,
+    summarize,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / ".tools" / "bench"
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     draw_latencies(samples, args.out / "latency.png", title)
     print()
     print(render_table(rows))
+    if intervals := render_intervals(rows):
+        print(intervals)
     targets = doc["targets"]
     print(
         f"\ntargets met: {targets['passed']} of {targets['judged']}; run took "

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import summary_ms
+from bench.common import percentile, summary_ms
 
 SCHEMA = 1
 DESIGN_LABELS = {
@@ -77,6 +78,8 @@ class Row:
     baseline: float | None = None
     baseline_label: str = ""
     target: Target | None = None
+    # The ratio's 95 % interval, where the run measured one (``block_ratio_interval``).
+    interval: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -101,11 +104,54 @@ class Row:
             "ratio": _finite(self.ratio),
             "target": self.target.describe(self.unit) if self.target else None,
             "passed": self.passed,
+            "ratio_interval": None if self.interval is None else list(self.interval),
         }
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def block_ratio_interval(
+    values: Sequence[float],
+    baseline: Sequence[float],
+    blocks: int,
+    p: float = 99,
+    *,
+    draws: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Return the 95 % interval of the p-th percentile of ``values`` over that of
+    ``baseline``, by a paired block bootstrap.
+
+    Both series are cut into ``blocks`` runs of consecutive samples of one size (the
+    bench's one-at-a-time blocks: block i of each design ran next to the other's, the designs'
+    order rotating), and each draw takes ``blocks`` block numbers with replacement, the same
+    for both series, so a busy moment of the machine stays paired as it was measured. The
+    interval says how far the ratio moves when the same blocks are drawn again: the run's own
+    noise, not the drift of the machine from one hour to the next. None without two or more
+    blocks of one non-zero size in each series.
+    """
+
+    def cut(samples: Sequence[float]) -> list[Sequence[float]] | None:
+        if blocks < 2 or not samples or len(samples) % blocks:
+            return None
+        size = len(samples) // blocks
+        return [samples[i * size : (i + 1) * size] for i in range(blocks)]
+
+    ours, theirs = cut(values), cut(baseline)
+    if ours is None or theirs is None:
+        return None
+    rng = random.Random(seed)  # the same run gives the same interval
+    ratios = []
+    for _ in range(draws):
+        picks = [rng.randrange(blocks) for _ in range(blocks)]
+        below = percentile([x for i in picks for x in theirs[i]], p)
+        if below > 0:
+            ratios.append(percentile([x for i in picks for x in ours[i]], p) / below)
+    if not ratios:
+        return None
+    return percentile(ratios, 2.5), percentile(ratios, 97.5)
 
 
 def _summary(samples_s: Sequence[float]) -> dict[str, float]:
@@ -118,7 +164,14 @@ def summarize(
     """Reduce the raw results of ``bench.execute.run``, ``bench.webhook.measure`` and
     ``bench.imports.compare_imports`` to the figures the table is built from (ms, counts)."""
     designs = e2e["designs"]
+    interval = block_ratio_interval(
+        designs["tradebridge"]["one_at_a_time"],
+        designs["durable"]["one_at_a_time"],
+        int(e2e["options"].get("rounds", 0)),
+    )
     return {
+        # p99 one at a time, Tradebridge over the durable forwarder: the judged ratio's noise.
+        "p99_ratio_interval": {"one_at_a_time": None if interval is None else list(interval)},
         "latency_ms": {
             name: {mode: _summary(d[mode]) for mode in MODES} for name, d in designs.items()
         },
@@ -167,6 +220,11 @@ def _get(data: Mapping[str, Any], *path: str) -> float | None:
     return float(node) if isinstance(node, int | float) else None
 
 
+def _interval(m: Mapping[str, Any], mode: str) -> tuple[float, float] | None:
+    found = m.get("p99_ratio_interval", {}).get(mode)
+    return None if found is None else (float(found[0]), float(found[1]))
+
+
 def _latency_rows(m: Mapping[str, Any]) -> list[Row]:
     rows = []
     targets = {
@@ -177,6 +235,7 @@ def _latency_rows(m: Mapping[str, Any]) -> list[Row]:
         for p in ("p50", "p90", "p99"):
             value = _get(m, "latency_ms", "tradebridge", mode, p)
             for base in ("durable", "direct"):
+                judged = base == "durable" and (mode, p) in targets
                 rows.append(
                     Row(
                         f"signal → order, {label}, {p}, vs {DESIGN_LABELS[base]}",
@@ -185,6 +244,7 @@ def _latency_rows(m: Mapping[str, Any]) -> list[Row]:
                         _get(m, "latency_ms", base, mode, p),
                         DESIGN_LABELS[base],
                         targets.get((mode, p)) if base == "durable" else None,
+                        _interval(m, mode) if judged and p == "p99" else None,
                     )
                 )
     for p in ("p50", "p99"):
@@ -387,6 +447,17 @@ def render_table(rows: Sequence[Row]) -> str:
             f"{_number(row.baseline, row.unit):>9} | {ratio:>6} | {target:<22} | {result:<6} |"
         )
     return "\n".join(lines)
+
+
+def render_intervals(rows: Sequence[Row]) -> str:
+    """Return a line per row whose ratio has an interval, or nothing."""
+    return "\n".join(
+        f"{row.figure}: ratio {row.ratio:.2f}, 95 % interval {low:.2f}-{high:.2f} "
+        "(the run's blocks drawn again; not the drift between runs)"
+        for row in rows
+        if row.interval is not None and row.ratio is not None
+        for low, high in [row.interval]
+    )
 
 
 def _label(row: Row) -> str:

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from bench.report import Row, Target, build_rows, document, render_table, summarize
+from bench.report import (
+    Row,
+    Target,
+    block_ratio_interval,
+    build_rows,
+    document,
+    render_intervals,
+    render_table,
+    summarize,
+)
 
 
 def test_target_ratio_and_bound_both_must_hold() -> None:
@@ -193,6 +202,7 @@ def test_document_has_rows_verdicts_and_samples_as_json() -> None:
         "ratio",
         "target",
         "passed",
+        "ratio_interval",
     }
     assert back["rows"][-1]["value"] is None  # infinite → null
 
@@ -211,3 +221,54 @@ def test_render_table_prints_one_line_per_row_with_its_verdict() -> None:
     assert "0.50" in lines[2]  # the ratio
     assert lines[4].split("|")[3].strip() == "-"  # no baseline
     assert lines[5].split("|")[4].strip() == "1448"  # a large ratio keeps its column
+
+
+def test_block_interval_of_a_series_against_itself_or_scaled_is_that_ratio() -> None:
+    base = [float(i % 37 + 1) for i in range(800)]
+    assert block_ratio_interval(base, base, 8) == (1.0, 1.0)
+    low, high = block_ratio_interval([v * 1.5 for v in base], base, 8) or (0.0, 0.0)
+    assert (low, high) == (pytest.approx(1.5), pytest.approx(1.5))
+
+
+def test_block_interval_spans_a_block_that_holds_the_slow_samples() -> None:
+    # Block 0 of Tradebridge's eight was slow throughout (the machine busy), the rest equal
+    # to the baseline: drawn again, the eight blocks leave block 0 out about a third of the
+    # time (7/8 to the 8th), so the ratio's interval runs from 1 to 10.
+    baseline = [10.0] * 800
+    values = [100.0] * 100 + [10.0] * 700
+    assert block_ratio_interval(values, baseline, 8) == (1.0, 10.0)
+    # Drawn with another seed, the same: the ends are far from the cut.
+    assert block_ratio_interval(values, baseline, 8, seed=7) == (1.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "baseline", "blocks"),
+    [
+        ([1.0] * 10, [1.0] * 10, 1),  # one block: nothing to draw again
+        ([1.0] * 10, [1.0] * 9, 2),  # the baseline does not cut into equal blocks
+        ([], [], 2),
+        ([1.0] * 10, [0.0] * 10, 2),  # a zero baseline: no ratio
+    ],
+)
+def test_block_interval_without_equal_blocks_or_a_ratio_is_none(
+    values: list[float], baseline: list[float], blocks: int
+) -> None:
+    assert block_ratio_interval(values, baseline, blocks) is None
+
+
+def test_the_judged_one_at_a_time_p99_carries_its_interval_into_json_and_text() -> None:
+    e2e, webhook, imports = _raw()
+    e2e["options"] = {"rounds": 4}
+    rows = build_rows(summarize(e2e, webhook, imports))
+    single = _row(rows, "signal → order, one at a time, p99, vs durable")
+    assert single.interval is not None
+    low, high = single.interval
+    assert single.ratio is not None
+    assert low <= single.ratio <= high
+    assert single.to_json()["ratio_interval"] == [low, high]
+    # Only the judged one-at-a-time ratio has one.
+    assert [r.figure for r in rows if r.interval is not None] == [single.figure]
+    [line] = render_intervals(rows).splitlines()
+    assert line.startswith(single.figure)
+    assert f"{low:.2f}-{high:.2f}" in line
+    assert render_intervals(build_rows(summarize(*_raw()))) == ""  # no blocks, no line
