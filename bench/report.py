@@ -235,7 +235,7 @@ def _latency_rows(m: Mapping[str, Any]) -> list[Row]:
         for p in ("p50", "p90", "p99"):
             value = _get(m, "latency_ms", "tradebridge", mode, p)
             for base in ("durable", "direct"):
-                judged = base == "durable" and (mode, p) in targets
+                target = targets.get((mode, p)) if base == "durable" else None
                 rows.append(
                     Row(
                         f"signal → order, {label}, {p}, vs {DESIGN_LABELS[base]}",
@@ -243,8 +243,8 @@ def _latency_rows(m: Mapping[str, Any]) -> list[Row]:
                         value,
                         _get(m, "latency_ms", base, mode, p),
                         DESIGN_LABELS[base],
-                        targets.get((mode, p)) if base == "durable" else None,
-                        _interval(m, mode) if judged and p == "p99" else None,
+                        target,
+                        _interval(m, mode) if target is not None and p == "p99" else None,
                     )
                 )
     for p in ("p50", "p99"):
@@ -451,13 +451,16 @@ def render_table(rows: Sequence[Row]) -> str:
 
 def render_intervals(rows: Sequence[Row]) -> str:
     """Return a line per row whose ratio has an interval, or nothing."""
-    return "\n".join(
-        f"{row.figure}: ratio {row.ratio:.2f}, 95 % interval {low:.2f}-{high:.2f} "
-        "(the run's blocks drawn again; not the drift between runs)"
-        for row in rows
-        if row.interval is not None and row.ratio is not None
-        for low, high in [row.interval]
-    )
+    lines = []
+    for row in rows:
+        if row.interval is None or row.ratio is None:
+            continue
+        low, high = row.interval
+        lines.append(
+            f"{row.figure}: ratio {row.ratio:.2f}, 95 % interval {low:.2f}-{high:.2f} "
+            "(the run's blocks drawn again; not the drift between runs)"
+        )
+    return "\n".join(lines)
 
 
 def _label(row: Row) -> str:
